@@ -1,0 +1,18 @@
+from __future__ import annotations
+
+from django.core.management.base import BaseCommand, CommandError
+
+from dashboard.aws import dynamodb
+from dashboard.exceptions import StoreUnavailable
+
+
+class Command(BaseCommand):
+    help = "Create the DynamoDB results table and its indexes. Safe to run again: an existing table is kept."
+
+    def handle(self, *args, **options) -> None:
+        try:
+            created = dynamodb.table_ensure()
+        except StoreUnavailable as error:
+            raise CommandError(str(error)) from error
+        name = dynamodb.table_name()
+        self.stdout.write(f"Created table {name}." if created else f"Table {name} already exists.")

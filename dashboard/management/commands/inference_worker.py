@@ -1,0 +1,36 @@
+from __future__ import annotations
+
+import os
+
+from django.conf import settings
+from django.core.management.base import BaseCommand
+
+
+class Command(BaseCommand):
+    help = "Run the inference worker: load the classifier once, then process jobs from the inference queue."
+
+    def add_arguments(self, parser) -> None:
+        parser.add_argument("--model", default=None, help="Model directory or hub id (default: CLASSIFIER_MODEL).")
+        parser.add_argument("--burst", action="store_true", help="Exit when the queue is empty.")
+        parser.add_argument("--name", default=None, help="Worker name (default: RQ's).")
+
+    def handle(self, *args, **options) -> None:
+        os.environ.setdefault("HF_HUB_OFFLINE", "1")
+        import django_rq
+
+        from classifier.engine import load_engine
+        from classifier.worker import worker_run
+
+        model = options["model"] or settings.CLASSIFIER_MODEL
+        self.stdout.write(f"Loading model {model} …")
+        engine = load_engine(model)
+        self.stdout.write(
+            f"Model loaded in {engine.load_seconds:.1f} s on {engine.device} ({engine.dtype}); waiting for jobs."
+        )
+        worker_run(
+            queue_names=[settings.INFERENCE_QUEUE],
+            connection=django_rq.get_connection(settings.INFERENCE_QUEUE),
+            engine=engine,
+            burst=options["burst"],
+            name=options["name"],
+        )

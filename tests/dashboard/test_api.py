@@ -1,0 +1,125 @@
+from __future__ import annotations
+
+import json
+
+import pytest
+from django.core.management import call_command
+from django.test import Client
+from django.urls import reverse
+
+from dashboard.aws import dynamodb
+from dashboard.services import api_token_create, api_token_revoke
+
+pytestmark = pytest.mark.django_db
+
+URL = "/api/v1/submissions"
+
+
+@pytest.fixture
+def token(user) -> str:
+    _, raw = api_token_create(user=user, name="tests")
+    return raw
+
+
+def _post(client: Client, body, token: str | None = None, content_type: str = "application/json"):
+    headers = {"Authorization": f"Bearer {token}"} if token else {}
+    data = body if isinstance(body, (str, bytes)) else json.dumps(body)
+    return client.post(URL, data=data, content_type=content_type, headers=headers)
+
+
+def test_a_token_submission_is_accepted_and_queued(client, token, results_table, queue):
+    response = _post(client, {"text": "I really enjoyed it"}, token)
+
+    assert response.status_code == 202
+    body = response.json()
+    assert set(body) == {"id", "status"}
+    assert body["status"] == "queued"
+    assert dynamodb.item_get(item_id=body["id"])["text"] == "I really enjoyed it"
+    assert queue.count == 1
+
+
+def test_get_returns_every_schema_field(client, token, results_table, queue):
+    item_id = _post(client, {"text": "hello there"}, token).json()["id"]
+
+    response = client.get(f"{URL}/{item_id}", headers={"Authorization": f"Bearer {token}"})
+
+    assert response.status_code == 200
+    assert set(response.json()) == set(dynamodb.ITEM_FIELDS)
+    assert response.json()["id"] == item_id
+
+
+@pytest.mark.parametrize("item_id", ["0123456789abcdef0123456789abcdef", "..%2F..%2Fetc", "a b"])
+def test_unknown_ids_are_404(client, token, results_table, item_id):
+    response = client.get(f"{URL}/{item_id}", headers={"Authorization": f"Bearer {token}"})
+    assert response.status_code == 404
+    assert "error" in response.json()
+
+
+def test_unauthenticated_requests_are_401(client, results_table, queue):
+    assert _post(client, {"text": "hi"}).status_code == 401
+    assert client.get(f"{URL}/abc").status_code == 401
+    assert queue.count == 0
+
+
+def test_a_wrong_or_revoked_token_is_401(client, token, results_table, queue):
+    assert _post(client, {"text": "hi"}, token + "x").status_code == 401
+    assert _post(client, {"text": "hi"}, "not-even-close").status_code == 401
+    assert api_token_revoke(prefix=token[:12]) == 1
+    assert _post(client, {"text": "hi"}, token).status_code == 401
+    assert queue.count == 0
+
+
+def test_tokens_are_stored_hashed(user, token):
+    stored = user.api_tokens.get()
+    assert token not in (stored.key_hash, stored.prefix)
+    assert len(stored.key_hash) == 64
+
+
+def test_a_session_user_must_send_the_csrf_token(user):
+    client = Client(enforce_csrf_checks=True)
+    client.force_login(user)
+    response = client.post(URL, data=json.dumps({"text": "hi"}), content_type="application/json")
+    assert response.status_code == 403
+
+
+def test_a_session_user_with_csrf_can_submit(user, results_table, queue):
+    client = Client(enforce_csrf_checks=True)
+    client.force_login(user)
+    client.get(reverse("submit"))
+    csrf = client.cookies["csrftoken"].value
+    response = client.post(
+        URL, data=json.dumps({"text": "hi"}), content_type="application/json", headers={"X-CSRFToken": csrf}
+    )
+    assert response.status_code == 202
+
+
+@pytest.mark.parametrize(
+    ("body", "content_type", "status", "message"),
+    [
+        ("{not json", "application/json", 400, "not valid JSON"),
+        ([1, 2], "application/json", 400, "JSON object"),
+        ({"text": 5}, "application/json", 400, "must be a string"),
+        ({"text": None}, "application/json", 400, "must be a string"),
+        ({}, "application/json", 400, "'text' is required"),
+        ({"text": "ok", "label": 1}, "application/json", 400, "Unknown field(s): label"),
+        ({"text": "   "}, "application/json", 400, "Text is empty"),
+        ({"text": "x" * 5001}, "application/json", 400, "the limit is 5,000"),
+        ({"text": "nul\u0000"}, "application/json", 400, "control character"),
+        ("text=hi", "application/x-www-form-urlencoded", 415, "application/json"),
+    ],
+)
+def test_bad_bodies_get_a_clear_4xx_and_store_nothing(
+    client, token, results_table, queue, body, content_type, status, message
+):
+    response = _post(client, body, token, content_type=content_type)
+
+    assert response.status_code == status
+    assert message in response.json()["error"]
+    assert dynamodb.items_page_newest(limit=10)[0] == []
+    assert queue.count == 0
+
+
+def test_create_api_token_prints_a_working_token(client, user, results_table, queue, capsys):
+    call_command("create_api_token", "alice")
+    raw = capsys.readouterr().out.strip()
+    assert _post(client, {"text": "works"}, raw).status_code == 202
