@@ -18,8 +18,11 @@ log = logging.getLogger(__name__)
 
 
 @login_required
+@require_GET
 def home(request: HttpRequest) -> HttpResponse:
-    return redirect("results")
+    """The dashboard: a quick submit box and the latest results; panels add themselves here."""
+    context = _results_context(request, limit=5)
+    return render(request, "dashboard/home.html", {**context, "form": SubmissionForm()})
 
 
 @login_required
@@ -37,18 +40,19 @@ def submit(request: HttpRequest) -> HttpResponse:
     return render(request, "dashboard/submit.html", {"form": form}, status=400 if form.errors else 200)
 
 
-def _results_context(request: HttpRequest) -> dict:
+def _results_context(request: HttpRequest, *, limit: int | None = None) -> dict:
+    limit = limit or settings.RESULTS_PAGE_SIZE
     cursor = request.GET.get("cursor") or None
     error = None
     items: list[dict] = []
     next_cursor = None
     try:
         try:
-            items, next_cursor = selectors.submission_page(limit=settings.RESULTS_PAGE_SIZE, cursor=cursor)
+            items, next_cursor = selectors.submission_page(limit=limit, cursor=cursor)
         except ValueError:
             error = "That page link is no longer valid; showing the first page."
             cursor = None
-            items, next_cursor = selectors.submission_page(limit=settings.RESULTS_PAGE_SIZE)
+            items, next_cursor = selectors.submission_page(limit=limit)
     except StoreUnavailable as store_error:
         error = f"The results table cannot be read right now: {store_error}"
     active = any(item["status"] in selectors.ACTIVE_STATUSES for item in items)
@@ -65,7 +69,11 @@ def results(request: HttpRequest) -> HttpResponse:
 @require_GET
 def results_table(request: HttpRequest) -> HttpResponse:
     """The table alone, for the page's live refresh."""
-    return render(request, "dashboard/results_table.html", _results_context(request))
+    try:
+        limit = min(max(int(request.GET.get("limit", "")), 1), settings.RESULTS_PAGE_SIZE)
+    except ValueError:
+        limit = None
+    return render(request, "dashboard/results_table.html", _results_context(request, limit=limit))
 
 
 @login_required
