@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 export HF_HUB_OFFLINE ?= 1
 export TOKENIZERS_PARALLELISM ?= false
 
-.PHONY: run test install install-dev lint format model clean-services
+.PHONY: run test install install-dev lint format model clean-services vendor
 
 run: install model
 	$(PY) -m dashboard.devservices run
@@ -44,3 +44,11 @@ lint: install-dev
 format: install-dev
 	$(VENV)/bin/ruff format .
 	$(VENV)/bin/ruff check --fix .
+
+# --- vendored front-end libraries (committed under static/vendor/; pinned in package.json) --
+# Re-run after changing a version in package.json's devDependencies: pages never load from a CDN.
+vendor: node_modules/.installed
+	mkdir -p static/vendor/htmx static/vendor/chartjs
+	cp node_modules/htmx.org/dist/htmx.min.js node_modules/htmx.org/LICENSE static/vendor/htmx/
+	cp node_modules/chart.js/dist/chart.umd.min.js node_modules/chart.js/dist/chart.umd.min.js.map \
+	   node_modules/chart.js/LICENSE.md static/vendor/chartjs/

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from functools import wraps
 
+from django.contrib.auth.decorators import login_not_required
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.middleware.csrf import CsrfViewMiddleware
 from django.views.decorators.csrf import csrf_exempt
@@ -17,8 +18,13 @@ def api_error(status: int, message: str, **extra) -> JsonResponse:
 
 
 def api_login_required(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
-    """Bearer token (no CSRF: not a browser credential) or session (CSRF enforced on unsafe methods)."""
+    """Bearer token (no CSRF: not a browser credential) or session (CSRF enforced on unsafe methods).
 
+    Exempt from LoginRequiredMiddleware: an API client gets a 401 JSON answer here, not a redirect
+    to an HTML login page.
+    """
+
+    @login_not_required
     @csrf_exempt
     @wraps(view)
     def wrapped(request: HttpRequest, *args, **kwargs) -> HttpResponse:

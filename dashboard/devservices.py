@@ -241,7 +241,10 @@ def _run(host: str, port: int) -> int:
             _manage("build_demo_model", env=env)
         children: list[subprocess.Popen] = []
         try:
-            children.append(subprocess.Popen([sys.executable, str(ROOT / "manage.py"), "inference_worker"], env=env))
+            # No always-on worker: `power_tick` (with the web tier) starts the local worker process when work
+            # arrives and stops it when idle, as the GPU instance is in production (issue 4, docs/power.md).
+            tick = [sys.executable, str(ROOT / "manage.py"), "power_tick", "--stop-local-on-exit"]
+            children.append(subprocess.Popen(tick, env=env))
             children.append(
                 subprocess.Popen(
                     [sys.executable, str(ROOT / "manage.py"), "runserver", f"{host}:{port}", "--noreload"], env=env

@@ -21,3 +21,108 @@ class ItemConflict(DashboardError):
 
 class QueueUnavailable(DashboardError):
     """Redis could not be reached, so the job was not enqueued."""
+
+
+# --- SageMaker endpoints: invoking and deploying (issue 6) ----------------------------------
+
+
+class EndpointError(DashboardError):
+    """A SageMaker endpoint call failed; subclasses say why, the message says what to do."""
+
+
+class EndpointNotReady(EndpointError):
+    """The endpoint does not exist or is not InService (creating, updating, failed, deleted)."""
+
+
+class EndpointThrottled(EndpointError):
+    """SageMaker refused the call for rate; retrying later can succeed."""
+
+
+class EndpointModelError(EndpointError):
+    """The container answered with an error (SageMaker's ModelError), or with a body we cannot read."""
+
+
+class EndpointTimeout(EndpointError):
+    """No answer within SAGEMAKER_INVOKE_TIMEOUT seconds."""
+
+
+class EndpointUnavailable(EndpointError):
+    """SageMaker could not be reached, or answered with a service error."""
+
+
+class DeployError(DashboardError):
+    """Creating or removing a SageMaker model, endpoint config or endpoint failed."""
+
+
+# --- Compute power management: EC2 and local instances (issue 4) ---------------------------
+
+
+class ComputeError(DashboardError):
+    """Starting, stopping or describing an instance failed. `code` is AWS's error code (or ours);
+    `retryable` says whether trying again later can succeed without someone changing something."""
+
+    code = "ComputeError"
+    retryable = True
+
+    def __init__(self, message: str, *, code: str | None = None) -> None:
+        super().__init__(message)
+        if code:
+            self.code = code
+
+
+class ComputeStateConflict(ComputeError):
+    """The instance is in a state that does not allow the action (EC2's IncorrectInstanceState)."""
+
+    code = "IncorrectInstanceState"
+
+
+class ComputeCapacityError(ComputeError):
+    """AWS has no capacity for this instance type in its zone right now (InsufficientInstanceCapacity)."""
+
+    code = "InsufficientInstanceCapacity"
+
+
+class ComputeThrottled(ComputeError):
+    """AWS refused the call for rate (RequestLimitExceeded, Throttling)."""
+
+    code = "RequestLimitExceeded"
+
+
+class ComputeUnauthorized(ComputeError):
+    """The credentials lack permission (UnauthorizedOperation): an operator must fix the IAM policy."""
+
+    code = "UnauthorizedOperation"
+    retryable = False
+
+
+class ComputeNotFound(ComputeError):
+    """No instance with this id is managed by the console."""
+
+    code = "InvalidInstanceID.NotFound"
+    retryable = False
+
+
+class EndpointStatusUnavailable(DashboardError):
+    """SageMaker's control plane (DescribeEndpoint/ListEndpoints) could not be read."""
+
+
+# --- Bulk submission (issue 5) ---------------------------------------------------------------
+
+
+class BatchRejected(DashboardError):
+    """A bulk submission failed validation; nothing was stored. `problems` lists (row, reason)."""
+
+    def __init__(self, message: str, *, problems: list[tuple[int | None, str]] | None = None) -> None:
+        super().__init__(message)
+        self.problems = problems or []
+
+
+# --- Rate limits (issue 7) ------------------------------------------------------------------
+
+
+class RateLimited(DashboardError):
+    """A user submitted more than SUBMISSIONS_PER_MINUTE allows; `retry_after` is in seconds."""
+
+    def __init__(self, message: str, *, retry_after: int) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after

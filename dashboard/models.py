@@ -25,3 +25,77 @@ class ApiToken(models.Model):
 
     def __str__(self) -> str:
         return f"{self.prefix}… ({self.user})"
+
+
+# --- Results explorer and bulk submission (issue 5) -----------------------------------------
+
+
+class UserPreference(models.Model):
+    """A small per-user setting kept on the server, e.g. the explorer's visible columns."""
+
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="preferences")
+    key = models.CharField(max_length=64)
+    value = models.JSONField(default=dict)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["user", "key"], name="unique_user_preference")]
+
+    def __str__(self) -> str:
+        return f"{self.user}: {self.key}"
+
+
+class Batch(models.Model):
+    """One bulk submission. Its items live in DynamoDB and carry `batch_id`; progress is counted there.
+
+    `counts` caches the status counts; once no item is queued or running, `completed_at` is set and
+    the counts are final, so a finished batch is never read from DynamoDB again for its progress.
+    """
+
+    SOURCES = [("csv", "CSV upload"), ("paste", "pasted lines"), ("api", "API")]
+
+    id = models.CharField(max_length=32, primary_key=True)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, related_name="batches"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    source = models.CharField(max_length=8, choices=SOURCES)
+    filename = models.CharField(max_length=255, blank=True)
+    total = models.PositiveIntegerField()
+    counts = models.JSONField(default=dict)
+    completed_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        return f"batch {self.id} ({self.total} items)"
+
+
+# --- Power management audit log (issue 4) ---------------------------------------------------
+
+
+class AuditEvent(models.Model):
+    """Who started, stopped or rebooted which instance, when, and what came of it.
+
+    Automatic actions (a submission's capacity check, the idle stop) are recorded too, with no user
+    and an `actor_name` such as "system (power_tick)", so the log explains every power change.
+    """
+
+    OUTCOMES = [("ok", "ok"), ("error", "error")]
+
+    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+    actor = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="audit_events"
+    )
+    actor_name = models.CharField(max_length=150, help_text="The username, or the system part that acted.")
+    action = models.CharField(max_length=32)
+    target = models.CharField(max_length=100)
+    outcome = models.CharField(max_length=8, choices=OUTCOMES)
+    detail = models.TextField(blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+
+    def __str__(self) -> str:
+        return f"{self.created_at:%Y-%m-%d %H:%M:%S} {self.actor_name} {self.action} {self.target}: {self.outcome}"

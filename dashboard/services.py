@@ -6,6 +6,7 @@ import hashlib
 import logging
 import secrets
 import uuid
+from datetime import timedelta
 from typing import Any
 
 from django.contrib.auth.models import AbstractBaseUser
@@ -35,6 +36,9 @@ def submission_create(*, text: str, submitted_by: str) -> dict[str, Any]:
         log.error("enqueue failed for %s: %s", item["id"], error)
         submission_fail_unqueued(item_id=item["id"], reason=str(error))
         raise
+    from dashboard.power import capacity_ensure  # power on an instance for it (issue 4); never raises
+
+    capacity_ensure(trigger="submission")
     return item
 
 
@@ -73,3 +77,124 @@ def api_token_revoke(*, prefix: str, user: AbstractBaseUser | None = None) -> in
     if user is not None:
         tokens = tokens.filter(user=user)
     return tokens.update(revoked_at=timezone.now())
+
+
+# --- Results explorer and bulk submission (issue 5) -----------------------------------------
+
+
+def preference_set(*, user: AbstractBaseUser, key: str, value: Any) -> None:
+    from dashboard.models import UserPreference
+
+    UserPreference.objects.update_or_create(user=user, key=key, defaults={"value": value})
+
+
+def _enqueue_chunks(item_ids: list[str]) -> None:
+    from django.conf import settings
+
+    size = settings.BATCH_ENQUEUE_CHUNK
+    for start in range(0, len(item_ids), size):
+        classify_enqueue(item_ids=item_ids[start : start + size])
+
+
+def items_delete(*, item_ids: list[str]) -> int:
+    """Delete items for good. Returns how many deletes DynamoDB accepted."""
+    return dynamodb.items_delete_many(item_ids=item_ids)
+
+
+def items_rerun(*, item_ids: list[str]) -> dict[str, list[str]]:
+    """Reset finished items to queued and enqueue them (queued ones are enqueued again; a job that finds
+    an item already claimed skips it). Running and missing items are left alone.
+
+    Returns {"queued": [...], "skipped": [...]}. If the queue is down, the reset items are marked failed
+    with the reason, as a single submission is, and QueueUnavailable is raised.
+    """
+    requeued: list[str] = []
+    skipped: list[str] = []
+    current = dynamodb.items_get_many(item_ids=item_ids)
+    for item_id in dict.fromkeys(item_ids):
+        item = current.get(item_id)
+        if item is None or item["status"] == "running":
+            skipped.append(item_id)
+        elif item["status"] == "queued" or dynamodb.item_requeue(item_id=item_id):
+            requeued.append(item_id)
+        else:
+            skipped.append(item_id)  # it started running between our read and our reset
+    try:
+        _enqueue_chunks(requeued)
+    except QueueUnavailable as error:
+        for item_id in requeued:
+            submission_fail_unqueued(item_id=item_id, reason=str(error))
+        raise
+    if requeued:
+        _capacity_ensure(trigger="re-run")
+    return {"queued": requeued, "skipped": skipped}
+
+
+def _capacity_ensure(*, trigger: str) -> None:
+    from dashboard.power import capacity_ensure  # power on an instance for the new work (issue 4); never raises
+
+    capacity_ensure(trigger=trigger)
+
+
+def batch_create(*, rows: list, source: str, submitted_by: AbstractBaseUser | None, filename: str = ""):
+    """Store a validated batch and enqueue it in chunks. All or nothing: on any failure nothing is kept.
+
+    `rows` are `dashboard.csv_upload.BatchRow`s. Ids given by the user must be new: BatchWriteItem
+    cannot refuse to overwrite, so existing ids are looked up first and reported (BatchRejected).
+    """
+    from dashboard.exceptions import BatchRejected
+    from dashboard.models import Batch
+
+    given = [row.item_id for row in rows if row.item_id]
+    if given:
+        existing = dynamodb.items_get_many(item_ids=given)
+        if existing:
+            numbers = {row.item_id: number for number, row in enumerate(rows, start=1)}
+            problems = [(numbers.get(item_id), f"id {item_id!r} already exists.") for item_id in sorted(existing)]
+            raise BatchRejected(f"{len(existing)} id(s) already exist; nothing was submitted.", problems=problems)
+    batch_id = uuid.uuid4().hex
+    username = submitted_by.get_username() if submitted_by is not None else ""
+    items = []
+    for row in rows:
+        item = dynamodb.new_item(item_id=row.item_id or uuid.uuid4().hex, text=row.text)
+        item["batch_id"] = batch_id
+        item["submitted_by"] = username
+        items.append(item)
+    dynamodb.items_put_many(items=items)
+    ids = [item["id"] for item in items]
+    try:
+        batch = Batch.objects.create(
+            id=batch_id,
+            created_by=submitted_by,
+            source=source,
+            filename=filename[:255],
+            total=len(items),
+            counts={"queued": len(items)},
+        )
+        _enqueue_chunks(ids)
+    except Exception:
+        # Jobs already enqueued find their items gone and do nothing.
+        dynamodb.items_delete_many(item_ids=ids, ignore_errors=True)
+        Batch.objects.filter(pk=batch_id).delete()
+        raise
+    _capacity_ensure(trigger="batch")
+    return batch
+
+
+def batch_progress(*, batch) -> dict[str, int]:
+    """Current status counts of a batch; marks it complete (and stops reading DynamoDB) when nothing is left.
+
+    The batch index is eventually consistent, so a batch whose items do not all show yet is only
+    called complete once a minute has passed (items deleted from the explorer never show again).
+    """
+    if batch.completed_at:
+        return batch.counts
+    counts = dynamodb.batch_status_counts(batch_id=batch.id)
+    settled = not counts.get("queued") and not counts.get("running")
+    all_seen = sum(counts.values()) >= batch.total
+    if settled and (all_seen or timezone.now() - batch.created_at > timedelta(minutes=1)):
+        batch.completed_at = timezone.now()
+    if counts != batch.counts or batch.completed_at:
+        batch.counts = counts
+        batch.save(update_fields=["counts", "completed_at"])
+    return counts

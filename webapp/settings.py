@@ -201,6 +201,125 @@ SUBMISSION_MAX_CHARS = env_int("SUBMISSION_MAX_CHARS", 5000, minimum=1)
 CLASSIFIER_MODEL = env_str("CLASSIFIER_MODEL", str(VAR_DIR / "models" / "demo"))
 RESULTS_PAGE_SIZE = env_int("RESULTS_PAGE_SIZE", 25, minimum=1)
 
+# --- Inference worker: micro-batching across queued jobs (see classifier/microbatch.py) ------
+# The largest batch one forward pass takes, and how long a job waits for more work to join it.
+MICROBATCH_MAX_SIZE = env_int("MICROBATCH_MAX_SIZE", 64, minimum=1)
+MICROBATCH_MAX_WAIT_MS = env_int("MICROBATCH_MAX_WAIT_MS", 5, minimum=0)
+
+# --- SageMaker: text generation, the classifier backend switch, deployments (issue 6) --------
+# The text-generation endpoint the Generate page calls (a Hugging Face inference container).
+SAGEMAKER_GENERATE_ENDPOINT = env_str("SAGEMAKER_GENERATE_ENDPOINT", "gpt2-demo")
+# Where classification runs: `worker` (our model on the GPU worker) or `sagemaker` (our classifier
+# served by `classifier/serve.py` on SAGEMAKER_CLASSIFIER_ENDPOINT; the worker then needs no GPU).
+CLASSIFIER_BACKEND = env_str("CLASSIFIER_BACKEND", "worker")
+if CLASSIFIER_BACKEND not in {"worker", "sagemaker"}:
+    raise ImproperlyConfigured(f"CLASSIFIER_BACKEND must be 'worker' or 'sagemaker', got {CLASSIFIER_BACKEND!r}")
+SAGEMAKER_CLASSIFIER_ENDPOINT = env_str("SAGEMAKER_CLASSIFIER_ENDPOINT", "")
+if CLASSIFIER_BACKEND == "sagemaker" and not SAGEMAKER_CLASSIFIER_ENDPOINT:
+    raise ImproperlyConfigured("CLASSIFIER_BACKEND=sagemaker needs SAGEMAKER_CLASSIFIER_ENDPOINT (the endpoint name).")
+# Texts per invoke_endpoint call from a job; well under SageMaker's 6 MB request limit for our texts.
+SAGEMAKER_CLASSIFIER_BATCH = env_int("SAGEMAKER_CLASSIFIER_BATCH", 32, minimum=1)
+# SageMaker itself gives a real-time invocation 60 s; waiting longer only hides a stuck endpoint.
+SAGEMAKER_INVOKE_TIMEOUT = env_float("SAGEMAKER_INVOKE_TIMEOUT", 60.0)
+SAGEMAKER_CONNECT_TIMEOUT = env_float("SAGEMAKER_CONNECT_TIMEOUT", 5.0)
+# Attempts per invocation including the first; retries cover throttling and dropped connections.
+SAGEMAKER_INVOKE_MAX_ATTEMPTS = env_int("SAGEMAKER_INVOKE_MAX_ATTEMPTS", 2, minimum=1)
+# Unset means real AWS; tests point it at moto or a local fake. `sagemaker_deploy` uses the
+# control plane's SAGEMAKER_ENDPOINT_URL (power-management section below).
+SAGEMAKER_RUNTIME_ENDPOINT_URL = env_str("SAGEMAKER_RUNTIME_ENDPOINT_URL", "") or None
+# The role SageMaker assumes to pull the image and model.tar.gz (`sagemaker_deploy --role-arn` overrides).
+SAGEMAKER_EXECUTION_ROLE_ARN = env_str("SAGEMAKER_EXECUTION_ROLE_ARN", "")
+# Generations live in their own table: a different schema from classification results.
+DYNAMODB_GENERATIONS_TABLE = env_str("DYNAMODB_GENERATIONS_TABLE", "classifier-generations")
+GENERATE_MAX_PROMPT_CHARS = env_int("GENERATE_MAX_PROMPT_CHARS", 4000, minimum=1)
+GENERATE_MAX_NEW_TOKENS = env_int("GENERATE_MAX_NEW_TOKENS", 512, minimum=1)
+
+# --- Power management: GPU instances on when work arrives, off when idle (issue 4) -----------
+# `local` runs `manage.py inference_worker` as the "instance" (started on demand, stopped when idle);
+# `ec2` starts and stops EC2_INSTANCE_IDS. See docs/power.md.
+COMPUTE_BACKEND = env_str("COMPUTE_BACKEND", "local")
+if COMPUTE_BACKEND not in {"local", "ec2"}:
+    raise ImproperlyConfigured(f"COMPUTE_BACKEND must be 'local' or 'ec2', got {COMPUTE_BACKEND!r}")
+EC2_INSTANCE_IDS = env_list("EC2_INSTANCE_IDS")
+if COMPUTE_BACKEND == "ec2" and not EC2_INSTANCE_IDS:
+    raise ImproperlyConfigured("COMPUTE_BACKEND=ec2 needs EC2_INSTANCE_IDS (comma-separated instance ids).")
+# Unset means real AWS; tests point these at a moto server.
+EC2_ENDPOINT_URL = env_str("EC2_ENDPOINT_URL", "") or None
+SAGEMAKER_ENDPOINT_URL = env_str("SAGEMAKER_ENDPOINT_URL", "") or None
+# Endpoints shown on the status panel: names, or `*` for every endpoint in the region.
+SAGEMAKER_ENDPOINTS = env_list("SAGEMAKER_ENDPOINTS")
+# Seconds with no queued or running job before an instance is stopped. About one boot's worth of
+# GPU time: waiting that long before giving up the instance never costs more than twice the ideal.
+IDLE_STOP_AFTER = env_int("IDLE_STOP_AFTER", 90, minimum=0)
+# Another instance is started for every this many waiting or running jobs.
+POWER_BACKLOG_PER_INSTANCE = env_int("POWER_BACKLOG_PER_INSTANCE", 200, minimum=1)
+# How often `manage.py power_tick` checks the fleet (idle stops, retries, waiting for `stopped`).
+POWER_TICK_SECONDS = env_int("POWER_TICK_SECONDS", 10, minimum=1)
+# Queued or running items older than this with no job behind them do not keep the GPU on.
+POWER_ORPHAN_AFTER = env_int("POWER_ORPHAN_AFTER", 3600, minimum=60)
+# Price of one instance-hour, for the panel's cost estimate (g5.xlarge on-demand, us-east-1).
+GPU_HOURLY_PRICE = env_float("GPU_HOURLY_PRICE", 1.006)
+# The local backend: how many worker "instances", a simulated boot before the worker starts, and
+# how long a stopping worker may take to finish its job before it is killed.
+LOCAL_INSTANCE_COUNT = env_int("LOCAL_INSTANCE_COUNT", 1, minimum=1)
+LOCAL_BOOT_DELAY = env_float("LOCAL_BOOT_DELAY", 3.0)
+LOCAL_STOP_TIMEOUT = env_int("LOCAL_STOP_TIMEOUT", 60, minimum=1)
+
+# --- Results explorer and bulk submission (issue 5) -----------------------------------------
+# Page sizes the explorer offers; RESULTS_PAGE_SIZE above is the default one.
+RESULTS_PAGE_SIZES = (10, 25, 50, 100, 200, 300)
+# Index entries one explorer request may read when a filter discards some (text contains, or two
+# filters at once); the page then says how many it scanned and offers to continue.
+EXPLORER_SCAN_BUDGET = env_int("EXPLORER_SCAN_BUDGET", 5000, minimum=100)
+# A bulk upload: largest file (bytes) and most rows accepted in one batch.
+BATCH_MAX_BYTES = env_int("BATCH_MAX_BYTES", 5 * 1024 * 1024, minimum=1024)
+BATCH_MAX_ROWS = env_int("BATCH_MAX_ROWS", 10_000, minimum=1)
+# Item ids per inference job when a batch is enqueued: one job is one engine call on the worker,
+# so this is the worker's micro-batch ceiling for bulk work.
+BATCH_ENQUEUE_CHUNK = env_int("BATCH_ENQUEUE_CHUNK", 32, minimum=1)
+
+# --- Faults, recovery, security (issue 7; see docs/operations.md) ---------------------------
+# Runs of a classify job after the first, when it fails (DynamoDB away at the result write) or its
+# worker dies (RQ's abandoned-job handling). Each retry first waits RESULT_WRITE_BACKOFF_S × 2^n.
+INFERENCE_JOB_RETRIES = env_int("INFERENCE_JOB_RETRIES", 3, minimum=1)
+# How long a job keeps retrying a failed result write (exponential backoff from RESULT_WRITE_BACKOFF_S)
+# before it stashes the results in the job and fails, so that its retry writes them.
+RESULT_WRITE_RETRY_SECONDS = env_float("RESULT_WRITE_RETRY_SECONDS", 60.0)
+RESULT_WRITE_BACKOFF_S = env_float("RESULT_WRITE_BACKOFF_S", 0.5)
+# The reconciler (dashboard/reconcile.py): an item `queued` this long with no RQ job carrying it is
+# enqueued again; an item `running` longer than the lease is taken back even if its holder looks
+# alive; after this many recoveries an item is marked failed with the reason. power_tick runs it
+# every RECONCILE_EVERY_TICKS checks, and every worker once at start.
+RECONCILE_QUEUED_AFTER = env_int("RECONCILE_QUEUED_AFTER", 60, minimum=0)
+RECONCILE_RUNNING_LEASE = env_int("RECONCILE_RUNNING_LEASE", INFERENCE_JOB_TIMEOUT + 120, minimum=1)
+RECONCILE_MAX_RECOVERIES = env_int("RECONCILE_MAX_RECOVERIES", 3, minimum=1)
+RECONCILE_EVERY_TICKS = env_int("RECONCILE_EVERY_TICKS", 3, minimum=1)
+# Items per minute one user may submit (form, API, batches counted by items); 0 turns the limit off.
+SUBMISSIONS_PER_MINUTE = env_int("SUBMISSIONS_PER_MINUTE", 600, minimum=0)
+
+# Login everywhere but the login page, health checks and the API (which answers 401 JSON itself);
+# security headers and the Content Security Policy right after SecurityMiddleware, so they are on
+# every response, including redirects and errors from the middleware below it.
+MIDDLEWARE = [*MIDDLEWARE, "django.contrib.auth.middleware.LoginRequiredMiddleware"]
+_after_security = MIDDLEWARE.index("django.middleware.security.SecurityMiddleware") + 1
+MIDDLEWARE.insert(_after_security, "dashboard.middleware.SecurityHeadersMiddleware")
+SESSION_COOKIE_HTTPONLY = True
+SESSION_COOKIE_SAMESITE = "Lax"
+CSRF_COOKIE_SAMESITE = "Lax"
+X_FRAME_OPTIONS = "DENY"
+SECURE_CONTENT_TYPE_NOSNIFF = True
+SECURE_REFERRER_POLICY = "same-origin"
+# The load balancer's health checks come over plain HTTP; redirecting them would read as down.
+SECURE_REDIRECT_EXEMPT = [r"^healthz$", r"^readyz$"]
+if PRODUCTION:
+    # The region the results table lives in: the default credential chain supplies keys, not this.
+    if not (os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION")):
+        _missing.append("AWS_REGION")
+    if DEBUG:
+        raise ImproperlyConfigured("DJANGO_DEBUG must be off in production: it shows settings and stack traces.")
+    if SECRET_KEY and (len(SECRET_KEY) < 50 or SECRET_KEY.startswith(("django-insecure", "local-only"))):
+        raise ImproperlyConfigured("SECRET_KEY is too weak for production: use 50+ random characters.")
+
 # --- Production hardening -----------------------------------------------------------------
 if PRODUCTION:
     SESSION_COOKIE_SECURE = True

@@ -8,25 +8,35 @@ Indexes:
   A month bucket keeps a page to one Query in the common case while spreading a busy year over
   twelve partitions; within a month DynamoDB's adaptive capacity splits a hot partition.
 - `by_status` (partition `status`, sort `created_at`): what is queued or running, oldest first.
+- `by_label`, `by_model` (partitions `idx_label`, `idx_model`, sort `created_at`): sparse indexes of
+  finished items, for the explorer's filters. The key attributes are separate from `label_name` and
+  `model` because those carry NULL until known, and a NULL may not be an index key.
+- `by_batch` (partition `batch_id`, sort `created_at`, projecting only `status`): a batch's progress.
+Why these partition keys, and where they stop scaling: docs/architecture.md, "Explorer indexes".
 """
 
 from __future__ import annotations
 
 import base64
 import binascii
+import hashlib
 import json
 import os
 import threading
 import time
 from collections.abc import Iterable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
 import boto3
+import botocore.session
 from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
 from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
+from botocore.parsers import JSONParser, ResponseParserFactory
 from django.conf import settings
 
 from dashboard.exceptions import ItemConflict, ItemNotFound, StoreUnavailable
@@ -46,19 +56,38 @@ ITEM_FIELDS = (
 )
 INDEX_BY_CREATED = "by_created"
 INDEX_BY_STATUS = "by_status"
+INDEX_BY_LABEL = "by_label"
+INDEX_BY_MODEL = "by_model"
+INDEX_BY_BATCH = "by_batch"
+# Attributes that exist only to key an index; callers never see them.
+INTERNAL_ATTRIBUTES = frozenset({"created_month", "idx_label", "idx_model"})
 # How far back a newest-first page walks through empty months before it calls the table exhausted.
 MONTHS_LOOKBACK = 36
 
 _serializer = TypeSerializer()
 _deserializer = TypeDeserializer()
-_local = threading.local()
+_client_lock = threading.Lock()
+_client_cache: dict[tuple, Any] = {}
 
 
 def client():
-    """A DynamoDB client for this process and thread, made on first use (never at import: we fork)."""
-    cached = getattr(_local, "client", None)
-    if cached is not None and cached[0] == os.getpid():
-        return cached[1]
+    """The process's DynamoDB client, made on first use (never at import: gunicorn and RQ fork).
+
+    One client serves every thread (boto3 clients are thread-safe); making one costs ~50 ms of CPU,
+    which a thread pool per micro-batch must not pay again and again.
+    """
+    key = (os.getpid(), settings.DYNAMODB_ENDPOINT_URL, settings.AWS_REGION)
+    cached = _client_cache.get(key)
+    if cached is not None:
+        return cached
+    with _client_lock:
+        if key not in _client_cache:
+            _client_cache.clear()
+            _client_cache[key] = _client_make()
+        return _client_cache[key]
+
+
+def _client_make():
     kwargs: dict[str, Any] = {
         "region_name": settings.AWS_REGION,
         "config": Config(
@@ -74,9 +103,30 @@ def client():
         if not os.environ.get("AWS_ACCESS_KEY_ID"):
             kwargs["aws_access_key_id"] = "local"
             kwargs["aws_secret_access_key"] = "local"
-    made = boto3.session.Session().client("dynamodb", **kwargs)
-    _local.client = (os.getpid(), made)
-    return made
+    botocore_session = botocore.session.get_session()
+    botocore_session.register_component("response_parser_factory", _FastReadParserFactory())
+    return boto3.session.Session(botocore_session=botocore_session).client("dynamodb", **kwargs)
+
+
+# Read responses whose wire JSON already has the parsed shape for every type we store (S, N, NULL,
+# BOOL, M, L): botocore's per-attribute walk over them is most of the CPU of a big page or an export.
+_RAW_OUTPUTS = frozenset({"QueryOutput", "ScanOutput", "GetItemOutput", "BatchGetItemOutput"})
+
+
+class _FastReadParser(JSONParser):
+    def _do_parse(self, response: dict, shape: Any) -> dict:
+        if shape is not None and shape.name in _RAW_OUTPUTS:
+            parsed = self._parse_body_as_json(response["body"])
+            self._inject_response_metadata(parsed, response["headers"])
+            return parsed
+        return super()._do_parse(response, shape)
+
+
+class _FastReadParserFactory(ResponseParserFactory):
+    def create_parser(self, protocol_name: str) -> Any:
+        if protocol_name == "json":
+            return _FastReadParser(**self._defaults)
+        return super().create_parser(protocol_name)
 
 
 def table_name() -> str:
@@ -94,6 +144,9 @@ def _call(operation: str, **kwargs: Any) -> dict:
         code = error.response.get("Error", {}).get("Code", "")
         if code == "ConditionalCheckFailedException":
             raise ItemConflict(error.response["Error"].get("Message", code)) from error
+        reasons = [reason.get("Code") for reason in error.response.get("CancellationReasons", [])]
+        if code == "TransactionCanceledException" and "ConditionalCheckFailed" in reasons:
+            raise ItemConflict(f"A transaction's condition failed: {reasons}") from error
         if code == "ResourceNotFoundException":
             raise StoreUnavailable(f"The results table {table_name()!r} does not exist.") from error
         message = error.response.get("Error", {}).get("Message", str(error))
@@ -112,13 +165,22 @@ def _to_wire(item: dict[str, Any]) -> dict[str, dict]:
     return {key: _encode(value) for key, value in item.items()}
 
 
+def _value(key: str, value: dict) -> Any:
+    # The common wire types directly: TypeDeserializer is the slowest step of a large page or export.
+    if "S" in value:
+        return value["S"]
+    if "NULL" in value:
+        return None
+    if "N" in value:
+        return int(value["N"]) if key == "label" else float(value["N"])
+    decoded = _deserializer.deserialize(value)
+    return float(decoded) if isinstance(decoded, Decimal) else decoded
+
+
 def _from_wire(raw: dict[str, dict]) -> dict[str, Any]:
-    item = {key: _deserializer.deserialize(value) for key, value in raw.items()}
-    for key, value in item.items():
-        if isinstance(value, Decimal):
-            item[key] = int(value) if key == "label" else float(value)
+    item = {key: _value(key, value) for key, value in raw.items() if key not in INTERNAL_ATTRIBUTES}
     return {key: item.get(key) for key in ITEM_FIELDS} | {
-        key: value for key, value in item.items() if key not in ITEM_FIELDS and key != "created_month"
+        key: value for key, value in item.items() if key not in ITEM_FIELDS
     }
 
 
@@ -126,10 +188,15 @@ def _from_wire(raw: dict[str, dict]) -> dict[str, Any]:
 
 
 def table_ensure(*, name: str | None = None, wait_seconds: float = 60.0) -> bool:
-    """Create the results table with its indexes unless it exists. Returns True when created."""
+    """Create the results table with its indexes unless it exists. Returns True when created.
+
+    An existing table gains any index it lacks (one UpdateTable per index, as DynamoDB requires),
+    so a table made by an older version keeps its data and gets the explorer's filters.
+    """
     name = name or table_name()
     try:
-        client().describe_table(TableName=name)
+        description = client().describe_table(TableName=name)["Table"]
+        _indexes_ensure(name=name, description=description, wait_seconds=wait_seconds)
         return False
     except ClientError as error:
         if error.response.get("Error", {}).get("Code") != "ResourceNotFoundException":
@@ -156,11 +223,13 @@ def table_ensure(*, name: str | None = None, wait_seconds: float = 60.0) -> bool
                 {"AttributeName": "created_month", "AttributeType": "S"},
                 {"AttributeName": "created_at", "AttributeType": "S"},
                 {"AttributeName": "status", "AttributeType": "S"},
+                *(definition for spec in EXPLORER_INDEXES for definition in _index_attribute_definitions(spec)),
             ],
             KeySchema=[{"AttributeName": "id", "KeyType": "HASH"}],
             GlobalSecondaryIndexes=[
                 index(INDEX_BY_CREATED, "created_month"),
                 index(INDEX_BY_STATUS, "status"),
+                *(_index_definition(spec) for spec in EXPLORER_INDEXES),
             ],
         )
     except ClientError as error:
@@ -226,22 +295,34 @@ def item_get(*, item_id: str) -> dict[str, Any]:
     return _from_wire(response["Item"])
 
 
-def item_claim(*, item_id: str, claimed_by: str) -> dict[str, Any] | None:
-    """Move one item from queued to running. Returns it, or None when someone else has it."""
+def item_claim(*, item_id: str, claimed_by: str, job_id: str | None = None) -> dict[str, Any] | None:
+    """Move one item from queued to running. Returns it, or None when someone else has it.
+
+    With `job_id` (the RQ job's id, recorded as `claim_job`), a retry of the same job may take back
+    an item it still holds as `running`: the retried job is the same unit of work, so its items are
+    not stranded until the reconciler's lease runs out (issue 7). Nobody else can take a running item.
+    """
+    condition = "attribute_exists(id) AND #s = :queued"
+    values = {
+        ":running": {"S": "running"},
+        ":queued": {"S": "queued"},
+        ":now": {"S": now_iso()},
+        ":by": {"S": claimed_by},
+    }
+    update = "SET #s = :running, started_at = :now, claimed_by = :by"
+    if job_id:
+        condition = "attribute_exists(id) AND (#s = :queued OR (#s = :running AND claim_job = :job))"
+        values[":job"] = {"S": job_id}
+        update += ", claim_job = :job"
     try:
         response = _call(
             "update_item",
             TableName=table_name(),
             Key={"id": {"S": item_id}},
-            UpdateExpression="SET #s = :running, started_at = :now, claimed_by = :by",
-            ConditionExpression="attribute_exists(id) AND #s = :queued",
+            UpdateExpression=update,
+            ConditionExpression=condition,
             ExpressionAttributeNames={"#s": "status"},
-            ExpressionAttributeValues={
-                ":running": {"S": "running"},
-                ":queued": {"S": "queued"},
-                ":now": {"S": now_iso()},
-                ":by": {"S": claimed_by},
-            },
+            ExpressionAttributeValues=values,
             ReturnValues="ALL_NEW",
         )
     except ItemConflict:
@@ -249,7 +330,45 @@ def item_claim(*, item_id: str, claimed_by: str) -> dict[str, Any] | None:
     return _from_wire(response["Attributes"])
 
 
-def item_finish(
+# --- recovery: the reconciler's conditional resets (issue 7, dashboard/reconcile.py) ---------
+
+
+def item_release(*, item_id: str, claimed_by: str) -> bool:
+    """Put a running item whose holder is gone back to queued, counting the recovery.
+
+    Conditional on the item still being running under the same claim, so it never undoes a result
+    written meanwhile nor takes an item from a holder that claimed it since. False if it changed.
+    """
+    try:
+        _call(
+            "update_item",
+            TableName=table_name(),
+            Key={"id": {"S": item_id}},
+            UpdateExpression="SET #s = :queued REMOVE started_at, claimed_by, claim_job ADD recoveries :one",
+            ConditionExpression="#s = :running AND claimed_by = :by",
+            ExpressionAttributeNames={"#s": "status"},
+            ExpressionAttributeValues={
+                ":queued": {"S": "queued"},
+                ":running": {"S": "running"},
+                ":by": {"S": claimed_by},
+                ":one": {"N": "1"},
+            },
+        )
+    except ItemConflict:
+        return False
+    return True
+
+
+def item_fail_abandoned(*, item_id: str, claimed_by: str, error: str) -> bool:
+    """Record `failed` with a reason on a running item whose holder is gone and that ran out of tries."""
+    try:
+        item_finish(item_id=item_id, status="failed", claimed_by=claimed_by, error=error)
+    except ItemConflict:
+        return False
+    return True
+
+
+def _finish_spec(
     *,
     item_id: str,
     status: str,
@@ -259,21 +378,28 @@ def item_finish(
     confidence: float | None = None,
     model: str | None = None,
     error: str | None = None,
-) -> None:
-    """Record an outcome on an item this worker holds. Raises ItemConflict if it no longer does."""
+) -> dict[str, Any]:
+    """The conditional update that records an outcome: for UpdateItem and TransactWriteItems alike.
+
+    `result_writes` counts outcome writes; it stays 1 for every item because the condition lets
+    only the holder of a running item write, once.
+    """
     if status not in {"done", "failed"}:
         raise ValueError(f"finish status must be done or failed, got {status!r}")
-    _call(
-        "update_item",
-        TableName=table_name(),
-        Key={"id": {"S": item_id}},
-        UpdateExpression=(
+    index_keys = index_attributes(status=status, label_name=label_name, model=model)
+    return {
+        "TableName": table_name(),
+        "Key": {"id": {"S": item_id}},
+        "UpdateExpression": (
             "SET #s = :status, label = :label, label_name = :label_name, confidence = :confidence,"
             " model = :model, finished_at = :now, #e = :error"
+            + "".join(f", {key} = :{key}" for key in index_keys)
+            + " ADD result_writes :one"
         ),
-        ConditionExpression="#s = :running AND claimed_by = :by",
-        ExpressionAttributeNames={"#s": "status", "#e": "error"},
-        ExpressionAttributeValues={
+        "ConditionExpression": "#s = :running AND claimed_by = :by",
+        "ExpressionAttributeNames": {"#s": "status", "#e": "error"},
+        "ExpressionAttributeValues": {
+            **{f":{key}": {"S": value} for key, value in index_keys.items()},
             ":status": _encode(status),
             ":label": _encode(label),
             ":label_name": _encode(label_name),
@@ -283,8 +409,18 @@ def item_finish(
             ":error": _encode(error),
             ":running": {"S": "running"},
             ":by": {"S": claimed_by},
+            ":one": {"N": "1"},
         },
-    )
+    }
+
+
+def item_finish(**outcome: Any) -> None:
+    """Record an outcome on an item this worker holds. Raises ItemConflict if it no longer does.
+
+    Keyword arguments as `_finish_spec`: item_id, status, claimed_by, label, label_name, confidence,
+    model, error.
+    """
+    _call("update_item", **_finish_spec(**outcome))
 
 
 # --- pages ----------------------------------------------------------------------------------
@@ -379,3 +515,626 @@ def items_get_many(*, item_ids: Iterable[str]) -> dict[str, dict[str, Any]]:
                 found[item["id"]] = item
             request = response.get("UnprocessedKeys") or None
     return found
+
+
+# --- explorer: indexes, filtered cursor pages, bulk writes and deletes ------------------------
+# Owned by the results explorer and bulk submission. Every function that writes a finished result
+# must also write `index_attributes(...)`, or the item will not appear under the label/model filters.
+
+
+@dataclass(frozen=True)
+class IndexSpec:
+    name: str
+    partition: str
+    projection: tuple[str, ...] | None = None  # None projects ALL attributes
+
+
+EXPLORER_INDEXES = (
+    IndexSpec(INDEX_BY_LABEL, "idx_label"),
+    IndexSpec(INDEX_BY_MODEL, "idx_model"),
+    IndexSpec(INDEX_BY_BATCH, "batch_id", projection=("status",)),
+)
+# One request reads at most this many index entries when a filter discards some (text contains,
+# or a second filter on top of the index's key); the page then offers to continue from there.
+DEFAULT_SCAN_BUDGET = 5000
+_PAGE_READ = 1000  # items per Query call when filtering or exporting (DynamoDB caps a response at 1 MB)
+
+
+def _index_attribute_definitions(spec: IndexSpec) -> list[dict]:
+    return [{"AttributeName": spec.partition, "AttributeType": "S"}]
+
+
+def _index_definition(spec: IndexSpec) -> dict:
+    projection: dict[str, Any] = {"ProjectionType": "ALL"}
+    if spec.projection:
+        projection = {"ProjectionType": "INCLUDE", "NonKeyAttributes": list(spec.projection)}
+    return {
+        "IndexName": spec.name,
+        "KeySchema": [
+            {"AttributeName": spec.partition, "KeyType": "HASH"},
+            {"AttributeName": "created_at", "KeyType": "RANGE"},
+        ],
+        "Projection": projection,
+    }
+
+
+def _indexes_ensure(*, name: str, description: dict, wait_seconds: float) -> list[str]:
+    """Add the explorer's indexes an existing table lacks; back-fill their keys. Returns what was added."""
+    present = {index["IndexName"] for index in description.get("GlobalSecondaryIndexes", [])}
+    added: list[str] = []
+    for spec in EXPLORER_INDEXES:
+        if spec.name in present:
+            continue
+        try:
+            client().update_table(
+                TableName=name,
+                AttributeDefinitions=[
+                    {"AttributeName": "created_at", "AttributeType": "S"},
+                    *_index_attribute_definitions(spec),
+                ],
+                GlobalSecondaryIndexUpdates=[{"Create": _index_definition(spec)}],
+            )
+        except ClientError as error:
+            raise StoreUnavailable(f"DynamoDB UpdateTable (add index {spec.name}) failed: {error}") from error
+        _index_wait(name=name, index_name=spec.name, wait_seconds=wait_seconds)
+        added.append(spec.name)
+    if INDEX_BY_LABEL in added or INDEX_BY_MODEL in added:
+        _index_keys_backfill(name=name)
+    return added
+
+
+def _index_wait(*, name: str, index_name: str, wait_seconds: float) -> None:
+    deadline = time.monotonic() + wait_seconds
+    while time.monotonic() < deadline:
+        table = client().describe_table(TableName=name)["Table"]
+        states = {index["IndexName"]: index.get("IndexStatus") for index in table.get("GlobalSecondaryIndexes", [])}
+        if table["TableStatus"] == "ACTIVE" and states.get(index_name) == "ACTIVE":
+            return
+        time.sleep(0.5)
+    raise StoreUnavailable(f"Index {index_name!r} on {name!r} did not become ACTIVE within {wait_seconds:.0f} s")
+
+
+def _index_keys_backfill(*, name: str) -> int:
+    """Give items finished before the label/model indexes existed their index keys. Returns how many."""
+    updated = 0
+    kwargs: dict[str, Any] = {
+        "TableName": name,
+        "FilterExpression": "attribute_not_exists(idx_label) AND attribute_not_exists(idx_model)",
+    }
+    while True:
+        response = _call("scan", **kwargs)
+        for raw in response.get("Items", []):
+            item = _from_wire(raw)
+            keys = index_attributes(status=item["status"], label_name=item["label_name"], model=item["model"])
+            if keys:
+                _call(
+                    "update_item",
+                    TableName=name,
+                    Key={"id": {"S": item["id"]}},
+                    UpdateExpression="SET " + ", ".join(f"{key} = :{key}" for key in keys),
+                    ExpressionAttributeValues={f":{key}": {"S": value} for key, value in keys.items()},
+                )
+                updated += 1
+        if not response.get("LastEvaluatedKey"):
+            return updated
+        kwargs["ExclusiveStartKey"] = response["LastEvaluatedKey"]
+
+
+def index_attributes(*, status: str, label_name: str | None, model: str | None) -> dict[str, str]:
+    """The index-key attributes a finished item carries (absent ones keep it out of that index)."""
+    keys: dict[str, str] = {}
+    if status == "done" and label_name:
+        keys["idx_label"] = str(label_name)
+    if status in {"done", "failed"} and model:
+        keys["idx_model"] = str(model)
+    return keys
+
+
+@dataclass(frozen=True)
+class ItemFilter:
+    """What the explorer shows. Bounds are inclusive ISO-8601 UTC strings like `created_at`."""
+
+    status: str | None = None
+    label: str | None = None
+    model: str | None = None
+    created_from: str | None = None
+    created_to: str | None = None
+    text: str | None = None
+
+    def signature(self) -> str:
+        """A short fingerprint, so a cursor made under one filter is refused under another."""
+        return hashlib.sha1(json.dumps(asdict(self), sort_keys=True).encode()).hexdigest()[:10]
+
+    @property
+    def discards(self) -> bool:
+        """True when DynamoDB reads entries the filter then drops (items returned < items scanned)."""
+        return _plan(self).filter_expression is not None
+
+
+@dataclass(frozen=True)
+class _Plan:
+    index: str
+    partition_attr: str
+    partition: str | None  # None: the month-bucketed `by_created` index
+    filter_expression: str | None
+    names: dict[str, str]
+    values: dict[str, dict]
+    top_month: str
+    bottom_month: str | None
+    created_from: str | None
+    created_to: str | None
+
+
+def _plan(item_filter: ItemFilter) -> _Plan:
+    """Choose the index whose key does the most filtering; what the key cannot do becomes a filter."""
+    conditions: list[str] = []
+    names: dict[str, str] = {}
+    values: dict[str, dict] = {}
+    if item_filter.label:
+        index, attr, partition = INDEX_BY_LABEL, "idx_label", item_filter.label
+    elif item_filter.model:
+        index, attr, partition = INDEX_BY_MODEL, "idx_model", item_filter.model
+    elif item_filter.status:
+        index, attr, partition = INDEX_BY_STATUS, "status", item_filter.status
+    else:
+        index, attr, partition = INDEX_BY_CREATED, "created_month", None
+    if item_filter.status and attr != "status":
+        conditions.append("#status = :status")
+        names["#status"], values[":status"] = "status", {"S": item_filter.status}
+    if item_filter.model and attr not in {"idx_model"}:
+        conditions.append("#model = :model")
+        names["#model"], values[":model"] = "model", {"S": item_filter.model}
+    if item_filter.text:
+        conditions.append("contains(#text, :text)")
+        names["#text"], values[":text"] = "text", {"S": item_filter.text}
+    now_month = now_iso()[:7]
+    top = item_filter.created_to[:7] if item_filter.created_to else now_month
+    return _Plan(
+        index=index,
+        partition_attr=attr,
+        partition=partition,
+        filter_expression=" AND ".join(conditions) or None,
+        names=names,
+        values=values,
+        top_month=top,
+        bottom_month=item_filter.created_from[:7] if item_filter.created_from else None,
+        created_from=item_filter.created_from,
+        created_to=item_filter.created_to,
+    )
+
+
+def _next_month(month: str) -> str:
+    year, number = int(month[:4]), int(month[5:7])
+    return f"{year + 1}-01" if number == 12 else f"{year}-{number + 1:02d}"
+
+
+@dataclass
+class Page:
+    """One page of the explorer, newest first, with cursors both ways."""
+
+    items: list[dict[str, Any]]
+    next_cursor: str | None
+    prev_cursor: str | None
+    scanned: int
+    index: str
+    budget_exhausted: bool = False
+
+
+@dataclass
+class _Walk:
+    raws: list[dict] = field(default_factory=list)
+    scanned: int = 0
+    position: tuple[str, list[str] | None] | None = None  # None: nothing further in this direction
+    budget_exhausted: bool = False
+
+
+def _walk(plan: _Plan, *, start: tuple[str, list[str] | None], older: bool, limit: int, budget: int | None) -> _Walk:
+    """Collect up to `limit` matching entries from `start` (exclusive), towards older or newer items.
+
+    A position is (partition, [id, created_at]) or (partition, None). For the month-bucketed index,
+    (month, None) means "just above the newest entry of that month", in either direction.
+    """
+    walk = _Walk()
+    partition, key = start
+    if key is None and not older:
+        if plan.partition is not None or partition >= plan.top_month:
+            return walk
+        partition = _next_month(partition)
+    empty_months = month_scanned = 0
+    while True:
+        if budget is not None and walk.scanned >= budget:
+            if key is None and not older:
+                walk.position = (_previous_month(partition), None)
+            else:
+                walk.position = (partition, key)
+            walk.budget_exhausted = True
+            return walk
+        wanted = limit - len(walk.raws)
+        if plan.filter_expression:
+            request_limit = _PAGE_READ if budget is None else max(1, min(_PAGE_READ, budget - walk.scanned))
+        else:
+            request_limit = min(wanted + 1, _PAGE_READ + 1)  # one extra tells whether more follow
+        response = _query_index(plan, partition=partition, key=key, older=older, limit=request_limit)
+        walk.scanned += response.get("ScannedCount", 0)
+        month_scanned += response.get("ScannedCount", 0)
+        found = response.get("Items", [])
+        last_key = _key_list(response.get("LastEvaluatedKey"))
+        if len(found) >= wanted:
+            walk.raws.extend(found[:wanted])
+            if len(found) > wanted or last_key is not None:
+                walk.position = _position_of(plan, found[wanted - 1])
+                return walk
+        else:
+            walk.raws.extend(found)
+            if last_key is not None:
+                key = last_key
+                continue
+        # This partition is exhausted.
+        if plan.partition is not None:
+            return walk
+        empty_months = 0 if month_scanned else empty_months + 1
+        month_scanned = 0
+        if older:
+            if (plan.bottom_month and partition <= plan.bottom_month) or empty_months > MONTHS_LOOKBACK:
+                return walk
+            partition, key = _previous_month(partition), None
+            if len(walk.raws) >= limit:
+                walk.position = (partition, None)
+                return walk
+        else:
+            if partition >= plan.top_month:
+                return walk
+            if len(walk.raws) >= limit:
+                walk.position = (partition, None)
+                return walk
+            partition, key = _next_month(partition), None
+
+
+def _key_list(last_key: dict | None) -> list[str] | None:
+    if not last_key:
+        return None
+    return [last_key["id"]["S"], last_key["created_at"]["S"]]
+
+
+def _query_index(plan: _Plan, *, partition: str, key: list[str] | None, older: bool, limit: int) -> dict:
+    names = {"#pk": plan.partition_attr, **plan.names}
+    values = {":pk": {"S": partition}, **plan.values}
+    condition = "#pk = :pk"
+    bounds = (plan.created_from, plan.created_to)
+    if bounds[0] and bounds[1]:
+        condition += " AND created_at BETWEEN :from AND :to"
+    elif bounds[0]:
+        condition += " AND created_at >= :from"
+    elif bounds[1]:
+        condition += " AND created_at <= :to"
+    if bounds[0]:
+        values[":from"] = {"S": bounds[0]}
+    if bounds[1]:
+        values[":to"] = {"S": bounds[1]}
+    kwargs: dict[str, Any] = {
+        "TableName": table_name(),
+        "IndexName": plan.index,
+        "KeyConditionExpression": condition,
+        "ExpressionAttributeNames": names,
+        "ExpressionAttributeValues": values,
+        "ScanIndexForward": not older,
+        "Limit": limit,
+    }
+    if plan.filter_expression:
+        kwargs["FilterExpression"] = plan.filter_expression
+    if key is not None:
+        kwargs["ExclusiveStartKey"] = {
+            "id": {"S": key[0]},
+            "created_at": {"S": key[1]},
+            plan.partition_attr: {"S": partition},
+        }
+    return _call("query", **kwargs)
+
+
+def _cursor_encode(plan_filter: ItemFilter, position: tuple[str, list[str] | None], direction: str) -> str:
+    partition, key = position
+    return encode_cursor({"f": plan_filter.signature(), "m": partition, "k": key, "d": direction})
+
+
+def _cursor_decode(cursor: str, item_filter: ItemFilter) -> tuple[tuple[str, list[str] | None], str]:
+    state = decode_cursor(cursor)
+    key = state.get("k")
+    direction = state.get("d")
+    if state.get("f") != item_filter.signature() or direction not in {"n", "p"}:
+        raise ValueError("This page link belongs to another filter")
+    if key is not None and not (isinstance(key, list) and len(key) == 2 and all(isinstance(part, str) for part in key)):
+        raise ValueError("Malformed page cursor")
+    return (state["m"], key), direction
+
+
+def items_page(
+    *, item_filter: ItemFilter, limit: int, cursor: str | None = None, scan_budget: int | None = None
+) -> Page:
+    """A page of items matching the filter, newest first. Raises ValueError for a foreign cursor."""
+    plan = _plan(item_filter)
+    return _page(plan, item_filter, limit=limit, cursor=cursor, budget=scan_budget or DEFAULT_SCAN_BUDGET)
+
+
+def _top(plan: _Plan) -> tuple[str, None]:
+    return (plan.partition if plan.partition is not None else plan.top_month, None)
+
+
+def _page(plan: _Plan, item_filter: ItemFilter, *, limit: int, cursor: str | None, budget: int) -> Page:
+    if cursor:
+        start, direction = _cursor_decode(cursor, item_filter)
+    else:
+        start, direction = _top(plan), "n"
+    if direction == "p":
+        walk = _walk(plan, start=start, older=False, limit=limit, budget=budget)
+        if walk.position is None and not walk.budget_exhausted:
+            return _page(plan, item_filter, limit=limit, cursor=None, budget=budget)  # back at the top
+        raws = list(reversed(walk.raws))
+        items = [_from_wire(raw) for raw in raws]
+        prev_cursor = _cursor_encode(item_filter, walk.position, "p") if walk.position else None
+        after = _position_of(plan, raws[-1]) if raws else start
+        return Page(
+            items=items,
+            next_cursor=_cursor_encode(item_filter, after, "n"),
+            prev_cursor=prev_cursor,
+            scanned=walk.scanned,
+            index=plan.index,
+            budget_exhausted=walk.budget_exhausted,
+        )
+    walk = _walk(plan, start=start, older=True, limit=limit, budget=budget)
+    prev_cursor = None
+    if cursor:
+        before = _position_of(plan, walk.raws[0]) if walk.raws else start
+        prev_cursor = _cursor_encode(item_filter, before, "p")
+    return Page(
+        items=[_from_wire(raw) for raw in walk.raws],
+        next_cursor=_cursor_encode(item_filter, walk.position, "n") if walk.position else None,
+        prev_cursor=prev_cursor,
+        scanned=walk.scanned,
+        index=plan.index,
+        budget_exhausted=walk.budget_exhausted,
+    )
+
+
+def _partition_of(plan: _Plan, raw: dict) -> str:
+    return plan.partition if plan.partition is not None else raw["created_month"]["S"]
+
+
+def _position_of(plan: _Plan, raw: dict) -> tuple[str, list[str]]:
+    return (_partition_of(plan, raw), [raw["id"]["S"], raw["created_at"]["S"]])
+
+
+def items_iter(*, item_filter: ItemFilter) -> Iterator[dict[str, Any]]:
+    """Every item matching the filter, newest first, one Query page in memory at a time."""
+    plan = _plan(item_filter)
+
+    def pages() -> Iterator[list[dict]]:
+        position: tuple[str, list[str] | None] | None = _top(plan)
+        while position is not None:
+            walk = _walk(plan, start=position, older=True, limit=_PAGE_READ, budget=None)
+            yield walk.raws
+            position = walk.position
+
+    # Read the next page while this one is written out: DynamoDB's time overlaps ours, and memory
+    # stays at two pages.
+    source = pages()
+    with ThreadPoolExecutor(max_workers=1) as prefetch:
+        upcoming = prefetch.submit(next, source, None)
+        while (raws := upcoming.result()) is not None:
+            upcoming = prefetch.submit(next, source, None)
+            for raw in raws:
+                yield _from_wire(raw)
+
+
+def _batch_write(requests: list[dict], *, attempts: int = 8) -> list[dict]:
+    """BatchWriteItem in chunks of 25, retrying UnprocessedItems with backoff.
+
+    Returns the requests DynamoDB still had not processed after `attempts` tries (normally none).
+    """
+    left: list[dict] = []
+    for start in range(0, len(requests), 25):
+        pending = requests[start : start + 25]
+        for attempt in range(attempts):
+            response = _call("batch_write_item", RequestItems={table_name(): pending})
+            pending = response.get("UnprocessedItems", {}).get(table_name(), [])
+            if not pending:
+                break
+            time.sleep(min(0.05 * 2**attempt, 2.0))  # throttled: back off before retrying the rest
+        left.extend(pending)
+    return left
+
+
+def items_put_many(*, items: list[dict[str, Any]]) -> None:
+    """Write new items in batches. BatchWriteItem has no conditions: callers make sure the ids are new.
+
+    Raises StoreUnavailable (after deleting what was written) if some items could not be stored, so a
+    failed batch leaves nothing half-stored.
+    """
+    requests = [
+        {"PutRequest": {"Item": _to_wire(item) | {"created_month": {"S": item["created_at"][:7]}}}} for item in items
+    ]
+    try:
+        left = _batch_write(requests)
+    except StoreUnavailable:
+        items_delete_many(item_ids=[item["id"] for item in items], ignore_errors=True)
+        raise
+    if left:
+        items_delete_many(item_ids=[item["id"] for item in items], ignore_errors=True)
+        raise StoreUnavailable(f"DynamoDB kept throttling: {len(left)} of {len(items)} items could not be written.")
+
+
+def items_delete_many(*, item_ids: Iterable[str], ignore_errors: bool = False) -> int:
+    """Delete items by id in batches of 25. Returns how many deletes were sent."""
+    ids = list(dict.fromkeys(item_ids))
+    requests = [{"DeleteRequest": {"Key": {"id": {"S": item_id}}}} for item_id in ids]
+    try:
+        left = _batch_write(requests)
+    except StoreUnavailable:
+        if ignore_errors:
+            return 0
+        raise
+    if left and not ignore_errors:
+        raise StoreUnavailable(f"DynamoDB kept throttling: {len(left)} of {len(ids)} deletes were not done.")
+    return len(ids) - len(left)
+
+
+def item_requeue(*, item_id: str) -> bool:
+    """Reset a finished (done or failed) item to queued, clearing its result. False if it was not finished."""
+    try:
+        _call(
+            "update_item",
+            TableName=table_name(),
+            Key={"id": {"S": item_id}},
+            UpdateExpression=(
+                "SET #s = :queued, label = :null, label_name = :null, confidence = :null, model = :null,"
+                " finished_at = :null, #e = :null REMOVE idx_label, idx_model, started_at, claimed_by, result_writes"
+            ),
+            ConditionExpression="attribute_exists(id) AND #s IN (:done, :failed)",
+            ExpressionAttributeNames={"#s": "status", "#e": "error"},
+            ExpressionAttributeValues={
+                ":queued": {"S": "queued"},
+                ":done": {"S": "done"},
+                ":failed": {"S": "failed"},
+                ":null": {"NULL": True},
+            },
+        )
+    except ItemConflict:
+        return False
+    return True
+
+
+def batch_status_counts(*, batch_id: str) -> dict[str, int]:
+    """How many of a batch's items are in each status, read from the narrow `by_batch` index."""
+    counts = dict.fromkeys(STATUSES, 0)
+    kwargs: dict[str, Any] = {
+        "TableName": table_name(),
+        "IndexName": INDEX_BY_BATCH,
+        "KeyConditionExpression": "batch_id = :b",
+        "ProjectionExpression": "#s",
+        "ExpressionAttributeNames": {"#s": "status"},
+        "ExpressionAttributeValues": {":b": {"S": batch_id}},
+    }
+    while True:
+        response = _call("query", **kwargs)
+        for raw in response.get("Items", []):
+            status = raw.get("status", {}).get("S", "")
+            counts[status] = counts.get(status, 0) + 1
+        if not response.get("LastEvaluatedKey"):
+            return counts
+        kwargs["ExclusiveStartKey"] = response["LastEvaluatedKey"]
+
+
+def batch_items_iter(*, batch_id: str) -> Iterator[dict[str, Any]]:
+    """A batch's items in submission order: ids from `by_batch`, then the items 100 at a time."""
+    kwargs: dict[str, Any] = {
+        "TableName": table_name(),
+        "IndexName": INDEX_BY_BATCH,
+        "KeyConditionExpression": "batch_id = :b",
+        "ExpressionAttributeValues": {":b": {"S": batch_id}},
+        "ProjectionExpression": "id",
+        "Limit": _PAGE_READ,
+    }
+    while True:
+        response = _call("query", **kwargs)
+        ids = [raw["id"]["S"] for raw in response.get("Items", [])]
+        for start in range(0, len(ids), 100):
+            chunk = ids[start : start + 100]
+            found = items_get_many(item_ids=chunk)
+            yield from (found[item_id] for item_id in chunk if item_id in found)
+        if not response.get("LastEvaluatedKey"):
+            return
+        kwargs["ExclusiveStartKey"] = response["LastEvaluatedKey"]
+
+
+def items_created_since(*, created_from: str) -> Iterator[dict[str, Any]]:
+    """Items created at or after `created_from` (timestamps only), for the dashboard's charts."""
+    month = now_iso()[:7]
+    while month >= created_from[:7]:
+        kwargs: dict[str, Any] = {
+            "TableName": table_name(),
+            "IndexName": INDEX_BY_CREATED,
+            "KeyConditionExpression": "created_month = :m AND created_at >= :from",
+            "ProjectionExpression": "created_at, started_at, finished_at, #s, label_name",
+            "ExpressionAttributeNames": {"#s": "status"},
+            "ExpressionAttributeValues": {":m": {"S": month}, ":from": {"S": created_from}},
+        }
+        while True:
+            response = _call("query", **kwargs)
+            for raw in response.get("Items", []):
+                yield {key: _value(key, value) for key, value in raw.items()}
+            if not response.get("LastEvaluatedKey"):
+                break
+            kwargs["ExclusiveStartKey"] = response["LastEvaluatedKey"]
+        month = _previous_month(month)
+
+
+def label_count_since(*, label: str, created_from: str) -> int:
+    """How many items got this label among those created since `created_from` (a COUNT Query)."""
+    total = 0
+    kwargs: dict[str, Any] = {
+        "TableName": table_name(),
+        "IndexName": INDEX_BY_LABEL,
+        "KeyConditionExpression": "idx_label = :l AND created_at >= :from",
+        "ExpressionAttributeValues": {":l": {"S": label}, ":from": {"S": created_from}},
+        "Select": "COUNT",
+    }
+    while True:
+        response = _call("query", **kwargs)
+        total += response.get("Count", 0)
+        if not response.get("LastEvaluatedKey"):
+            return total
+        kwargs["ExclusiveStartKey"] = response["LastEvaluatedKey"]
+
+
+# --- inference: claims and outcomes for a micro-batch ----------------------------------------
+# DynamoDB has no batched conditional update, so claims run as concurrent conditional UpdateItems,
+# and outcomes are written with TransactWriteItems (up to 100 conditional updates per call).
+
+TRANSACT_LIMIT = 100
+
+
+def items_claim_many(
+    *, item_ids: Iterable[str], claimed_by: str, job_id: str | None = None, concurrency: int = 16
+) -> list[dict[str, Any]]:
+    """Claim every queued item among `item_ids`, in the order given. Items held elsewhere are left out.
+
+    With `job_id`, items this same RQ job claimed before (a retry) are taken back too: see `item_claim`.
+    """
+    from concurrent.futures import ThreadPoolExecutor
+
+    ids = list(dict.fromkeys(item_ids))
+
+    def claim(item_id: str) -> dict[str, Any] | None:
+        return item_claim(item_id=item_id, claimed_by=claimed_by, job_id=job_id)
+
+    if len(ids) <= 1:
+        claimed = [claim(item_id) for item_id in ids]
+    else:
+        with ThreadPoolExecutor(max_workers=min(concurrency, len(ids))) as pool:
+            claimed = list(pool.map(claim, ids))
+    return [item for item in claimed if item is not None]
+
+
+def items_finish_many(*, outcomes: list[dict[str, Any]]) -> tuple[int, list[str]]:
+    """Write outcomes (each as `item_finish` takes them) in transactions of up to 100.
+
+    Returns (written, lost): a transaction cancelled because one item was taken from this worker
+    (its condition failed) is retried item by item, so the others still land; `lost` names the
+    items this worker no longer held.
+    """
+    written, lost = 0, []
+    for start in range(0, len(outcomes), TRANSACT_LIMIT):
+        chunk = outcomes[start : start + TRANSACT_LIMIT]
+        try:
+            _call("transact_write_items", TransactItems=[{"Update": _finish_spec(**o)} for o in chunk])
+            written += len(chunk)
+            continue
+        except ItemConflict:
+            pass
+        for outcome in chunk:
+            try:
+                item_finish(**outcome)
+                written += 1
+            except ItemConflict:
+                lost.append(outcome["item_id"])
+    return written, lost
+

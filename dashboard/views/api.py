@@ -11,11 +11,13 @@ from django.views.decorators.http import require_GET, require_http_methods
 from dashboard import selectors, services
 from dashboard.auth import api_error, api_login_required
 from dashboard.exceptions import ItemNotFound, QueueUnavailable, StoreUnavailable
+from dashboard.ratelimit import rate_limited, submissions_charge
 from dashboard.validators import item_id_valid, submission_text_clean
 
 
 @api_login_required
 @require_http_methods(["POST"])
+@rate_limited(api=True)
 def api_submissions(request: HttpRequest) -> HttpResponse:
     if request.content_type != "application/json":
         return api_error(415, 'Send the submission as application/json: {"text": "..."}.')
@@ -34,6 +36,7 @@ def api_submissions(request: HttpRequest) -> HttpResponse:
         text = submission_text_clean(body["text"])
     except ValidationError as error:
         return api_error(400, error.messages[0], fields={"text": error.messages[0]})
+    submissions_charge(user=request.user, cost=1)  # per-user limit (issue 7): 429 via @rate_limited
     try:
         item = services.submission_create(text=text, submitted_by=request.user.get_username())
     except (StoreUnavailable, QueueUnavailable) as error:

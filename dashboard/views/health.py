@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from django.contrib.auth.decorators import login_not_required
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.views.decorators.http import require_GET
 
@@ -10,11 +11,13 @@ from dashboard.exceptions import StoreUnavailable
 from dashboard.queue import inference_queue
 
 
+@login_not_required  # the load balancer has no session
 @require_GET
 def healthz(request: HttpRequest) -> HttpResponse:
     return JsonResponse({"status": "ok"})
 
 
+@login_not_required
 @require_GET
 def readyz(request: HttpRequest) -> HttpResponse:
     checks: dict[str, str] = {}

@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import itertools
+
 import pytest
 from django.urls import reverse
 
@@ -104,3 +106,304 @@ def test_health_endpoints(client, results_table, redis_conn):
     response = client.get("/readyz")
     assert response.status_code == 200
     assert response.json()["checks"] == {"redis": "ok", "dynamodb": "ok"}
+
+
+# --- the explorer (issue 5) -----------------------------------------------------------------
+
+LABELS = {0: "negative", 1: "positive"}
+
+
+def _make(
+    n: int,
+    *,
+    status: str = "queued",
+    label: int = 1,
+    model: str = "m-a",
+    created_at: str | None = None,
+    text: str | None = None,
+) -> str:
+    """An item brought to `status` through the same calls the worker makes."""
+    item = dynamodb.new_item(item_id=f"x-{n:04d}", text=text or f"text {n}", created_at=created_at)
+    dynamodb.item_put_new(item=item)
+    if status in {"running", "done", "failed"}:
+        dynamodb.item_claim(item_id=item["id"], claimed_by="t")
+    if status == "done":
+        dynamodb.item_finish(
+            item_id=item["id"],
+            status="done",
+            claimed_by="t",
+            label=label,
+            label_name=LABELS[label],
+            confidence=0.9,
+            model=model,
+        )
+    elif status == "failed":
+        dynamodb.item_finish(item_id=item["id"], status="failed", claimed_by="t", model=model, error="boom")
+    return item["id"]
+
+
+def _walk_all(item_filter, *, limit: int) -> list[str]:
+    seen, cursor = [], None
+    while True:
+        page = dynamodb.items_page(item_filter=item_filter, limit=limit, cursor=cursor)
+        seen.extend(item["id"] for item in page.items)
+        cursor = page.next_cursor
+        if cursor is None or not page.items:
+            return seen
+
+
+def _spread(n: int) -> str:
+    months = ["2026-11", "2026-10", "2026-08", "2025-03"]
+    return f"{months[n % 4]}-{1 + n % 27:02d}T{n % 24:02d}:00:{n % 60:02d}.{n:06d}Z"
+
+
+def test_explorer_pages_visit_every_item_exactly_once_newest_first(results_table):
+    ids = {_make(n, created_at=_spread(n)) for n in range(37)}
+    for limit in (1, 5, 10, 36, 37, 50):
+        seen = _walk_all(dynamodb.ItemFilter(), limit=limit)
+        assert len(seen) == len(set(seen)) == 37, limit
+        assert set(seen) == ids
+    page = dynamodb.items_page(item_filter=dynamodb.ItemFilter(), limit=37)
+    created = [item["created_at"] for item in page.items]
+    assert created == sorted(created, reverse=True)
+
+
+def test_previous_goes_back_to_exactly_the_page_before(results_table):
+    for n in range(23):
+        _make(n, created_at=_spread(n))
+    item_filter = dynamodb.ItemFilter()
+    pages, cursor = [], None
+    while True:
+        page = dynamodb.items_page(item_filter=item_filter, limit=5, cursor=cursor)
+        if not page.items:
+            break
+        pages.append(page)
+        cursor = page.next_cursor
+        if cursor is None:
+            break
+    assert [len(page.items) for page in pages] == [5, 5, 5, 5, 3]
+    assert pages[0].prev_cursor is None
+    for earlier, later in itertools.pairwise(pages):
+        back = dynamodb.items_page(item_filter=item_filter, limit=5, cursor=later.prev_cursor)
+        assert [i["id"] for i in back.items] == [i["id"] for i in earlier.items]
+        assert (back.prev_cursor is None) == (earlier is pages[0])
+
+
+def test_filters_return_exactly_the_matching_items(results_table):
+    expected: dict[str, set[str]] = {"done-pos-a": set(), "failed": set(), "model-b": set(), "queued": set()}
+    for n in range(40):
+        kind = n % 5
+        if kind == 0:
+            expected["done-pos-a"].add(_make(n, status="done", label=1, model="m-a", created_at=_spread(n)))
+        elif kind == 1:
+            expected["model-b"].add(_make(n, status="done", label=0, model="m-b", created_at=_spread(n)))
+        elif kind == 2:
+            expected["failed"].add(_make(n, status="failed", model="m-b", created_at=_spread(n)))
+            expected["model-b"].add(f"x-{n:04d}")
+        else:
+            expected["queued"].add(_make(n, created_at=_spread(n)))
+    assert set(_walk_all(dynamodb.ItemFilter(label="positive"), limit=3)) == expected["done-pos-a"]
+    assert set(_walk_all(dynamodb.ItemFilter(status="failed"), limit=3)) == expected["failed"]
+    assert set(_walk_all(dynamodb.ItemFilter(status="queued"), limit=7)) == expected["queued"]
+    assert set(_walk_all(dynamodb.ItemFilter(model="m-b"), limit=4)) == expected["model-b"]
+    both = dynamodb.ItemFilter(model="m-b", status="done")
+    assert set(_walk_all(both, limit=2)) == expected["model-b"] - expected["failed"]
+    in_october = dynamodb.ItemFilter(
+        created_from="2026-10-01T00:00:00.000000Z", created_to="2026-10-31T23:59:59.999999Z"
+    )
+    october = {f"x-{n:04d}" for n in range(40) if _spread(n).startswith("2026-10")}
+    assert set(_walk_all(in_october, limit=3)) == october
+    positive_in_october = dynamodb.ItemFilter(
+        label="positive", created_from="2026-10-01T00:00:00.000000Z", created_to="2026-10-31T23:59:59.999999Z"
+    )
+    assert set(_walk_all(positive_in_october, limit=3)) == october & expected["done-pos-a"]
+
+
+def test_text_contains_scans_and_reports_items_scanned(user_client, results_table):
+    for n in range(30):
+        _make(n, text=f"needle, haystack {n}" if n % 10 == 0 else f"hay only {n}")
+    page = dynamodb.items_page(item_filter=dynamodb.ItemFilter(text="needle"), limit=25)
+    assert {item["id"] for item in page.items} == {"x-0000", "x-0010", "x-0020"}
+    assert page.scanned == 30
+    html = user_client.get(reverse("results"), {"text": "needle"}).content.decode()
+    assert 'Items returned: <strong class="returned">3</strong>' in html
+    assert 'Items scanned: <strong class="scanned">30</strong>' in html
+    assert "reads every item" in html
+
+
+def test_a_scan_budget_stops_and_continues_where_it_stopped(results_table):
+    for n in range(12):
+        _make(n, text="match" if n in {2, 9} else "other")
+    item_filter = dynamodb.ItemFilter(text="match")
+    first = dynamodb.items_page(item_filter=item_filter, limit=10, scan_budget=5)
+    assert first.budget_exhausted and first.scanned == 5
+    found = {item["id"] for item in first.items}
+    cursor = first.next_cursor
+    while cursor:
+        page = dynamodb.items_page(item_filter=item_filter, limit=10, cursor=cursor, scan_budget=5)
+        found |= {item["id"] for item in page.items}
+        cursor = page.next_cursor if page.budget_exhausted or (page.next_cursor and page.items) else None
+    assert found == {"x-0002", "x-0009"}
+
+
+def test_a_cursor_from_another_filter_is_refused(user_client, results_table):
+    for n in range(4):
+        _make(n)
+    page = dynamodb.items_page(item_filter=dynamodb.ItemFilter(), limit=2)
+    with pytest.raises(ValueError):
+        dynamodb.items_page(item_filter=dynamodb.ItemFilter(status="done"), limit=2, cursor=page.next_cursor)
+    html = user_client.get(reverse("results"), {"status": "done", "cursor": page.next_cursor}).content.decode()
+    assert "no longer valid for these filters" in html
+
+
+def test_the_explorer_page_renders_filters_sizes_and_pager(user_client, results_table):
+    for n in range(12):
+        _make(n)
+    html = user_client.get(reverse("results"), {"size": "10"}).content.decode()
+    assert html.count('class="select-row"') == 10
+    assert 'rel="next"' in html and 'rel="prev"' not in html
+    for size in (10, 25, 50, 100, 200, 300):
+        assert f'<option value="{size}"' in html
+    assert 'Query on index <span class="mono">by_created</span>' in html
+    assert 'id="live-poller"' in html and "every 2s" in html
+
+
+def test_id_lookup_uses_getitem(user_client, results_table):
+    _make(1)
+    html = user_client.get(reverse("results"), {"id": "x-0001"}).content.decode()
+    assert "Id lookup (GetItem)" in html and 'value="x-0001"' in html
+    html = user_client.get(reverse("results"), {"id": "x-9999"}).content.decode()
+    assert "no item has this id" in html
+
+
+def test_an_unreachable_store_shows_the_explorer_banner(user_client, settings):
+    settings.DYNAMODB_TABLE = "no-such-table"
+    html = user_client.get(reverse("results")).content.decode()
+    assert "DynamoDB is unreachable" in html
+    assert "No results yet" not in html
+
+
+def test_live_rows_return_fresh_rows_and_stop_when_settled(user_client, results_table):
+    _make(1)
+    _make(2)
+    response = user_client.get(reverse("results_rows"), {"ids": ["x-0001", "x-0002"]})
+    html = response.content.decode()
+    assert html.count('hx-swap-oob="true"') == 3  # two rows and the poller
+    assert "every 2s" in html
+    dynamodb.item_claim(item_id="x-0001", claimed_by="t")
+    dynamodb.item_finish(
+        item_id="x-0001", status="done", claimed_by="t", label=1, label_name="positive", confidence=0.8, model="m"
+    )
+    dynamodb.items_delete_many(item_ids=["x-0002"])
+    html = user_client.get(reverse("results_rows"), {"ids": ["x-0001", "x-0002"]}).content.decode()
+    assert "positive" in html and "x-0002" not in html
+    assert "every 2s" not in html
+
+
+def test_the_column_choice_is_remembered_per_user(user_client, client, staff, results_table):
+    _make(1)
+    response = user_client.post(
+        reverse("results_columns"), {"columns": ["status", "text", "bogus"]}, headers={"X-Requested-With": "fetch"}
+    )
+    assert response.json() == {"columns": ["status", "text"]}
+    html = user_client.get(reverse("results")).content.decode()
+    assert 'class="explorer hide-result hide-confidence hide-model hide-created"' in html
+    client.force_login(staff)
+    assert 'class="explorer"' in client.get(reverse("results")).content.decode()
+
+
+def test_delete_acts_only_on_the_selection_after_confirmation(client, staff, results_table):
+    for n in range(5):
+        _make(n)
+    client.force_login(staff)
+    url = reverse("results_actions")
+    asking = client.post(url, {"action": "delete", "ids": ["x-0001", "x-0003"]})
+    assert asking.status_code == 200 and "cannot be undone" in asking.content.decode()
+    assert len(dynamodb.items_get_many(item_ids=[f"x-{n:04d}" for n in range(5)])) == 5
+    done = client.post(url, {"action": "delete", "ids": ["x-0001", "x-0003"], "confirm": "yes"})
+    assert done.status_code == 302
+    left = dynamodb.items_get_many(item_ids=[f"x-{n:04d}" for n in range(5)])
+    assert sorted(left) == ["x-0000", "x-0002", "x-0004"]
+
+
+def test_non_staff_cannot_delete(user_client, results_table):
+    _make(1)
+    user_client.post(reverse("results_actions"), {"action": "delete", "ids": ["x-0001"], "confirm": "yes"})
+    assert dynamodb.item_get(item_id="x-0001")
+
+
+def test_rerun_resets_and_enqueues_only_the_selection(user_client, results_table, queue, redis_conn):
+    from dashboard.power import CAPACITY_OK_KEY
+
+    redis_conn.set(CAPACITY_OK_KEY, "1")  # no worker here: keep the power manager from starting one
+    _make(1, status="done")
+    _make(2, status="failed")
+    _make(3, status="done")
+    _make(4, status="running")
+    response = user_client.post(reverse("results_actions"), {"action": "rerun", "ids": ["x-0001", "x-0002", "x-0004"]})
+    assert response.status_code == 302
+    one, two, three, four = (dynamodb.item_get(item_id=f"x-{n:04d}") for n in range(1, 5))
+    assert one["status"] == two["status"] == "queued"
+    assert one["label"] is None and one["model"] is None and two["error"] is None
+    assert three["status"] == "done" and four["status"] == "running"
+    assert [job.args[0] for job in queue.get_jobs()] == [["x-0001", "x-0002"]]
+    assert "x-0001" not in _walk_all(dynamodb.ItemFilter(label="positive"), limit=10)
+
+
+def test_the_detail_page_shows_timings_and_model_metrics(user_client, results_table, settings, tmp_path):
+    (tmp_path / "metrics.json").write_text(
+        '{"validation": {"accuracy": 0.9312, "macro": {"precision": 0.93, "recall": 0.92, "f1": 0.9251},'
+        ' "support": 400, "per_class": {"positive": {"f1": 0.93}}}, "created_at": "2026-11-01T00:00:00"}'
+    )
+    settings.CLASSIFIER_MODEL = str(tmp_path)
+    _make(5, status="done", model=str(tmp_path))
+    html = user_client.get(reverse("result_detail", args=["x-0005"])).content.decode()
+    assert "0.9312" in html and "0.9251" in html
+    assert "waiting (created → started)" in html and " s</dd>" in html
+    assert "every 2s" not in html
+    _make(6)
+    assert "every 2s" in user_client.get(reverse("result_detail", args=["x-0006"])).content.decode()
+
+
+def test_table_ensure_adds_missing_indexes_to_an_old_table(settings):
+    import uuid
+
+    name = f"test-old-{uuid.uuid4().hex[:8]}"
+    settings.DYNAMODB_TABLE = name
+    client = dynamodb.client()
+    client.create_table(
+        TableName=name,
+        BillingMode="PAY_PER_REQUEST",
+        AttributeDefinitions=[
+            {"AttributeName": "id", "AttributeType": "S"},
+            {"AttributeName": "created_month", "AttributeType": "S"},
+            {"AttributeName": "created_at", "AttributeType": "S"},
+        ],
+        KeySchema=[{"AttributeName": "id", "KeyType": "HASH"}],
+        GlobalSecondaryIndexes=[
+            {
+                "IndexName": "by_created",
+                "Projection": {"ProjectionType": "ALL"},
+                "KeySchema": [
+                    {"AttributeName": "created_month", "KeyType": "HASH"},
+                    {"AttributeName": "created_at", "KeyType": "RANGE"},
+                ],
+            }
+        ],
+    )
+    try:
+        old = dynamodb.new_item(item_id="old-1", text="from before")
+        dynamodb.item_put_new(item=old)
+        client.update_item(
+            TableName=name,
+            Key={"id": {"S": "old-1"}},
+            UpdateExpression="SET #s = :d, label_name = :l, model = :m",
+            ExpressionAttributeNames={"#s": "status"},
+            ExpressionAttributeValues={":d": {"S": "done"}, ":l": {"S": "positive"}, ":m": {"S": "m"}},
+        )
+        assert dynamodb.table_ensure(name=name) is False
+        indexes = {i["IndexName"] for i in client.describe_table(TableName=name)["Table"]["GlobalSecondaryIndexes"]}
+        assert {"by_label", "by_model", "by_batch"} <= indexes
+        assert _walk_all(dynamodb.ItemFilter(label="positive"), limit=5) == ["old-1"]
+    finally:
+        dynamodb.table_delete(name=name)

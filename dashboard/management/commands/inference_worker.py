@@ -21,12 +21,18 @@ class Command(BaseCommand):
         from classifier.engine import load_engine
         from classifier.worker import worker_run
 
-        model = options["model"] or settings.CLASSIFIER_MODEL
-        self.stdout.write(f"Loading model {model} …")
-        engine = load_engine(model)
-        self.stdout.write(
-            f"Model loaded in {engine.load_seconds:.1f} s on {engine.device} ({engine.dtype}); waiting for jobs."
-        )
+        if settings.CLASSIFIER_BACKEND == "sagemaker":  # the endpoint classifies: no local model, no GPU needed
+            from classifier.sagemaker_backend import sagemaker_engine
+
+            engine = sagemaker_engine()
+            self.stdout.write(f"Classifying through SageMaker endpoint {engine.endpoint}; waiting for jobs.")
+        else:
+            model = options["model"] or settings.CLASSIFIER_MODEL
+            self.stdout.write(f"Loading model {model} …")
+            engine = load_engine(model)
+            self.stdout.write(
+                f"Model loaded in {engine.load_seconds:.1f} s on {engine.device} ({engine.dtype}); waiting for jobs."
+            )
         worker_run(
             queue_names=[settings.INFERENCE_QUEUE],
             connection=django_rq.get_connection(settings.INFERENCE_QUEUE),

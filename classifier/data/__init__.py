@@ -1,0 +1,1 @@
+"""The shipped demo dataset and the script that writes it."""

@@ -1,0 +1,54 @@
+"""Micro-batching across queued jobs: gather the ids of other waiting classify jobs.
+
+Like Ray Serve's `@serve.batch`, it has two knobs, the largest batch and the longest wait. It only
+*reads* the queue: the items are taken by atomic conditional claims in DynamoDB, so an item is
+classified once whoever gets there first, and the absorbed jobs later run as no-ops.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from typing import Any
+
+from rq.job import Job
+
+CLASSIFY_FUNC = "classifier.jobs.classify_items"
+
+
+def waiting_item_ids(queue: Any, *, limit: int) -> list[str]:
+    """Item ids of the classify jobs at the head of `queue`, oldest first, at most `limit` ids."""
+    job_ids = queue.get_job_ids(0, max(limit, 1) - 1)
+    if not job_ids:
+        return []
+    ids: list[str] = []
+    for job in Job.fetch_many(job_ids, connection=queue.connection, serializer=queue.serializer):
+        if job is None or job.func_name != CLASSIFY_FUNC or not job.args:
+            continue
+        ids.extend(str(item_id) for item_id in job.args[0])
+        if len(ids) >= limit:
+            break
+    return ids[:limit]
+
+
+def collect(
+    own_ids: list[str],
+    *,
+    queue: Any | None,
+    max_size: int,
+    max_wait_s: float,
+    clock: Callable[[], float] = time.monotonic,
+    sleep: Callable[[float], None] = time.sleep,
+) -> list[str]:
+    """The job's own ids first, then waiting ones, up to `max_size`, waiting at most `max_wait_s` for more."""
+    batch = list(dict.fromkeys(own_ids))
+    if queue is None or len(batch) >= max_size:
+        return batch
+    deadline = clock() + max_wait_s
+    while True:
+        seen = set(batch)
+        extra = [i for i in waiting_item_ids(queue, limit=max_size) if i not in seen]
+        batch = [*batch, *dict.fromkeys(extra)][:max_size]
+        if len(batch) >= max_size or clock() >= deadline:
+            return batch
+        sleep(min(0.001, max(deadline - clock(), 0)))

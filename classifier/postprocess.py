@@ -1,0 +1,44 @@
+"""Logits to predictions: pure functions on plain Python data, no torch."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import asdict, dataclass
+
+
+@dataclass(frozen=True)
+class Prediction:
+    """One answer per input text; every field is a plain, JSON-friendly Python value."""
+
+    label: int
+    label_name: str
+    confidence: float
+    probabilities: list[float]
+
+    def to_dict(self) -> dict[str, object]:
+        return asdict(self)
+
+
+def softmax(logits: Sequence[float]) -> list[float]:
+    # Subtracting the max keeps exp() finite; Python floats are doubles, so logits that arrived
+    # in bf16 are not squashed further here.
+    top = max(logits)
+    exps = [math.exp(value - top) for value in logits]
+    total = sum(exps)
+    return [value / total for value in exps]
+
+
+def prediction_from_logits(logits: Sequence[float], id2label: Mapping[int, str]) -> Prediction:
+    probabilities = softmax(logits)
+    label = max(range(len(probabilities)), key=probabilities.__getitem__)
+    return Prediction(
+        label=label,
+        label_name=id2label.get(label, f"LABEL_{label}"),
+        confidence=probabilities[label],
+        probabilities=probabilities,
+    )
+
+
+def predictions_from_logits(rows: Sequence[Sequence[float]], id2label: Mapping[int, str]) -> list[Prediction]:
+    return [prediction_from_logits(row, id2label) for row in rows]

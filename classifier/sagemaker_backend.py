@@ -1,0 +1,92 @@
+"""`CLASSIFIER_BACKEND=sagemaker`: classify through our endpoint instead of a local model.
+
+`SageMakerEngine` has the part of `classifier.engine.Engine` that the job uses (`predict_safe`,
+`model_name`), so `classifier.jobs.classify_items` keeps one path: claim items, predict, write
+`done` or `failed`. The endpoint runs `classifier/serve.py`, which answers one prediction (or one
+error) per text. Runs in the worker, where Django is set up; it never imports torch, so a
+worker for this backend needs no GPU.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from typing import Any
+
+from classifier.postprocess import Prediction
+from dashboard.exceptions import EndpointModelError
+
+
+class SageMakerEngine:
+    device = "sagemaker"
+    dtype = "n/a"
+    load_seconds = 0.0
+
+    def __init__(self, endpoint: str, *, batch_size: int = 32) -> None:
+        self.endpoint = endpoint
+        self.batch_size = batch_size
+        self.model_name = f"sagemaker:{endpoint}"
+
+    def predict_safe(self, texts: Sequence[str]) -> list[Prediction | Exception]:
+        """One outcome per text, in order. A failed call fails only the texts it carried."""
+        outcomes: list[Prediction | Exception] = []
+        for start in range(0, len(texts), self.batch_size):
+            chunk = list(texts[start : start + self.batch_size])
+            try:
+                outcomes.extend(self._invoke(chunk))
+            except Exception as exc:  # the reason lands on each item; the job must not die with items held
+                outcomes.extend([exc] * len(chunk))
+        return outcomes
+
+    def predict(self, texts: Sequence[str]) -> list[Prediction]:
+        outcomes = self.predict_safe(texts)
+        for outcome in outcomes:
+            if isinstance(outcome, Exception):
+                raise outcome
+        return outcomes  # type: ignore[return-value]  # no exceptions left, checked above
+
+    def _invoke(self, texts: list[str]) -> list[Prediction | Exception]:
+        from dashboard.aws import sagemaker_runtime
+
+        answer = sagemaker_runtime.invoke(endpoint=self.endpoint, body=json.dumps({"inputs": texts}).encode())
+        return predictions_parse(answer.body, expected=len(texts), endpoint=self.endpoint)
+
+
+def predictions_parse(body: bytes, *, expected: int, endpoint: str) -> list[Prediction | Exception]:
+    """`classifier/serve.py`'s answer as Predictions (or the per-text error), checked for shape."""
+    try:
+        answer = json.loads(body)
+    except (ValueError, UnicodeDecodeError):
+        raise EndpointModelError(
+            f"Endpoint {endpoint!r} answered with something that is not JSON: {body[:200]!r}"
+        ) from None
+    predictions = answer.get("predictions") if isinstance(answer, dict) else None
+    if not isinstance(predictions, list):
+        raise EndpointModelError(
+            f"Endpoint {endpoint!r} answered without a predictions list: {json.dumps(answer)[:200]}. "
+            "Is it running classifier/serve.py?"
+        )
+    if len(predictions) != expected:
+        raise EndpointModelError(f"Endpoint {endpoint!r} returned {len(predictions)} predictions for {expected} texts")
+    return [_prediction(entry, endpoint) for entry in predictions]
+
+
+def _prediction(entry: Any, endpoint: str) -> Prediction | Exception:
+    if isinstance(entry, dict) and "error" in entry:
+        return EndpointModelError(f"the endpoint could not classify it: {entry['error']}")
+    try:
+        return Prediction(
+            label=int(entry["label"]),
+            label_name=str(entry["label_name"]),
+            confidence=float(entry["confidence"]),
+            probabilities=[float(p) for p in entry.get("probabilities", [])],
+        )
+    except (KeyError, TypeError, ValueError):
+        return EndpointModelError(f"Endpoint {endpoint!r} answered with a malformed prediction: {entry!r}"[:300])
+
+
+def sagemaker_engine() -> SageMakerEngine:
+    """The engine for the configured classifier endpoint (settings CLASSIFIER_BACKEND=sagemaker)."""
+    from django.conf import settings
+
+    return SageMakerEngine(settings.SAGEMAKER_CLASSIFIER_ENDPOINT, batch_size=settings.SAGEMAKER_CLASSIFIER_BATCH)

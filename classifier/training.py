@@ -1,0 +1,258 @@
+"""Fine-tuning a sequence classifier on a labelled CSV.
+
+`train_classifier` is the one training path: the demo model (`classifier.demo`) and the
+`train_classifier` management command both go through it. It validates the data before loading
+anything heavy, trains with AdamW and a linear warm-up/decay schedule, evaluates on a stratified
+held-out split through the same `Engine` the worker uses, and saves a normal Hugging Face model
+directory with a `metrics.json` beside the weights.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import random
+import shutil
+import time
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from classifier.batching import bucketed_batches
+from classifier.dataset import LabelledData, read_labelled_csv, stratified_split
+from classifier.engine import Encoded, Engine
+from classifier.exceptions import ModelLoadError
+from classifier.hub import check_model_reference, offline_by_default
+from classifier.metrics import classification_report
+from classifier.progress import ProgressLine
+from classifier.runtime import detect_runtime
+
+logger = logging.getLogger(__name__)
+
+METRICS_FILE = "metrics.json"
+
+
+def train_classifier(
+    *,
+    base: str,
+    data: str | Path,
+    out: str | Path,
+    epochs: int = 3,
+    lr: float = 5e-5,
+    batch_size: int = 32,
+    max_length: int = 128,
+    seed: int = 0,
+    val_fraction: float = 0.1,
+    label_names: Sequence[str] | None = None,
+    warmup_fraction: float = 0.1,
+    max_seconds: float | None = None,
+    device: str | None = None,
+    progress: bool = True,
+) -> dict[str, Any]:
+    """Fine-tune `base` (a directory or hub id) on `data` and save the result to `out`.
+
+    Raises `TrainingDataError` for a bad CSV, before any model is loaded, and `ModelLoadError` for
+    a base that cannot be loaded. `max_seconds` is a time budget: the learning-rate schedule
+    follows whichever is further along, steps or time, and training stops when the time is up
+    (the metrics record `stopped_early`). Returns the metrics also written to `out/metrics.json`.
+    """
+    dataset = read_labelled_csv(data, label_names=label_names)
+    offline_by_default()
+    from transformers import set_seed
+
+    set_seed(seed)
+    # Training keeps fp32 weights; the precision override is for inference only.
+    runtime = detect_runtime(device, "float32")
+    tokenizer, model = _load_base(base, dataset.id2label)
+    model.to(runtime.device)
+    engine = _engine_for(model, tokenizer, str(out), runtime.device, dataset.id2label, max_length)
+    encoded = engine.preprocess(dataset.texts)
+    train_idx, val_idx = stratified_split(dataset.labels, val_fraction, seed)
+
+    started = time.perf_counter()
+    loop = _train_loop(
+        engine,
+        encoded,
+        dataset.labels,
+        train_idx,
+        epochs=epochs,
+        lr=lr,
+        batch_size=batch_size,
+        seed=seed,
+        warmup_fraction=warmup_fraction,
+        max_seconds=max_seconds,
+        progress=progress,
+    )
+    train_seconds = time.perf_counter() - started
+
+    predicted = [p.label for p in engine.predict([dataset.texts[i] for i in val_idx])]
+    report = classification_report([dataset.labels[i] for i in val_idx], predicted, dataset.id2label)
+    _save(model, tokenizer, base, Path(out))
+    metrics = {
+        "model": str(out),
+        "base": base,
+        "created_at": datetime.now(UTC).isoformat(timespec="seconds"),
+        "train_seconds": round(train_seconds, 2),
+        "device": runtime.device,
+        "parameters": {
+            "epochs": epochs,
+            "lr": lr,
+            "batch_size": batch_size,
+            "max_length": max_length,
+            "seed": seed,
+            "val_fraction": val_fraction,
+            "warmup_fraction": warmup_fraction,
+            "max_seconds": max_seconds,
+        },
+        "dataset": _dataset_summary(data, dataset, train_idx, val_idx),
+        "labels": {str(i): name for i, name in dataset.id2label.items()},
+        "parameter_count": sum(p.numel() for p in model.parameters()),
+        **loop,
+        "validation": report,
+    }
+    (Path(out) / METRICS_FILE).write_text(json.dumps(metrics, indent=2) + "\n")
+    logger.info("trained %s in %.1fs: held-out accuracy %.4f", out, train_seconds, report["accuracy"])
+    return metrics
+
+
+def _load_base(base: str, id2label: dict[int, str]) -> tuple[Any, Any]:
+    from transformers import AutoModelForSequenceClassification, AutoTokenizer
+
+    check_model_reference(base)
+    try:
+        tokenizer = AutoTokenizer.from_pretrained(base)
+        model = AutoModelForSequenceClassification.from_pretrained(
+            base,
+            num_labels=len(id2label),
+            id2label=id2label,
+            label2id={name: i for i, name in id2label.items()},
+            # A base that is already a classifier with another label count gets a fresh head.
+            ignore_mismatched_sizes=True,
+            dtype=torch.float32,
+        )
+    except (OSError, ValueError) as exc:
+        raise ModelLoadError(f"could not load base model {base!r}: {exc}") from exc
+    if hasattr(model.config, "use_mems_eval"):
+        # XLNet defaults to carrying memory between calls at inference; batches are independent.
+        model.config.use_mems_eval = False
+        model.config.use_mems_train = False
+    return tokenizer, model
+
+
+def _train_loop(
+    engine: Engine,
+    encoded: list[Encoded],
+    labels: list[int],
+    train_idx: list[int],
+    *,
+    epochs: int,
+    lr: float,
+    batch_size: int,
+    seed: int,
+    warmup_fraction: float,
+    max_seconds: float | None,
+    progress: bool,
+) -> dict[str, Any]:
+    model = engine.model
+    rng = random.Random(seed)
+    lengths = [len(encoded[i]["input_ids"]) for i in train_idx]
+    total = math.ceil(len(train_idx) / batch_size) * epochs
+    optimizer = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=0.01)
+    line = ProgressLine(enabled=progress)
+    model.train()
+    started = time.perf_counter()
+    step, epoch, epoch_losses, stopped_early = 0, 0, [], False
+    while epoch < epochs and not stopped_early:
+        epoch, epoch_losses = epoch + 1, []
+        for batch in bucketed_batches(lengths, batch_size, rng):
+            done = training_progress(step, total, time.perf_counter() - started, max_seconds)
+            if done >= 1.0:
+                stopped_early = True
+                break
+            for group in optimizer.param_groups:
+                group["lr"] = lr * schedule_factor(done, warmup=warmup_fraction, floor=1 / total)
+            loss = _step(engine, encoded, labels, [train_idx[j] for j in batch])
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+            optimizer.step()
+            optimizer.zero_grad(set_to_none=True)
+            step += 1
+            epoch_losses.append(loss.item())
+            recent = epoch_losses[-20:]
+            line.update(f"epoch {epoch}/{epochs}  step {step}/{total}  loss {sum(recent) / len(recent):.4f}")
+    mean_loss = sum(epoch_losses) / len(epoch_losses) if epoch_losses else None
+    suffix = "  (time budget reached)" if stopped_early else ""
+    loss_text = "n/a" if mean_loss is None else f"{mean_loss:.4f}"
+    line.close(f"epoch {epoch}/{epochs}  step {step}/{total}  loss {loss_text}{suffix}")
+    model.eval()
+    return {"steps": step, "stopped_early": stopped_early, "final_train_loss": mean_loss}
+
+
+def training_progress(step: int, total: int, elapsed: float, max_seconds: float | None) -> float:
+    """How far through training we are, 0..1, by steps or by the time budget, whichever is ahead.
+
+    Driving the learning rate from this means a slow machine still decays the rate to the end
+    before the budget runs out, instead of stopping mid-schedule with a high rate and a poor
+    model. When the budget is not binding, it is the step fraction and training is reproducible.
+    """
+    by_steps = step / total
+    if max_seconds is None:
+        return by_steps
+    return max(by_steps, elapsed / max_seconds if max_seconds > 0 else 1.0)
+
+
+def schedule_factor(progress: float, *, warmup: float, floor: float) -> float:
+    """Linear warm-up over the first `warmup` of training, then linear decay; never below `floor`."""
+    if progress < warmup:
+        return max(progress, floor) / warmup
+    return max(floor, 1.0 - progress) / (1.0 - warmup)
+
+
+def _step(engine: Engine, encoded: list[Encoded], labels: list[int], rows: list[int]) -> torch.Tensor:
+    tensors = engine.collate([encoded[i] for i in rows])
+    targets = torch.tensor([labels[i] for i in rows], device=engine.device)
+    return engine.model(**tensors, labels=targets, **engine.forward_kwargs).loss
+
+
+def _engine_for(
+    model: Any, tokenizer: Any, name: str, device: str, id2label: dict[int, str], max_length: int
+) -> Engine:
+    """Evaluate through the worker's own inference path, not a second copy of it."""
+    return Engine(
+        model=model,
+        tokenizer=tokenizer,
+        model_name=name,
+        device=device,
+        dtype="float32",
+        load_seconds=0.0,
+        id2label=id2label,
+        max_length=max_length,
+        forward_kwargs={"use_mems": False} if model.config.model_type == "xlnet" else {},
+    )
+
+
+def _save(model: Any, tokenizer: Any, base: str, out: Path) -> None:
+    out.mkdir(parents=True, exist_ok=True)
+    model.save_pretrained(out)
+    tokenizer.save_pretrained(out)
+    # The fast tokenizer saves only tokenizer.json; keep the SentencePiece model beside it so
+    # slow-tokenizer tools and our vocabulary check can still read it.
+    spiece = Path(base) / "spiece.model"
+    if spiece.is_file():
+        shutil.copyfile(spiece, out / "spiece.model")
+
+
+def _dataset_summary(
+    path: str | Path, dataset: LabelledData, train_idx: list[int], val_idx: list[int]
+) -> dict[str, Any]:
+    return {
+        "path": str(path),
+        "rows": len(dataset.texts),
+        "train_rows": len(train_idx),
+        "val_rows": len(val_idx),
+        "label_counts": {dataset.id2label[i]: n for i, n in dataset.label_counts.items()},
+    }

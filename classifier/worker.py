@@ -1,0 +1,92 @@
+"""The inference worker: load the model once, then serve RQ jobs in this same process.
+
+RQ's default worker forks a child per job; a CUDA context cannot survive fork() and a model load
+per job is exactly the cost this product exists to remove, so we run jobs in-process.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+import time
+from typing import Any
+
+from rq import SimpleWorker
+from rq.serializers import JSONSerializer
+
+log = logging.getLogger(__name__)
+
+
+class InferenceWorker(SimpleWorker):
+    """An RQ worker that executes jobs in its own process, next to the loaded model."""
+
+
+def worker_run(
+    *,
+    queue_names: list[str],
+    connection: Any,
+    engine: Any,
+    burst: bool = False,
+    name: str | None = None,
+) -> bool:
+    from classifier import jobs
+
+    jobs.engine_set(engine)
+    worker = InferenceWorker(queue_names, connection=connection, serializer=JSONSerializer, name=name)
+    log.info(
+        "worker %s ready: model=%s device=%s dtype=%s load=%.1fs",
+        worker.name,
+        getattr(engine, "model_name", "?"),
+        getattr(engine, "device", "?"),
+        getattr(engine, "dtype", "?"),
+        getattr(engine, "load_seconds", float("nan")),
+    )
+    meta_key = worker_meta_publish(worker_name=worker.name, connection=connection, engine=engine)
+    reconcile_at_start()
+    started = time.monotonic()
+    try:
+        result = worker.work(burst=burst, with_scheduler=False, logging_level="INFO")
+    finally:
+        connection.delete(meta_key)
+    log.info("worker %s stopped after %.0f s", worker.name, time.monotonic() - started)
+    return result
+
+
+# What the console's fleet panel shows about each worker (issue 4), next to RQ's own registry.
+WORKER_META_PREFIX = "inference:worker:"
+
+
+def worker_meta_publish(*, worker_name: str, connection: Any, engine: Any) -> str:
+    """Publish model, device, dtype, load time and the instance this worker runs on; returns the key."""
+    key = WORKER_META_PREFIX + worker_name
+    connection.hset(
+        key,
+        mapping={
+            "model": str(getattr(engine, "model_name", "")),
+            "device": str(getattr(engine, "device", "")),
+            "dtype": str(getattr(engine, "dtype", "")),
+            "load_seconds": f"{float(getattr(engine, 'load_seconds', 0.0)):.3f}",
+            # Set by the local backend, and from instance metadata by deploy/ec2/user-data.sh.
+            "instance_id": os.environ.get("COMPUTE_INSTANCE_ID", ""),
+            "hostname": socket.gethostname(),
+            "pid": str(os.getpid()),
+        },
+    )
+    connection.expire(key, 7 * 86400)  # a worker killed outright leaves it behind; the panel ignores stale ones
+    return key
+
+
+def reconcile_at_start() -> None:
+    """Take back the items a worker that died on this host left `running`, before taking new work (issue 7).
+
+    A restarted worker is the first to know its predecessor is gone; waiting for the periodic run
+    would leave those items stuck for up to a power_tick interval. Never stops the worker from starting.
+    """
+    try:
+        from dashboard.reconcile import reconcile
+
+        report = reconcile()
+        log.info(report.summary())
+    except Exception:
+        log.exception("reconcile at worker start failed; power_tick's periodic run will retry")

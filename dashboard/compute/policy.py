@@ -1,0 +1,141 @@
+"""The power policy: which instances to start and stop, given the fleet and the backlog.
+
+Pure: no I/O, no clock. The caller passes the time in `Snapshot.now` and keeps `Memory` between
+calls (in Redis for the site, in a variable for `bench/power_sim.py`), so the same code runs live
+and against a simulated day.
+
+Rules
+- Work = queued + running jobs. With work, keep ceil(work / backlog_per_instance) instances (at
+  least one, at most the fleet) pending or running; start stopped ones to get there. An instance
+  we asked to start counts as on for `start_grace` seconds even if the provider still says
+  `stopped` (EC2's describe is eventually consistent), so a burst causes one start, not many.
+- A `stopping` instance cannot be started: the decision lists it under `waiting`, and a later call
+  starts it once it reads `stopped`. The work stays queued meanwhile; nothing is dropped.
+- Idle stop: a running instance is stopped once it has been idle for `idle_stop_after` seconds
+  without interruption. Idle means: it holds no job, nothing is queued, and every running job is
+  known to be on another instance. With no work at all every idle instance may stop; with some,
+  only instances beyond the `desired` count. Any job resets the timer (the hysteresis that stops
+  it flapping).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field, replace
+
+from dashboard.compute.base import PENDING, RUNNING, STOPPED, STOPPING
+
+
+@dataclass(frozen=True)
+class PolicyConfig:
+    idle_stop_after: float = 90.0
+    backlog_per_instance: int = 200
+    start_grace: float = 60.0
+
+
+@dataclass(frozen=True)
+class InstanceView:
+    id: str
+    state: str
+    busy: bool = False  # a worker on this instance holds a job
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    now: float
+    instances: tuple[InstanceView, ...]
+    queued: int = 0
+    running: int = 0
+
+
+@dataclass(frozen=True)
+class Memory:
+    """What the policy remembers between calls: when each instance went idle, when we started it."""
+
+    idle_since: dict[str, float] = field(default_factory=dict)
+    started_at: dict[str, float] = field(default_factory=dict)
+
+    def to_json(self) -> dict:
+        return {"idle_since": dict(self.idle_since), "started_at": dict(self.started_at)}
+
+    @classmethod
+    def from_json(cls, data: dict | None) -> Memory:
+        data = data or {}
+        return cls(
+            idle_since={k: float(v) for k, v in (data.get("idle_since") or {}).items()},
+            started_at={k: float(v) for k, v in (data.get("started_at") or {}).items()},
+        )
+
+
+@dataclass(frozen=True)
+class Decision:
+    start: tuple[str, ...] = ()
+    stop: tuple[str, ...] = ()
+    waiting: tuple[str, ...] = ()  # needed, but `stopping`: start once `stopped`
+    desired: int = 0
+    reason: str = ""
+
+
+def _effective_state(instance: InstanceView, memory: Memory, now: float, config: PolicyConfig) -> str:
+    started = memory.started_at.get(instance.id)
+    if instance.state == STOPPED and started is not None and now - started < config.start_grace:
+        return PENDING
+    return instance.state
+
+
+def desired_instances(*, work: int, fleet: int, config: PolicyConfig) -> int:
+    if work <= 0 or fleet <= 0:
+        return 0
+    return min(fleet, max(1, math.ceil(work / config.backlog_per_instance)))
+
+
+def decide(snapshot: Snapshot, config: PolicyConfig, memory: Memory) -> tuple[Decision, Memory]:
+    now = snapshot.now
+    work = snapshot.queued + snapshot.running
+    states = {i.id: _effective_state(i, memory, now, config) for i in snapshot.instances}
+    desired = desired_instances(work=work, fleet=len(snapshot.instances), config=config)
+
+    # Idle timers run while an instance is `running`, holds no job, nothing is queued (an idle worker
+    # would take it) and every running job is known to be on another instance; anything else resets them.
+    accounted = sum(1 for i in snapshot.instances if i.busy) >= snapshot.running
+    idle_since = {
+        i.id: memory.idle_since.get(i.id, now)
+        for i in snapshot.instances
+        if states[i.id] == RUNNING and not i.busy and snapshot.queued == 0 and accounted
+    }
+    started_at = {k: v for k, v in memory.started_at.items() if now - v < config.start_grace}
+
+    on = [i for i in snapshot.instances if states[i.id] in {PENDING, RUNNING}]
+    start: list[str] = []
+    waiting: list[str] = []
+    need = desired - len(on)
+    if need > 0:
+        stopped = sorted(i.id for i in snapshot.instances if states[i.id] == STOPPED)
+        start = stopped[:need]
+        if len(start) < need:
+            stopping = sorted(i.id for i in snapshot.instances if states[i.id] == STOPPING)
+            waiting = stopping[: need - len(start)]
+        for instance_id in start:
+            started_at[instance_id] = now
+
+    stop: list[str] = []
+    expired = [i for i in on if i.id in idle_since and now - idle_since[i.id] >= config.idle_stop_after]
+    if work == 0:
+        stop = sorted(i.id for i in expired)
+    elif snapshot.queued == 0 and accounted:
+        # Surplus scale-in: keep `desired` instances, never one holding a job.
+        surplus = len(on) - desired
+        stop = sorted(i.id for i in expired)[: max(0, surplus)]
+    for instance_id in stop:
+        idle_since.pop(instance_id, None)
+
+    if start:
+        reason = f"{work} job(s) waiting or running; want {desired} instance(s), {len(on)} on"
+    elif waiting:
+        reason = f"{work} job(s) waiting; {', '.join(waiting)} is stopping, start it once stopped"
+    elif stop:
+        reason = f"idle for {config.idle_stop_after:.0f} s with {'no work' if work == 0 else 'a surplus'}"
+    else:
+        reason = "no change"
+    decision = Decision(start=tuple(start), stop=tuple(stop), waiting=tuple(waiting), desired=desired, reason=reason)
+    return decision, replace(memory, idle_since=idle_since, started_at=started_at)

@@ -1,0 +1,51 @@
+"""Results as CSV: streamed row by row, and safe to open in a spreadsheet.
+
+A cell that starts with `=`, `+`, `-`, `@`, a tab or a carriage return is read by Excel and
+LibreOffice as a formula (CSV injection), so such a cell is written with a leading `'`, which
+spreadsheets show as plain text.
+"""
+
+from __future__ import annotations
+
+import csv
+from collections.abc import Iterable, Iterator
+from typing import Any
+
+from dashboard.aws.dynamodb import ITEM_FIELDS
+
+EXPORT_FIELDS = (*ITEM_FIELDS, "batch_id", "submitted_by", "started_at")
+_FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+BOM = "\ufeff"  # lets Excel recognise the file as UTF-8; our own upload accepts it
+
+
+def csv_safe(value: Any) -> Any:
+    if isinstance(value, str) and value.startswith(_FORMULA_STARTS):
+        return "'" + value
+    return "" if value is None else value
+
+
+class _Line:
+    """A write-only file whose write returns the line, so csv.writer can feed a generator."""
+
+    def write(self, value: str) -> str:
+        return value
+
+
+def csv_lines(items: Iterable[dict[str, Any]], *, bom: bool = True) -> Iterator[str]:
+    """The header, then one CSV line per item; holds one item at a time."""
+    writer = csv.writer(_Line(), lineterminator="\r\n")
+    yield (BOM if bom else "") + writer.writerow(EXPORT_FIELDS)
+    for item in items:
+        yield writer.writerow([csv_safe(item.get(field)) for field in EXPORT_FIELDS])
+
+
+def csv_chunks(items: Iterable[dict[str, Any]], *, rows_per_chunk: int = 200) -> Iterator[bytes]:
+    """CSV encoded as UTF-8 in chunks of rows: fewer, larger writes to the socket than a line each."""
+    buffer: list[str] = []
+    for line in csv_lines(items):
+        buffer.append(line)
+        if len(buffer) >= rows_per_chunk:
+            yield "".join(buffer).encode()
+            buffer.clear()
+    if buffer:
+        yield "".join(buffer).encode()

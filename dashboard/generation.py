@@ -1,0 +1,179 @@
+"""Text generation on a SageMaker endpoint: validate, invoke, record. Used by the page and the API.
+
+The endpoint runs a Hugging Face inference container (the `gpt2-demo` of the original system, or
+any text-generation model): it takes `{"inputs": prompt, "parameters": {...}}` and answers
+`[{"generated_text": "..."}]`. Every call that reaches the endpoint is recorded in the generations
+table: `done` with the text, or `failed` with the reason (see `dashboard/aws/dynamodb_generations.py`).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import re
+import time
+import unicodedata
+import uuid
+from dataclasses import dataclass
+from typing import Any
+
+from django.conf import settings
+from django.core.exceptions import ValidationError
+
+from dashboard.aws import dynamodb, dynamodb_generations, sagemaker_runtime
+from dashboard.exceptions import EndpointError, EndpointModelError, StoreUnavailable
+
+log = logging.getLogger(__name__)
+
+DEFAULT_MAX_NEW_TOKENS = 50
+DEFAULT_TEMPERATURE = 0.7
+MAX_TEMPERATURE = 2.0
+# As for submissions: tab and newlines are ordinary in a prompt, other control characters are not.
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")
+
+
+@dataclass(frozen=True)
+class GenerationParams:
+    prompt: str
+    max_new_tokens: int
+    temperature: float
+
+
+def generation_params_clean(*, prompt: object, max_new_tokens: object = None, temperature: object = None):
+    """The parameters of one generation, or ValidationError with a message per field."""
+    errors: dict[str, str] = {}
+    clean_prompt = ""
+    try:
+        clean_prompt = _prompt_clean(prompt)
+    except ValidationError as error:
+        errors["prompt"] = error.messages[0]
+    tokens = DEFAULT_MAX_NEW_TOKENS if max_new_tokens in (None, "") else max_new_tokens
+    limit = settings.GENERATE_MAX_NEW_TOKENS
+    if isinstance(tokens, str) and tokens.strip().isdigit():
+        tokens = int(tokens)
+    if isinstance(tokens, bool) or not isinstance(tokens, int):
+        errors["max_new_tokens"] = "Max new tokens must be a whole number."
+    elif not 1 <= tokens <= limit:
+        errors["max_new_tokens"] = f"Max new tokens must be between 1 and {limit:,}."
+    heat = DEFAULT_TEMPERATURE if temperature in (None, "") else temperature
+    if isinstance(heat, str):
+        try:
+            heat = float(heat)
+        except ValueError:
+            pass
+    if isinstance(heat, bool) or not isinstance(heat, int | float) or not math.isfinite(heat):
+        errors["temperature"] = "Temperature must be a number."
+    elif not 0.0 <= heat <= MAX_TEMPERATURE:
+        errors["temperature"] = f"Temperature must be between 0 and {MAX_TEMPERATURE:g} (0 means greedy decoding)."
+    if errors:
+        raise ValidationError(errors)
+    return GenerationParams(prompt=clean_prompt, max_new_tokens=int(tokens), temperature=float(heat))
+
+
+def _prompt_clean(value: object) -> str:
+    if not isinstance(value, str):
+        raise ValidationError("Prompt must be a string.")
+    prompt = unicodedata.normalize("NFC", value)
+    if not prompt.strip():
+        raise ValidationError("Prompt is empty. Type the beginning of a text to continue.")
+    limit = settings.GENERATE_MAX_PROMPT_CHARS
+    if len(prompt) > limit:
+        raise ValidationError(f"Prompt is {len(prompt):,} characters long; the limit is {limit:,}.")
+    match = _CONTROL.search(prompt)
+    if match:
+        raise ValidationError(
+            f"Prompt contains a control character (U+{ord(match.group()):04X}) at position {match.start() + 1}."
+        )
+    return prompt
+
+
+def generation_payload(params: GenerationParams) -> dict[str, Any]:
+    """The request body of the Hugging Face text-generation containers (inference toolkit and TGI)."""
+    parameters: dict[str, Any] = {
+        "max_new_tokens": params.max_new_tokens,
+        "do_sample": params.temperature > 0,
+        # The continuation only: the page shows the prompt next to it already.
+        "return_full_text": False,
+    }
+    # TGI rejects temperature 0, and greedy decoding ignores temperature anyway.
+    if params.temperature > 0:
+        parameters["temperature"] = params.temperature
+    return {"inputs": params.prompt, "parameters": parameters}
+
+
+def generated_text_parse(body: bytes, *, endpoint: str, prompt: str) -> str:
+    """The generated text from the container's answer; EndpointModelError when it has none."""
+    try:
+        answer = json.loads(body)
+    except (ValueError, UnicodeDecodeError):
+        raise EndpointModelError(
+            f"Endpoint {endpoint!r} answered with something that is not JSON: {body[:200]!r}"
+        ) from None
+    first = answer[0] if isinstance(answer, list) and answer else answer
+    text = first.get("generated_text") if isinstance(first, dict) else None
+    if not isinstance(text, str):
+        raise EndpointModelError(
+            f"Endpoint {endpoint!r} answered without a generated_text: {json.dumps(answer)[:200]}. "
+            "Is it a text-generation model?"
+        )
+    # Containers that ignore return_full_text echo the prompt first.
+    return text[len(prompt) :] if text.startswith(prompt) else text
+
+
+def generation_create(*, params: GenerationParams, requested_by: str, endpoint: str | None = None) -> dict[str, Any]:
+    """Generate text on the endpoint and record the call. Returns the stored item (status `done`).
+
+    On an endpoint failure, a `failed` item with the reason is recorded and the EndpointError is
+    raised for the caller to show, with that item as its `generation` attribute. If the table
+    cannot be written after a success, the text is still returned, with `stored` False, rather
+    than thrown away.
+    """
+    endpoint = endpoint or settings.SAGEMAKER_GENERATE_ENDPOINT
+    item: dict[str, Any] = {
+        "id": uuid.uuid4().hex,
+        "prompt": params.prompt,
+        "max_new_tokens": params.max_new_tokens,
+        "temperature": params.temperature,
+        "endpoint": endpoint,
+        "requested_by": requested_by,
+        "created_at": dynamodb.now_iso(),
+    }
+    started = time.perf_counter()
+    try:
+        answer = sagemaker_runtime.invoke(endpoint=endpoint, body=json.dumps(generation_payload(params)).encode())
+        text = generated_text_parse(answer.body, endpoint=endpoint, prompt=params.prompt)
+    except EndpointError as error:
+        item |= {"status": "failed", "error": str(error), "generated_text": None}
+        item["stored"] = _record(item, started)
+        error.generation = item  # type: ignore[attr-defined]  # so a page can link to the record
+        raise
+    item |= {"status": "done", "error": None, "generated_text": text}
+    item["stored"] = _record(item, started)
+    return item
+
+
+def _record(item: dict[str, Any], started: float) -> bool:
+    item["duration_ms"] = round((time.perf_counter() - started) * 1000)
+    item["finished_at"] = dynamodb.now_iso()
+    try:
+        dynamodb_generations.generation_put(item=item)
+    except StoreUnavailable as error:
+        log.error("generation %s (%s) was not stored: %s", item["id"], item["status"], error)
+        return False
+    return True
+
+
+def generation_get(*, generation_id: str) -> dict[str, Any]:
+    return dynamodb_generations.generation_get(generation_id=generation_id)
+
+
+def generations_recent(*, limit: int = 10) -> list[dict[str, Any]]:
+    return dynamodb_generations.generations_newest(limit=limit)
+
+
+def generation_public(item: dict[str, Any]) -> dict[str, Any]:
+    """What the API returns for a generation: the stored schema, plus whether it was stored."""
+    public = {field: item.get(field) for field in dynamodb_generations.GENERATION_FIELDS}
+    public["stored"] = item.get("stored", True)
+    return public

@@ -1,0 +1,130 @@
+"""Print the IAM policy for the web tier or the GPU worker, limited to this deployment's resources.
+
+    manage.py power_iam_policy --account-id 123456789012 > web-policy.json
+    manage.py power_iam_policy --account-id 123456789012 --role worker > worker-policy.json
+
+Built from the settings (EC2_INSTANCE_IDS, DYNAMODB_TABLE, SageMaker endpoint names, AWS_REGION),
+so the policy names exactly the instances, tables and endpoints this console uses.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+
+from django.conf import settings
+from django.core.management.base import BaseCommand, CommandError
+
+TABLE_READ_WRITE = [
+    "dynamodb:DescribeTable",
+    "dynamodb:GetItem",
+    "dynamodb:PutItem",
+    "dynamodb:UpdateItem",
+    "dynamodb:DeleteItem",
+    "dynamodb:Query",
+    "dynamodb:BatchGetItem",
+    "dynamodb:BatchWriteItem",
+]
+
+
+def _tables() -> list[str]:
+    names = [settings.DYNAMODB_TABLE, getattr(settings, "DYNAMODB_GENERATIONS_TABLE", "")]
+    return [name for name in names if name]
+
+
+def _table_arns(region: str, account: str) -> list[str]:
+    arns = []
+    for name in _tables():
+        arns += [
+            f"arn:aws:dynamodb:{region}:{account}:table/{name}",
+            f"arn:aws:dynamodb:{region}:{account}:table/{name}/index/*",
+        ]
+    return arns
+
+
+def web_policy(*, region: str, account: str) -> dict:
+    statements: list[dict] = [
+        {
+            "Sid": "ResultsTables",
+            "Effect": "Allow",
+            "Action": TABLE_READ_WRITE,
+            "Resource": _table_arns(region, account),
+        },
+        # EC2 cannot scope Describe* to resources; start/stop/reboot are limited to the fleet.
+        {"Sid": "DescribeFleet", "Effect": "Allow", "Action": ["ec2:DescribeInstances"], "Resource": "*"},
+    ]
+    if settings.EC2_INSTANCE_IDS:
+        statements.append(
+            {
+                "Sid": "PowerTheFleet",
+                "Effect": "Allow",
+                "Action": ["ec2:StartInstances", "ec2:StopInstances", "ec2:RebootInstances"],
+                "Resource": [f"arn:aws:ec2:{region}:{account}:instance/{i}" for i in settings.EC2_INSTANCE_IDS],
+            }
+        )
+    shown = settings.SAGEMAKER_ENDPOINTS
+    if shown:
+        statements.append(
+            {"Sid": "ListEndpoints", "Effect": "Allow", "Action": ["sagemaker:ListEndpoints"], "Resource": "*"}
+        )
+        names = ["*"] if shown == ["*"] else shown
+        statements.append(
+            {
+                "Sid": "EndpointStatus",
+                "Effect": "Allow",
+                "Action": ["sagemaker:DescribeEndpoint", "sagemaker:DescribeEndpointConfig"],
+                "Resource": [f"arn:aws:sagemaker:{region}:{account}:endpoint/{n.lower()}" for n in names]
+                + [f"arn:aws:sagemaker:{region}:{account}:endpoint-config/*"],
+            }
+        )
+    invoked = [
+        name
+        for name in (
+            getattr(settings, "SAGEMAKER_GENERATE_ENDPOINT", ""),
+            getattr(settings, "SAGEMAKER_CLASSIFIER_ENDPOINT", ""),
+        )
+        if name
+    ]
+    if invoked:
+        statements.append(
+            {
+                "Sid": "InvokeEndpoints",
+                "Effect": "Allow",
+                "Action": ["sagemaker:InvokeEndpoint"],
+                "Resource": [f"arn:aws:sagemaker:{region}:{account}:endpoint/{n.lower()}" for n in invoked],
+            }
+        )
+    return {"Version": "2012-10-17", "Statement": statements}
+
+
+def worker_policy(*, region: str, account: str) -> dict:
+    """The GPU instance's role: the results table only (its queue is Redis, reached over the network)."""
+    return {
+        "Version": "2012-10-17",
+        "Statement": [
+            {
+                "Sid": "ResultsTables",
+                "Effect": "Allow",
+                "Action": TABLE_READ_WRITE,
+                "Resource": _table_arns(region, account),
+            },
+            # user-data reads its own instance id from IMDSv2, which needs no IAM permission.
+        ],
+    }
+
+
+class Command(BaseCommand):
+    help = "Print the least-privilege IAM policy (JSON) for the web tier or the GPU worker."
+
+    def add_arguments(self, parser) -> None:
+        parser.add_argument("--account-id", required=True, help="12-digit AWS account id")
+        parser.add_argument("--role", choices=["web", "worker"], default="web")
+        parser.add_argument("--region", default=None, help="default: AWS_REGION")
+
+    def handle(self, *args, **options) -> None:
+        account = options["account_id"]
+        if not re.fullmatch(r"\d{12}", account):
+            raise CommandError(f"--account-id must be 12 digits, got {account!r}")
+        region = options["region"] or settings.AWS_REGION
+        build = web_policy if options["role"] == "web" else worker_policy
+        self.stdout.write(json.dumps(build(region=region, account=account), indent=2))

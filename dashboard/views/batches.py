@@ -1,0 +1,192 @@
+"""Bulk submission: upload a CSV or paste lines, follow the batch's progress, download its results."""
+
+from __future__ import annotations
+
+import json
+import logging
+
+from django.conf import settings
+from django.contrib.auth.decorators import login_required
+from django.core.exceptions import RequestDataTooBig
+from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
+from django.shortcuts import redirect, render
+from django.urls import reverse
+from django.views.decorators.http import require_GET, require_http_methods
+
+from dashboard import csv_upload, selectors, services
+from dashboard.auth import api_error, api_login_required
+from dashboard.exceptions import BatchRejected, QueueUnavailable, StoreUnavailable
+from dashboard.explorer import BatchForm
+from dashboard.ratelimit import rate_limited, submissions_charge
+from dashboard.views.results import csv_download
+
+log = logging.getLogger(__name__)
+
+
+def _parse_form(form: BatchForm) -> tuple[csv_upload.ParsedBatch, str, str]:
+    upload = form.cleaned_data.get("file")
+    if upload:
+        if upload.size > settings.BATCH_MAX_BYTES:
+            parsed = csv_upload.ParsedBatch()
+            parsed.problems.append(
+                (None, f"The file is {upload.size:,} bytes; the limit is {settings.BATCH_MAX_BYTES:,}. Split it.")
+            )
+            return parsed, "csv", upload.name
+        return csv_upload.parse_csv(upload.read()), "csv", upload.name
+    return csv_upload.parse_lines(form.cleaned_data["lines"]), "paste", ""
+
+
+def _problems_context(problems: list[tuple[int | None, str]]) -> dict:
+    shown = problems[: csv_upload.MAX_PROBLEMS_SHOWN]
+    return {"problems": shown, "more_problems": len(problems) - len(shown)}
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+@rate_limited(api=False)
+def batch_new(request: HttpRequest) -> HttpResponse:
+    try:
+        form = BatchForm(request.POST or None, request.FILES or None)
+    except RequestDataTooBig:
+        form = BatchForm()
+        form.add_error(None, f"The request is larger than the limit of {settings.DATA_UPLOAD_MAX_MEMORY_SIZE:,} bytes.")
+    context: dict = {"form": form, "recent": selectors.batch_recent(limit=20), "limits": _limits()}
+    if request.method != "POST" or not form.is_valid():
+        return render(request, "dashboard/batch_new.html", context, status=400 if form.errors else 200)
+    parsed, source, filename = _parse_form(form)
+    if not parsed.ok:
+        context |= _problems_context(parsed.problems) | {"rejected_rows": len(parsed.rows) + len(parsed.problems)}
+        return render(request, "dashboard/batch_new.html", context, status=400)
+    submissions_charge(user=request.user, cost=len(parsed.rows))  # counted by items (issue 7)
+    try:
+        batch = services.batch_create(rows=parsed.rows, source=source, submitted_by=request.user, filename=filename)
+    except BatchRejected as error:
+        context |= _problems_context(error.problems) | {"rejected_message": str(error)}
+        return render(request, "dashboard/batch_new.html", context, status=400)
+    except (StoreUnavailable, QueueUnavailable) as error:
+        form.add_error(None, f"Nothing was submitted: {error}")
+        return render(request, "dashboard/batch_new.html", context, status=503)
+    return redirect("batch_detail", batch_id=batch.id)
+
+
+def _limits() -> dict:
+    return {"bytes": settings.BATCH_MAX_BYTES, "rows": settings.BATCH_MAX_ROWS, "chars": settings.SUBMISSION_MAX_CHARS}
+
+
+def _batch_or_404(batch_id: str):
+    batch = selectors.batch_get(batch_id=batch_id)
+    if batch is None:
+        raise Http404("No such batch")
+    return batch
+
+
+def _progress_context(batch) -> dict:
+    store_error = None
+    try:
+        counts = services.batch_progress(batch=batch)
+    except StoreUnavailable as error:
+        counts, store_error = batch.counts, str(error)
+    return {"batch": batch, "progress": selectors.batch_public(batch, counts), "store_error": store_error}
+
+
+@login_required
+@require_GET
+def batch_detail(request: HttpRequest, batch_id: str) -> HttpResponse:
+    batch = _batch_or_404(batch_id)
+    template = "dashboard/batch_progress.html" if request.GET.get("partial") else "dashboard/batch_detail.html"
+    return render(request, template, _progress_context(batch))
+
+
+@login_required
+@require_GET
+def batch_download(request: HttpRequest, batch_id: str) -> HttpResponse:
+    batch = _batch_or_404(batch_id)
+    return csv_download(selectors.batch_items(batch_id=batch.id), name=f"batch-{batch.id[:8]}")
+
+
+# --- API ------------------------------------------------------------------------------------
+
+
+def _api_parse(request: HttpRequest) -> tuple[csv_upload.ParsedBatch, str, str] | HttpResponse:
+    length = int(request.META.get("CONTENT_LENGTH") or 0)
+    if length > settings.BATCH_MAX_BYTES + 64 * 1024:  # multipart framing around a file at the limit
+        return api_error(413, f"The request is {length:,} bytes; the limit is {settings.BATCH_MAX_BYTES:,}.")
+    if request.content_type == "application/json":
+        try:
+            body = json.loads(request.body)
+        except RequestDataTooBig:
+            return api_error(413, f"The body is larger than {settings.DATA_UPLOAD_MAX_MEMORY_SIZE:,} bytes.")
+        except (ValueError, UnicodeDecodeError):
+            return api_error(400, "The body is not valid JSON.")
+        return csv_upload.parse_api_body(body), "api", ""
+    if request.content_type == "multipart/form-data":
+        upload = request.FILES.get("file")
+        if upload is None:
+            return api_error(400, "Send the CSV as a multipart field named 'file'.", fields={"file": "required"})
+        if upload.size > settings.BATCH_MAX_BYTES:
+            return api_error(413, f"The file is {upload.size:,} bytes; the limit is {settings.BATCH_MAX_BYTES:,}.")
+        return csv_upload.parse_csv(upload.read()), "api", upload.name
+    if request.content_type in {"text/csv", "application/csv"}:
+        return csv_upload.parse_csv(request.body), "api", ""
+    return api_error(415, 'Send application/json {"texts": [...]}, text/csv, or multipart/form-data with a file.')
+
+
+def _rejected(problems: list[tuple[int | None, str]], message: str) -> JsonResponse:
+    shown = problems[: csv_upload.MAX_PROBLEMS_SHOWN]
+    return api_error(
+        400,
+        message,
+        problems=[{"row": row, "reason": reason} for row, reason in shown],
+        more_problems=len(problems) - len(shown),
+    )
+
+
+@api_login_required
+@require_http_methods(["POST"])
+@rate_limited(api=True)
+def api_batches(request: HttpRequest) -> HttpResponse:
+    parsed = _api_parse(request)
+    if isinstance(parsed, HttpResponse):
+        return parsed
+    parsed, source, filename = parsed
+    if not parsed.ok:
+        return _rejected(
+            parsed.problems, f"The batch was rejected ({len(parsed.problems)} problem(s)); nothing stored."
+        )
+    submissions_charge(user=request.user, cost=len(parsed.rows))  # counted by items (issue 7)
+    try:
+        batch = services.batch_create(rows=parsed.rows, source=source, submitted_by=request.user, filename=filename)
+    except BatchRejected as error:
+        return _rejected(error.problems, str(error))
+    except (StoreUnavailable, QueueUnavailable) as error:
+        response = api_error(503, f"Nothing was submitted: {error}")
+        response["Retry-After"] = "5"
+        return response
+    body = selectors.batch_public(batch, batch.counts) | {"url": reverse("api_batch_detail", args=[batch.id])}
+    response = JsonResponse(body, status=202)
+    response["Location"] = body["url"]
+    return response
+
+
+@api_login_required
+@require_GET
+def api_batch_detail(request: HttpRequest, batch_id: str) -> HttpResponse:
+    batch = selectors.batch_get(batch_id=batch_id)
+    if batch is None:
+        return api_error(404, "No batch with that id.")
+    try:
+        counts = services.batch_progress(batch=batch)
+    except StoreUnavailable as error:
+        return api_error(503, str(error))
+    return JsonResponse(
+        selectors.batch_public(batch, counts) | {"results_csv": reverse("api_batch_results", args=[batch.id])}
+    )
+
+
+@api_login_required
+@require_GET
+def api_batch_results(request: HttpRequest, batch_id: str) -> HttpResponse:
+    batch = selectors.batch_get(batch_id=batch_id)
+    if batch is None:
+        return api_error(404, "No batch with that id.")
+    return csv_download(selectors.batch_items(batch_id=batch.id), name=f"batch-{batch.id[:8]}")

@@ -1,0 +1,141 @@
+"""The inference fleet: the live status panel, staff start/stop/reboot with a confirmation step, the audit log."""
+
+from __future__ import annotations
+
+import functools
+import logging
+from typing import Any
+
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.core.exceptions import PermissionDenied
+from django.core.paginator import Paginator
+from django.http import Http404, HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+from django.views.decorators.http import require_GET, require_http_methods
+
+from dashboard import compute, power
+from dashboard.exceptions import ComputeError
+from dashboard.models import AuditEvent
+
+log = logging.getLogger(__name__)
+
+ACTION_LABELS = {"start": "Start", "stop": "Stop", "reboot": "Reboot"}
+
+
+def staff_required(view):
+    """Log in first; then staff only, with a 403 (not a login redirect) for everyone else."""
+
+    @functools.wraps(view)
+    @login_required
+    def wrapped(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+        if not request.user.is_staff:
+            raise PermissionDenied("Only staff can control instances.")
+        return view(request, *args, **kwargs)
+
+    return wrapped
+
+
+def duration(seconds: float | None) -> str:
+    """Seconds as a short human duration: 42 s, 3 min 5 s, 2 h 10 min, 3 d 4 h."""
+    if seconds is None:
+        return "—"
+    seconds = max(0, int(seconds))
+    if seconds < 60:
+        return f"{seconds} s"
+    minutes, sec = divmod(seconds, 60)
+    if minutes < 60:
+        return f"{minutes} min {sec} s" if sec else f"{minutes} min"
+    hours, minutes = divmod(minutes, 60)
+    if hours < 24:
+        return f"{hours} h {minutes} min"
+    days, hours = divmod(hours, 24)
+    return f"{days} d {hours} h"
+
+
+def _panel_context(request: HttpRequest) -> dict[str, Any]:
+    status = power.power_status()
+    for row in status["instances"]:
+        row["uptime"] = duration(row["uptime_s"])
+        row["actions"] = _actions_for(row["instance"].state, status["supports_reboot"])
+    for worker in [w for row in status["instances"] for w in row["workers"]] + status["other_workers"]:
+        worker["heartbeat_age"] = duration(worker["heartbeat_age_s"])
+    status["queue"]["oldest_queued_age"] = duration(status["queue"]["oldest_queued_age_s"])
+    if status["power_error"]:
+        status["power_error"]["retry_in"] = duration(status["power_error"]["retry_in_s"])
+    is_staff = request.user.is_staff
+    return {
+        "power": status,
+        "can_control": is_staff,
+        "audit_events": list(AuditEvent.objects.all()[:5]) if is_staff else [],
+        "refresh_ms": 2000 if status["transitioning"] else 5000,
+    }
+
+
+def _actions_for(state: str, supports_reboot: bool) -> list[tuple[str, str]]:
+    actions = []
+    if state == "stopped":
+        actions.append(("start", "Start"))
+    if state in {"pending", "running"}:
+        actions.append(("stop", "Stop"))
+    if state == "running" and supports_reboot:
+        actions.append(("reboot", "Reboot"))
+    return actions
+
+
+@login_required
+@require_GET
+def power_panel(request: HttpRequest) -> HttpResponse:
+    """The panel's body alone, polled by static/js/power.js."""
+    return render(request, "dashboard/instance_status.html", _panel_context(request))
+
+
+@login_required
+@require_GET
+def power_page(request: HttpRequest) -> HttpResponse:
+    """The fleet on its own page, rendered in full (works without JavaScript)."""
+    return render(request, "dashboard/instance_page.html", _panel_context(request))
+
+
+@staff_required
+@require_http_methods(["GET", "POST"])
+def instance_action(request: HttpRequest, instance_id: str, action: str) -> HttpResponse:
+    """GET: the confirmation page. POST (CSRF-checked): do it, audit it, back to the dashboard."""
+    backend = compute.backend()
+    if instance_id not in backend.instance_ids() or action not in ACTION_LABELS:
+        raise Http404("No such instance or action")
+    if action == "reboot" and not backend.supports_reboot:
+        raise Http404(f"{backend.name} instances cannot be rebooted")
+    if request.method == "POST":
+        try:
+            state = power.instance_action(instance_id=instance_id, action=action, actor=request.user)
+        except ComputeError as error:
+            messages.error(request, f"{ACTION_LABELS[action]} {instance_id} failed: {error}")
+        else:
+            messages.success(request, f"{ACTION_LABELS[action]} {instance_id}: requested; it is now {state}.")
+        return redirect("home")
+    try:
+        instance = next((i for i in backend.instances() if i.id == instance_id), None)
+        describe_error = None
+    except ComputeError as error:
+        instance, describe_error = None, str(error)
+    try:
+        counts = power.queue_counts()
+    except Exception:
+        counts = None
+    context = {
+        "instance_id": instance_id,
+        "instance": instance,
+        "describe_error": describe_error,
+        "action": action,
+        "action_label": ACTION_LABELS[action],
+        "counts": counts,
+    }
+    return render(request, "dashboard/instance_confirm.html", context)
+
+
+@staff_required
+@require_GET
+def audit_log(request: HttpRequest) -> HttpResponse:
+    page = Paginator(AuditEvent.objects.select_related("actor"), 50).get_page(request.GET.get("page"))
+    return render(request, "dashboard/audit_log.html", {"page": page})

@@ -1,0 +1,253 @@
+"""The results explorer: filtered cursor pages, live rows, selection actions, CSV export, detail page."""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+from datetime import UTC, datetime
+
+from django.conf import settings
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.http import Http404, HttpRequest, HttpResponse, JsonResponse, StreamingHttpResponse
+from django.shortcuts import redirect, render
+from django.urls import reverse
+from django.utils.http import url_has_allowed_host_and_scheme
+from django.views.decorators.http import require_GET, require_POST
+
+from dashboard import export, selectors, services
+from dashboard.aws import dynamodb
+from dashboard.exceptions import ItemNotFound, QueueUnavailable, StoreUnavailable
+from dashboard.explorer import COLUMNS, COLUMNS_PREFERENCE, ExplorerForm, columns_clean
+from dashboard.validators import item_id_valid
+
+log = logging.getLogger(__name__)
+
+# Ids one selection action accepts: the largest page size, with room to spare.
+MAX_SELECTION = 1000
+
+
+def _decorate(items: list[dict]) -> list[dict]:
+    """Give each row a DOM id that is safe in a CSS selector (item ids may contain dots)."""
+    for item in items:
+        item["dom_id"] = "row-" + hashlib.blake2s(item["id"].encode(), digest_size=8).hexdigest()
+    return items
+
+
+def latest_results_context(request: HttpRequest, *, limit: int | None = None) -> dict:
+    """The newest results for the home page's small table (and its live refresh)."""
+    limit = limit or settings.RESULTS_PAGE_SIZE
+    cursor = request.GET.get("cursor") or None
+    error = None
+    items: list[dict] = []
+    next_cursor = None
+    try:
+        try:
+            items, next_cursor = selectors.submission_page(limit=limit, cursor=cursor)
+        except ValueError:
+            error = "That page link is no longer valid; showing the first page."
+            cursor = None
+            items, next_cursor = selectors.submission_page(limit=limit)
+    except StoreUnavailable as store_error:
+        error = f"The results table cannot be read right now: {store_error}"
+    active = any(item["status"] in selectors.ACTIVE_STATUSES for item in items)
+    return {"items": items, "next_cursor": next_cursor, "cursor": cursor, "store_error": error, "active": active}
+
+
+def _explorer_context(request: HttpRequest) -> dict:
+    form = ExplorerForm(request.GET)
+    form.is_valid()
+    columns = columns_clean(selectors.preference_get(user=request.user, key=COLUMNS_PREFERENCE))
+    context: dict = {
+        "form": form,
+        "columns": COLUMNS,
+        "visible": columns,
+        "hidden": [key for key, _ in COLUMNS if key not in columns],
+        "page_sizes": settings.RESULTS_PAGE_SIZES,
+        "page_size": form.page_size(),
+        "labels": selectors.model_labels(),
+        "items": [],
+        "page": None,
+        "store_error": None,
+        "notice": None,
+        "lookup": None,
+        "base_query": form.query_without("cursor"),
+        "export_query": form.query_without("cursor", "size", "id"),
+        "filtered": False,
+    }
+    lookup = form.cleaned_data.get("id") if "id" not in form.errors else None
+    item_filter = form.item_filter()
+    context["filtered"] = item_filter != dynamodb.ItemFilter()
+    context["discards"] = item_filter.discards
+    try:
+        if lookup:
+            context["lookup"] = lookup
+            try:
+                context["items"] = [selectors.submission_get(item_id=lookup)]
+            except ItemNotFound:
+                context["items"] = []
+        else:
+            cursor = form.cleaned_data.get("cursor") or None
+            try:
+                page = selectors.explorer_page(item_filter=item_filter, limit=context["page_size"], cursor=cursor)
+            except ValueError:
+                context["notice"] = "That page link is no longer valid for these filters; showing the first page."
+                page = selectors.explorer_page(item_filter=item_filter, limit=context["page_size"])
+            context["page"] = page
+            context["items"] = page.items
+    except StoreUnavailable as error:
+        context["store_error"] = str(error)
+    _decorate(context["items"])
+    active = [item["id"] for item in context["items"] if item["status"] in selectors.ACTIVE_STATUSES]
+    context["active_ids"] = active
+    return context
+
+
+@login_required
+@require_GET
+def results(request: HttpRequest) -> HttpResponse:
+    return render(request, "dashboard/results.html", _explorer_context(request))
+
+
+@login_required
+@require_GET
+def results_table(request: HttpRequest) -> HttpResponse:
+    """The newest results alone (the home page's live refresh)."""
+    try:
+        limit = min(max(int(request.GET.get("limit", "")), 1), settings.RESULTS_PAGE_SIZE)
+    except ValueError:
+        limit = None
+    return render(request, "dashboard/results_table.html", latest_results_context(request, limit=limit))
+
+
+@login_required
+@require_GET
+def results_rows(request: HttpRequest) -> HttpResponse:
+    """Fresh rows for the ids still queued or running: swapped into the page in place (htmx out-of-band)."""
+    ids = [item_id for item_id in request.GET.getlist("ids") if item_id_valid(item_id)][
+        : max(settings.RESULTS_PAGE_SIZES)
+    ]
+    store_error = None
+    items: list[dict] = []
+    try:
+        items = _decorate(selectors.explorer_items(item_ids=ids))
+    except StoreUnavailable as error:
+        store_error = str(error)
+    active = [item["id"] for item in items if item["status"] in selectors.ACTIVE_STATUSES]
+    if store_error:
+        active = ids  # keep polling: the store may come back
+    return render(
+        request,
+        "dashboard/results_rows.html",
+        {"items": items, "active_ids": active, "store_error": store_error, "oob": True},
+    )
+
+
+def _back(request: HttpRequest) -> str:
+    target = request.POST.get("next", "")
+    if target and url_has_allowed_host_and_scheme(target, allowed_hosts={request.get_host()}):
+        return target
+    return reverse("results")
+
+
+def csv_download(items, *, name: str) -> StreamingHttpResponse:
+    response = StreamingHttpResponse(export.csv_chunks(items), content_type="text/csv; charset=utf-8")
+    stamp = datetime.now(UTC).strftime("%Y%m%d-%H%M%S")
+    response["Content-Disposition"] = f'attachment; filename="{name}-{stamp}.csv"'
+    response["Cache-Control"] = "no-store"
+    return response
+
+
+@login_required
+@require_POST
+def results_actions(request: HttpRequest) -> HttpResponse:
+    """Delete, re-run or download the selected rows."""
+    ids = list(dict.fromkeys(item_id for item_id in request.POST.getlist("ids") if item_id_valid(item_id)))
+    action = request.POST.get("action", "")
+    back = _back(request)
+    if not ids:
+        messages.error(request, "Select at least one row first.")
+        return redirect(back)
+    if len(ids) > MAX_SELECTION:
+        messages.error(request, f"Select at most {MAX_SELECTION:,} rows at a time.")
+        return redirect(back)
+    try:
+        if action == "download":
+            return csv_download(selectors.explorer_items(item_ids=ids), name="selected-results")
+        if action == "rerun":
+            outcome = services.items_rerun(item_ids=ids)
+            message = f"Re-running {len(outcome['queued'])} item(s)."
+            if outcome["skipped"]:
+                message += f" {len(outcome['skipped'])} running or missing item(s) were left alone."
+            messages.success(request, message)
+            return redirect(back)
+        if action == "delete":
+            if not request.user.is_staff:
+                messages.error(request, "Only staff can delete results.")
+                return redirect(back)
+            if request.POST.get("confirm") != "yes":
+                return render(request, "dashboard/results_confirm_delete.html", {"ids": ids, "next": back})
+            deleted = services.items_delete(item_ids=ids)
+            log.info("%s deleted %d result(s): %s", request.user.get_username(), deleted, ", ".join(ids[:20]))
+            messages.success(request, f"Deleted {deleted} item(s).")
+            return redirect(back)
+    except StoreUnavailable as error:
+        messages.error(request, f"Nothing changed: the results table cannot be reached ({error}).")
+        return redirect(back)
+    except QueueUnavailable as error:
+        messages.error(request, f"The items were reset but could not be queued, so they are marked failed: {error}")
+        return redirect(back)
+    messages.error(request, "Unknown action.")
+    return redirect(back)
+
+
+@login_required
+@require_GET
+def results_export(request: HttpRequest) -> HttpResponse:
+    """Every result matching the filter as CSV, streamed: one DynamoDB page in memory at a time."""
+    form = ExplorerForm(request.GET)
+    form.is_valid()
+    try:
+        dynamodb.store_ping()  # fail before the download starts, while a status code can still say so
+    except StoreUnavailable as error:
+        return HttpResponse(
+            f"The results table cannot be read right now: {error}", status=503, content_type="text/plain"
+        )
+    return csv_download(selectors.explorer_iter(item_filter=form.item_filter()), name="results")
+
+
+@login_required
+@require_POST
+def results_columns(request: HttpRequest) -> HttpResponse:
+    """Remember which explorer columns this user shows."""
+    columns = columns_clean(request.POST.getlist("columns"))
+    services.preference_set(user=request.user, key=COLUMNS_PREFERENCE, value=columns)
+    if request.headers.get("X-Requested-With") == "fetch":
+        return JsonResponse({"columns": columns})
+    return redirect(_back(request))
+
+
+@login_required
+@require_GET
+def result_detail(request: HttpRequest, item_id: str) -> HttpResponse:
+    if not item_id_valid(item_id):
+        raise Http404("No such result")
+    try:
+        item = selectors.submission_get(item_id=item_id)
+    except ItemNotFound:
+        raise Http404("No such result") from None
+    except StoreUnavailable as error:
+        return render(
+            request, "dashboard/result_detail.html", {"store_error": str(error), "item_id": item_id}, status=503
+        )
+    context = {
+        "item": item,
+        "timings": selectors.item_timings(item),
+        "metrics": selectors.model_metrics(model=item.get("model")) if item.get("model") else None,
+        "active": item["status"] in selectors.ACTIVE_STATUSES,
+        "extra_fields": sorted(
+            (key, value) for key, value in item.items() if key not in dynamodb.ITEM_FIELDS and key != "dom_id"
+        ),
+    }
+    template = "dashboard/result_detail_fields.html" if request.GET.get("partial") else "dashboard/result_detail.html"
+    return render(request, template, context)

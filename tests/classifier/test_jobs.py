@@ -1,0 +1,74 @@
+"""The RQ job against the real DynamoDB Local and the demo model, in this process."""
+
+from __future__ import annotations
+
+import pytest
+
+from classifier import jobs
+from dashboard.aws import dynamodb
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def warm(engine):
+    jobs.engine_set(engine)
+    yield engine
+    jobs.engine_set(None)
+
+
+def _queued(item_id: str, text: str) -> None:
+    dynamodb.item_put_new(item=dynamodb.new_item(item_id=item_id, text=text))
+
+
+def test_it_turns_queued_items_into_done_with_a_label(results_table, warm):
+    _queued("pos", "I love this, it is wonderful and works perfectly.")
+    _queued("neg", "This is terrible, I hate it. It broke after a day.")
+
+    counts = jobs.classify_items(["pos", "neg"])
+
+    assert counts == {"claimed": 2, "done": 2, "failed": 0}
+    positive, negative = dynamodb.item_get(item_id="pos"), dynamodb.item_get(item_id="neg")
+    assert (positive["status"], positive["label"], positive["label_name"]) == ("done", 1, "positive")
+    assert (negative["status"], negative["label"], negative["label_name"]) == ("done", 0, "negative")
+    for item in (positive, negative):
+        assert isinstance(item["label"], int)
+        assert 0.5 <= item["confidence"] <= 1.0
+        assert item["model"] == warm.model_name
+        assert item["finished_at"] >= item["created_at"]
+        assert item["error"] is None
+
+
+def test_a_second_run_of_the_same_job_is_a_no_op(results_table, warm):
+    _queued("once", "Great value, very happy.")
+    jobs.classify_items(["once"])
+    first = dynamodb.item_get(item_id="once")
+
+    assert jobs.classify_items(["once"]) == {"claimed": 0, "done": 0, "failed": 0}
+    assert dynamodb.item_get(item_id="once") == first
+
+
+def test_unknown_ids_are_skipped(results_table, warm):
+    assert jobs.classify_items(["does-not-exist"])["claimed"] == 0
+
+
+def test_a_poison_input_fails_alone_with_its_reason(results_table, warm, monkeypatch):
+    _queued("good", "Lovely staff and a great meal.")
+    _queued("poison", "POISON text that makes the model raise")
+    original = warm._predict_batch
+
+    def predict_batch(encoded):
+        poison = warm.tokenizer("POISON text that makes the model raise")["input_ids"]
+        if any(list(item["input_ids"]) == list(poison) for item in encoded):
+            raise RuntimeError("simulated kernel failure")
+        return original(encoded)
+
+    monkeypatch.setattr(warm, "_predict_batch", predict_batch)
+    counts = jobs.classify_items(["good", "poison"])
+
+    assert counts == {"claimed": 2, "done": 1, "failed": 1}
+    assert dynamodb.item_get(item_id="good")["status"] == "done"
+    failed = dynamodb.item_get(item_id="poison")
+    assert failed["status"] == "failed"
+    assert "simulated kernel failure" in failed["error"]
+    assert failed["label"] is None

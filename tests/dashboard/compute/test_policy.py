@@ -1,0 +1,90 @@
+"""The power policy alone, with a fake clock: no services, no sleeping."""
+
+from __future__ import annotations
+
+from dashboard.compute.policy import InstanceView, Memory, PolicyConfig, Snapshot, decide
+
+CONFIG = PolicyConfig(idle_stop_after=120, backlog_per_instance=10, start_grace=60)
+
+
+def fleet(*states: str, busy: tuple[int, ...] = ()) -> tuple[InstanceView, ...]:
+    return tuple(InstanceView(id=f"i-{n}", state=s, busy=n in busy) for n, s in enumerate(states))
+
+
+def test_it_starts_one_instance_when_work_waits_and_none_is_on():
+    decision, memory = decide(Snapshot(now=0, instances=fleet("stopped", "stopped"), queued=1), CONFIG, Memory())
+    assert decision.start == ("i-0",)
+    assert memory.started_at == {"i-0": 0}
+
+
+def test_it_does_not_start_when_an_instance_is_running_or_pending():
+    for state in ("running", "pending"):
+        decision, _ = decide(Snapshot(now=0, instances=fleet(state, "stopped"), queued=3), CONFIG, Memory())
+        assert decision.start == ()
+
+
+def test_a_start_counts_as_pending_while_the_provider_still_says_stopped():
+    _, memory = decide(Snapshot(now=0, instances=fleet("stopped"), queued=1), CONFIG, Memory())
+    again, memory = decide(Snapshot(now=5, instances=fleet("stopped"), queued=40), CONFIG, memory)
+    assert again.start == ()
+    late, _ = decide(Snapshot(now=61, instances=fleet("stopped"), queued=40), CONFIG, memory)
+    assert late.start == ("i-0",)
+
+
+def test_it_starts_more_instances_as_the_backlog_per_instance_grows():
+    decision, _ = decide(Snapshot(now=0, instances=fleet("running", "stopped", "stopped"), queued=25), CONFIG, Memory())
+    assert decision.desired == 3
+    assert decision.start == ("i-1", "i-2")
+
+
+def test_a_stopping_instance_is_waited_for_then_started():
+    waiting, memory = decide(Snapshot(now=0, instances=fleet("stopping"), queued=2), CONFIG, Memory())
+    assert waiting.start == ()
+    assert waiting.waiting == ("i-0",)
+    started, _ = decide(Snapshot(now=10, instances=fleet("stopped"), queued=2), CONFIG, memory)
+    assert started.start == ("i-0",)
+
+
+def test_it_stops_an_idle_instance_only_after_the_idle_period():
+    memory = Memory()
+    for now in (0, 60, 119):
+        decision, memory = decide(Snapshot(now=now, instances=fleet("running")), CONFIG, memory)
+        assert decision.stop == ()
+    decision, memory = decide(Snapshot(now=120, instances=fleet("running")), CONFIG, memory)
+    assert decision.stop == ("i-0",)
+
+
+def test_it_never_stops_while_jobs_are_queued_or_running():
+    memory = Memory()
+    for now in range(0, 1000, 50):
+        queued, _ = decide(Snapshot(now=now, instances=fleet("running"), queued=1), CONFIG, memory)
+        running, memory = decide(Snapshot(now=now, instances=fleet("running"), running=1), CONFIG, memory)
+        assert queued.stop == () and running.stop == ()
+
+
+def test_work_resets_the_idle_timer_so_it_does_not_flap():
+    _, memory = decide(Snapshot(now=0, instances=fleet("running")), CONFIG, Memory())
+    _, memory = decide(Snapshot(now=100, instances=fleet("running", busy=(0,)), running=1), CONFIG, memory)
+    decision, memory = decide(Snapshot(now=130, instances=fleet("running")), CONFIG, memory)
+    assert decision.stop == ()  # idle for 30 s since the job, not 130
+    decision, _ = decide(Snapshot(now=250, instances=fleet("running")), CONFIG, memory)
+    assert decision.stop == ("i-0",)
+
+
+def test_a_surplus_instance_is_stopped_but_never_the_one_holding_a_job():
+    snapshot = lambda now: Snapshot(now=now, instances=fleet("running", "running", busy=(0,)), running=1)  # noqa: E731
+    _, memory = decide(snapshot(0), CONFIG, Memory())
+    decision, _ = decide(snapshot(121), CONFIG, memory)
+    assert decision.stop == ("i-1",)
+
+
+def test_no_surplus_stop_while_a_running_job_is_not_accounted_to_an_instance():
+    snapshot = lambda now: Snapshot(now=now, instances=fleet("running", "running"), running=1)  # noqa: E731
+    _, memory = decide(snapshot(0), CONFIG, Memory())
+    decision, _ = decide(snapshot(500), CONFIG, memory)
+    assert decision.stop == ()
+
+
+def test_memory_survives_a_round_trip_through_json():
+    _, memory = decide(Snapshot(now=7, instances=fleet("running", "stopped"), queued=0), CONFIG, Memory())
+    assert Memory.from_json(memory.to_json()) == memory

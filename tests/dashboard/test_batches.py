@@ -1,0 +1,207 @@
+from __future__ import annotations
+
+import csv
+import io
+
+import pytest
+from django.core.files.uploadedfile import SimpleUploadedFile
+from django.urls import reverse
+
+from dashboard import csv_upload
+from dashboard.aws import dynamodb
+from dashboard.models import Batch
+from dashboard.services import api_token_create
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture(autouse=True)
+def capacity_on(redis_conn):
+    """These tests bring no worker: keep the power manager from starting a real one for their batches."""
+    from dashboard.power import CAPACITY_OK_KEY
+
+    redis_conn.set(CAPACITY_OK_KEY, "1")
+
+
+def _upload(client, content: bytes, name: str = "texts.csv"):
+    return client.post(reverse("batch_new"), {"file": SimpleUploadedFile(name, content, content_type="text/csv")})
+
+
+def _table_is_empty() -> bool:
+    return dynamodb.items_page(item_filter=dynamodb.ItemFilter(), limit=5).items == []
+
+
+def _finish_all(batch_id: str, *, fail: set[str] = frozenset()) -> None:
+    """Finish a batch's items through the calls the worker makes (claim, then done or failed)."""
+    for item in list(dynamodb.batch_items_iter(batch_id=batch_id)):
+        dynamodb.item_claim(item_id=item["id"], claimed_by="t")
+        if item["id"] in fail:
+            dynamodb.item_finish(item_id=item["id"], status="failed", claimed_by="t", error="bad", model="m")
+        else:
+            dynamodb.item_finish(
+                item_id=item["id"],
+                status="done",
+                claimed_by="t",
+                label=1,
+                label_name="positive",
+                confidence=0.7,
+                model="m",
+            )
+
+
+def test_a_csv_upload_is_stored_enqueued_in_chunks_and_followed(user_client, results_table, queue, settings):
+    settings.BATCH_ENQUEUE_CHUNK = 4
+    rows = "".join(f'"text, number {n}"\r\n' for n in range(10))
+    response = _upload(user_client, ("\ufefftext\r\n" + rows).encode())
+    assert response.status_code == 302
+    batch = Batch.objects.get()
+    assert response["Location"] == reverse("batch_detail", args=[batch.id])
+    assert batch.total == 10 and batch.source == "csv" and batch.filename == "texts.csv"
+    jobs = queue.get_jobs()
+    assert [len(job.args[0]) for job in jobs] == [4, 4, 2]
+    texts = [item["text"] for item in dynamodb.batch_items_iter(batch_id=batch.id)]
+    assert texts == [f"text, number {n}" for n in range(10)]
+    html = user_client.get(reverse("batch_detail", args=[batch.id])).content.decode()
+    assert "0.0%" in html and "10 queued" in html and "every 2s" in html
+
+
+def test_batch_progress_reaches_100_percent_and_offers_the_results(user_client, results_table, queue):
+    response = user_client.post(reverse("batch_new"), {"lines": "good one\n\nbad one\nanother good one\n"})
+    batch = Batch.objects.get()
+    assert response.status_code == 302 and batch.total == 3 and batch.source == "paste"
+    failing = {item["id"] for item in dynamodb.batch_items_iter(batch_id=batch.id) if item["text"] == "bad one"}
+    _finish_all(batch.id, fail=failing)
+    html = user_client.get(reverse("batch_detail", args=[batch.id]), {"partial": "1"}).content.decode()
+    assert "100.0%" in html and "2 done" in html and "1 failed" in html
+    assert "every 2s" not in html and "Download results" in html
+    batch.refresh_from_db()
+    assert batch.completed_at is not None and batch.counts["done"] == 2
+    body = b"".join(user_client.get(reverse("batch_download", args=[batch.id])).streaming_content).decode()
+    rows = list(csv.DictReader(io.StringIO(body.lstrip("\ufeff"), newline="")))
+    assert [(row["text"], row["status"]) for row in rows] == [
+        ("good one", "done"),
+        ("bad one", "failed"),
+        ("another good one", "done"),
+    ]
+
+
+def test_a_csv_with_bad_rows_is_rejected_with_a_report_and_nothing_stored(user_client, results_table, queue):
+    content = (
+        "id,text\r\n"
+        "a-1,fine\r\n"
+        "a-2,\r\n"  # row 3: empty text
+        "bad id!,hello\r\n"  # row 4: invalid id
+        "\r\n"  # row 5: blank row
+        "a-1,again\r\n"  # row 6: repeated id
+        'a-7,"multi\nline is fine"\r\n'
+        f"a-8,{'x' * 6000}\r\n"  # row 8: too long
+    ).encode()
+    response = _upload(user_client, content)
+    html = response.content.decode()
+    assert response.status_code == 400
+    parsed = csv_upload.parse_csv(content)
+    assert [row for row, _ in parsed.problems] == [3, 4, 5, 6, 8]
+    for fragment in ("Text is empty", "is not valid", "The row is empty", "repeats row 2", "the limit is 5,000"):
+        assert fragment in html
+    assert "Nothing was submitted" in html
+    assert _table_is_empty() and not Batch.objects.exists() and queue.count == 0
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        (b"texte\r\nbonjour\r\n", "no &#x27;text&#x27; column"),
+        ("text\r\ncaf\xe9\r\n".encode("latin-1"), "not UTF-8: byte 0xE9 on line 2"),
+        (b"", "The submitted file is empty"),
+        (b"text\r\n", "no rows to submit"),
+    ],
+)
+def test_unusable_files_are_explained(user_client, results_table, content, message):
+    response = _upload(user_client, content)
+    assert response.status_code == 400
+    assert message in response.content.decode()
+    assert _table_is_empty()
+
+
+def test_size_and_row_limits_are_enforced(user_client, results_table, settings):
+    settings.BATCH_MAX_ROWS = 3
+    response = _upload(user_client, b"text\r\na\r\nb\r\nc\r\nd\r\n")
+    assert "There are 4 rows; one batch takes at most 3" in response.content.decode()
+    settings.BATCH_MAX_BYTES = 1024
+    response = _upload(user_client, b"text\r\n" + b"y" * 2000 + b"\r\n")
+    assert "the limit is 1,024" in response.content.decode()
+    assert _table_is_empty()
+
+
+def test_ids_that_already_exist_reject_the_whole_batch(user_client, results_table):
+    dynamodb.item_put_new(item=dynamodb.new_item(item_id="taken", text="old"))
+    response = _upload(user_client, b"id,text\r\nfresh,new\r\ntaken,new\r\n")
+    assert response.status_code == 400 and "already exist" in response.content.decode()
+    assert dynamodb.item_get(item_id="taken")["text"] == "old"
+    assert dynamodb.items_get_many(item_ids=["fresh"]) == {}
+
+
+def test_a_failed_enqueue_leaves_nothing_stored(user_client, results_table):
+    from unittest import mock
+
+    from dashboard.exceptions import QueueUnavailable
+
+    with mock.patch("dashboard.services.classify_enqueue", side_effect=QueueUnavailable("Redis is down")):
+        response = user_client.post(reverse("batch_new"), {"lines": "one\ntwo\n"})
+    assert response.status_code == 503 and "Nothing was submitted" in response.content.decode()
+    assert _table_is_empty() and not Batch.objects.exists()
+
+
+# --- API ------------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def auth(user) -> dict[str, str]:
+    _, raw = api_token_create(user=user, name="batches")
+    return {"Authorization": f"Bearer {raw}"}
+
+
+def test_the_api_accepts_texts_and_reports_progress(client, auth, results_table, queue):
+    response = client.post(
+        "/api/v1/batches", {"texts": ["one", "two", "three"]}, content_type="application/json", headers=auth
+    )
+    assert response.status_code == 202
+    body = response.json()
+    assert body["total"] == 3 and body["status"] == "running" and body["counts"]["queued"] == 3
+    assert response["Location"] == body["url"] == f"/api/v1/batches/{body['id']}"
+    progress = client.get(body["url"], headers=auth).json()
+    assert progress["counts"] == {"queued": 3, "running": 0, "done": 0, "failed": 0}
+    _finish_all(body["id"])
+    progress = client.get(body["url"], headers=auth).json()
+    assert progress["status"] == "complete" and progress["percent"] == 100.0
+    csv_body = b"".join(client.get(progress["results_csv"], headers=auth).streaming_content).decode()
+    assert csv_body.count("positive") == 3
+
+
+def test_the_api_accepts_items_with_ids_and_csv(client, auth, results_table, queue):
+    response = client.post(
+        "/api/v1/batches", {"items": [{"id": "mine-1", "text": "hello"}]}, content_type="application/json", headers=auth
+    )
+    assert response.status_code == 202
+    assert dynamodb.item_get(item_id="mine-1")["batch_id"] == response.json()["id"]
+    response = client.post("/api/v1/batches", b"text\r\nfrom csv\r\n", content_type="text/csv", headers=auth)
+    assert response.status_code == 202 and response.json()["total"] == 1
+    upload = SimpleUploadedFile("t.csv", b"text\r\nfrom multipart\r\n", content_type="text/csv")
+    response = client.post("/api/v1/batches", {"file": upload}, headers=auth)
+    assert response.status_code == 202 and response.json()["filename"] == "t.csv"
+
+
+def test_the_api_lists_every_bad_row_and_stores_nothing(client, auth, results_table, queue):
+    response = client.post(
+        "/api/v1/batches", {"texts": ["ok", "", 5, "x" * 6000]}, content_type="application/json", headers=auth
+    )
+    assert response.status_code == 400
+    assert [problem["row"] for problem in response.json()["problems"]] == [2, 3, 4]
+    assert _table_is_empty() and queue.count == 0
+
+
+def test_the_api_requires_auth_and_knows_unknown_batches(client, auth, results_table):
+    assert client.post("/api/v1/batches", {"texts": ["a"]}, content_type="application/json").status_code == 401
+    assert client.get("/api/v1/batches/nope", headers=auth).status_code == 404
+    response = client.post("/api/v1/batches", "text", content_type="text/plain", headers=auth)
+    assert response.status_code == 415

@@ -1,0 +1,53 @@
+from __future__ import annotations
+
+import re
+
+import pytest
+from django.urls import URLPattern, URLResolver, get_resolver
+
+pytestmark = pytest.mark.django_db
+
+
+def _api_routes() -> set[str]:
+    """Every route under api/v1/, as an OpenAPI path ("/api/v1/batches/{id}")."""
+    routes = set()
+
+    def walk(patterns, prefix=""):
+        for pattern in patterns:
+            if isinstance(pattern, URLResolver):
+                walk(pattern.url_patterns, prefix + str(pattern.pattern))
+            elif isinstance(pattern, URLPattern):
+                route = prefix + str(pattern.pattern)
+                if route.startswith("api/v1/"):
+                    routes.add("/" + re.sub(r"<(?:\w+:)?\w+>", "{id}", route))
+
+    walk(get_resolver().url_patterns)
+    return routes
+
+
+def test_the_document_is_served_without_login(client):
+    response = client.get("/api/v1/openapi.json")
+    assert response.status_code == 200
+    document = response.json()
+    assert document["openapi"].startswith("3.")
+    assert document["components"]["securitySchemes"]["bearer"]["scheme"] == "bearer"
+
+
+def test_every_api_route_is_documented(client):
+    documented = set(client.get("/api/v1/openapi.json").json()["paths"])
+    assert _api_routes(), "no API routes found"
+    assert _api_routes() <= documented, f"undocumented: {sorted(_api_routes() - documented)}"
+    assert {"/api/v1/submissions", "/api/v1/batches", "/api/v1/batches/{id}"} <= documented
+
+
+def test_every_schema_reference_resolves(client):
+    document = client.get("/api/v1/openapi.json").json()
+    text = str(document)
+    for name in set(re.findall(r"#/components/schemas/(\w+)", text)):
+        assert name in document["components"]["schemas"], name
+
+
+def test_documented_limits_follow_the_settings(client, settings):
+    settings.BATCH_MAX_ROWS = 123
+    schema = client.get("/api/v1/openapi.json").json()["components"]["schemas"]["BatchRequest"]
+    assert schema["properties"]["texts"]["maxItems"] == 123

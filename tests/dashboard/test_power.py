@@ -1,0 +1,214 @@
+"""Power on when work arrives, off when idle: the services with EC2 in a moto server, Redis and DynamoDB Local."""
+
+# ruff: noqa: F811  (pytest fixtures imported from tests.dashboard.power_support are used as arguments)
+
+from __future__ import annotations
+
+import threading
+import time
+
+import pytest
+from django.db import connection
+from django.urls import reverse
+
+from dashboard import power, services
+from dashboard.aws import dynamodb
+from dashboard.aws import ec2 as ec2_adapter
+from dashboard.models import AuditEvent
+from dashboard.queue import classify_enqueue
+from tests.dashboard.power_support import ec2_fleet, ec2_state, fault_proxy, moto_reset, moto_url  # noqa: F401
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def start_calls(monkeypatch):
+    """Every StartInstances call the console makes (the real call still goes to moto)."""
+    calls: list[list[str]] = []
+    real = ec2_adapter.instances_start
+
+    def counting(*, instance_ids):
+        calls.append(list(instance_ids))
+        return real(instance_ids=instance_ids)
+
+    monkeypatch.setattr(ec2_adapter, "instances_start", counting)
+    return calls
+
+
+def test_a_submission_starts_a_stopped_instance(user_client, results_table, queue, ec2_fleet, start_calls):
+    [instance_id] = ec2_fleet["ids"][:1]
+    response = user_client.post(reverse("submit"), {"text": "Power me up"})
+
+    assert response.status_code == 302
+    assert start_calls == [[instance_id]]
+    assert ec2_state(ec2_fleet, instance_id) == "running"
+    assert ec2_state(ec2_fleet, ec2_fleet["ids"][1]) == "stopped"  # not ours: never touched
+    event = AuditEvent.objects.get()
+    assert (event.actor_name, event.action, event.target, event.outcome) == (
+        "system (submission)",
+        "start",
+        instance_id,
+        "ok",
+    )
+
+
+@pytest.mark.django_db(transaction=True)
+def test_fifty_concurrent_submissions_cause_one_start_call(results_table, queue, ec2_fleet, start_calls):
+    barrier = threading.Barrier(50)
+    errors: list[BaseException] = []
+
+    def submit(n: int) -> None:
+        try:
+            barrier.wait()
+            services.submission_create(text=f"text number {n}", submitted_by="load")
+        except BaseException as error:
+            errors.append(error)
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=submit, args=(n,)) for n in range(50)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(180)
+
+    assert not [thread for thread in threads if thread.is_alive()], "submissions still running"
+    assert errors == []
+    assert queue.count == 50
+    assert len(start_calls) == 1
+    assert ec2_state(ec2_fleet, ec2_fleet["ids"][0]) == "running"
+
+
+def test_no_start_call_when_an_instance_is_already_running(results_table, queue, ec2_fleet, start_calls):
+    ec2_fleet["client"].start_instances(InstanceIds=ec2_fleet["ids"][:1])
+    for n in range(3):
+        services.submission_create(text=f"more work {n}", submitted_by="alice")
+        power.power_tick()
+    assert start_calls == []
+
+
+def test_the_idle_stop_waits_for_an_empty_queue_and_the_idle_period(results_table, queue, ec2_fleet):
+    [instance_id] = ec2_fleet["ids"][:1]
+    ec2_fleet["client"].start_instances(InstanceIds=[instance_id])
+    t0 = time.time()
+    job_id = classify_enqueue(item_ids=["queued-in-rq"])
+
+    power.power_tick(now=t0)
+    power.power_tick(now=t0 + 600)
+    assert ec2_state(ec2_fleet, instance_id) == "running", "stopped with a job in the queue"
+
+    queue.remove(job_id)
+    item = dynamodb.new_item(item_id="running-in-dynamodb", text="x")
+    dynamodb.item_put_new(item=item)
+    dynamodb.item_claim(item_id=item["id"], claimed_by="a worker")
+    power.power_tick(now=t0 + 700)
+    power.power_tick(now=t0 + 1300)
+    assert ec2_state(ec2_fleet, instance_id) == "running", "stopped with an item running"
+
+    dynamodb.item_finish(item_id=item["id"], status="done", claimed_by="a worker", label=1)
+    power.power_tick(now=t0 + 1400)  # idle from here
+    power.power_tick(now=t0 + 1459)
+    assert ec2_state(ec2_fleet, instance_id) == "running", "stopped before IDLE_STOP_AFTER"
+    decision = power.power_tick(now=t0 + 1461)
+    assert decision.stop == (instance_id,)
+    assert ec2_state(ec2_fleet, instance_id) == "stopped"
+    assert AuditEvent.objects.filter(action="stop", actor_name="system (power_tick)", outcome="ok").count() == 1
+
+
+def test_capacity_errors_show_on_the_panel_and_are_retried_with_backoff(
+    user_client, results_table, queue, ec2_fleet, fault_proxy
+):
+    [instance_id] = ec2_fleet["ids"][:1]
+    fault_proxy.faults["StartInstances"] = "InsufficientInstanceCapacity"
+
+    response = user_client.post(reverse("submit"), {"text": "no capacity today"})
+    assert response.status_code == 302  # the submission is stored and queued regardless
+    assert queue.count == 1
+
+    panel = user_client.get(reverse("power_panel")).content.decode()
+    assert 'data-power-error="InsufficientInstanceCapacity"' in panel
+    assert "sufficient g5.xlarge capacity" in panel
+    assert "attempt 1" in panel and "retrying in" in panel
+    assert AuditEvent.objects.filter(action="start", outcome="error").count() == 1
+
+    starts_before = fault_proxy.calls.count("StartInstances")
+    services.submission_create(text="still none", submitted_by="alice")
+    power.power_tick()
+    assert fault_proxy.calls.count("StartInstances") == starts_before  # backing off, not hammering
+
+    error = power.power_error()
+    fault_proxy.faults.clear()
+    power.power_tick(now=error["retry_at"] + 1)
+    assert ec2_state(ec2_fleet, instance_id) == "running"
+    assert power.power_error() is None
+    assert "data-power-error" not in user_client.get(reverse("power_panel")).content.decode()
+
+
+@pytest.mark.parametrize("code", ["RequestLimitExceeded", "UnauthorizedOperation"])
+def test_describe_errors_never_break_the_site(user_client, results_table, queue, ec2_fleet, fault_proxy, code):
+    fault_proxy.faults["DescribeInstances"] = code
+    assert user_client.post(reverse("submit"), {"text": "hello"}).status_code == 302
+    assert user_client.get(reverse("home")).status_code == 200
+    panel = user_client.get(reverse("power_panel"))
+    assert panel.status_code == 200
+    assert code in panel.content.decode()
+
+
+def test_the_panel_shows_instances_queue_workers_endpoints_and_gpu_hours(
+    client, staff, results_table, queue, ec2_fleet, settings, redis_conn
+):
+    from tests.dashboard.power_support import aws_client
+
+    sm = aws_client("sagemaker", ec2_fleet["url"])
+    sm.create_model(
+        ModelName="clf", ExecutionRoleArn="arn:aws:iam::123456789012:role/sm", PrimaryContainer={"Image": "x:1"}
+    )
+    sm.create_endpoint_config(
+        EndpointConfigName="clf-config",
+        ProductionVariants=[
+            {"VariantName": "main", "ModelName": "clf", "InstanceType": "ml.g4dn.xlarge", "InitialInstanceCount": 1}
+        ],
+    )
+    sm.create_endpoint(EndpointName="clf-endpoint", EndpointConfigName="clf-config")
+    settings.SAGEMAKER_ENDPOINT_URL = ec2_fleet["url"]
+    settings.SAGEMAKER_ENDPOINTS = ["clf-endpoint", "missing-endpoint"]
+    [instance_id] = ec2_fleet["ids"][:1]
+    ec2_fleet["client"].start_instances(InstanceIds=[instance_id])
+    redis_conn.hset(power.ON_SINCE_KEY, instance_id, time.time() - 1800)  # on for the last half hour, as if seen then
+    redis_conn.hset(
+        "inference:worker:gpu-1",
+        mapping={
+            "model": "demo-xlnet",
+            "device": "cuda:0",
+            "dtype": "bfloat16",
+            "load_seconds": "4.2",
+            "instance_id": instance_id,
+        },
+    )
+    from rq import Worker
+
+    worker = Worker(["inference"], connection=redis_conn, name="gpu-1")
+    worker.register_birth()
+    worker.heartbeat()
+    item = dynamodb.new_item(item_id="waiting-item", text="x", created_at="2020-01-01T00:00:00.000000Z")
+    dynamodb.item_put_new(item=item)
+    client.force_login(staff)
+
+    html = client.get(reverse("power_panel")).content.decode()
+
+    assert f'data-instance="{instance_id}" data-state="running"' in html
+    assert "g5.xlarge" in html and "up " in html
+    assert 'data-worker="gpu-1"' in html and "demo-xlnet on cuda:0 (bfloat16)" in html
+    assert 'data-stat="oldest">' in html and " d " in html  # years old, shown in days
+    assert 'data-endpoint="clf-endpoint"' in html and "InService" in html and "ml.g4dn.xlarge" in html
+    assert 'data-endpoint="missing-endpoint"' in html
+    assert 'data-stat="gpu-hours">0.5' in html
+    assert reverse("django_rq:home") in html
+    worker.register_death()
+
+
+def test_the_home_page_includes_the_live_panel(user_client, results_table, ec2_fleet):
+    html = user_client.get(reverse("home")).content.decode()
+    assert 'id="power-panel"' in html
+    assert f'data-refresh-url="{reverse("power_panel")}"' in html
+    assert "js/power.js" in html

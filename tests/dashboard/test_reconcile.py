@@ -1,0 +1,216 @@
+"""The reconciler against the real DynamoDB Local and Redis: lost jobs, dead holders, leases, give-ups."""
+
+from __future__ import annotations
+
+import socket
+import subprocess
+import time
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from django.core.management import call_command
+
+from dashboard.aws import dynamodb
+from dashboard.reconcile import reconcile
+
+pytestmark = pytest.mark.django_db
+
+OLD = "2020-01-01T00:00:00.000000Z"
+
+
+def _queued(item_id: str, *, created_at: str = OLD) -> None:
+    dynamodb.item_put_new(item=dynamodb.new_item(item_id=item_id, text=f"text of {item_id}", created_at=created_at))
+
+
+def _carried(queue) -> list[str]:
+    return sorted(item_id for job in queue.get_jobs() for item_id in job.args[0])
+
+
+def _dead_pid() -> int:
+    process = subprocess.Popen(["true"])
+    process.wait()
+    return process.pid
+
+
+def _fake_started_job(queue, *, item_ids: list[str], worker_name: str, pid: int, hostname: str) -> str:
+    """An RQ job marked started by a worker whose registry entry says `hostname`/`pid`."""
+    from rq.job import JobStatus
+    from rq.registry import StartedJobRegistry
+
+    job = queue.enqueue("classifier.jobs.classify_items", item_ids)
+    queue.remove(job.id)
+    job.set_status(JobStatus.STARTED)
+    job.worker_name = worker_name
+    job.save()
+    registry = StartedJobRegistry(queue=queue)
+    queue.connection.zadd(registry.key, {f"{job.id}:execution-1": time.time() + 600})  # as a worker's execution
+    queue.connection.hset(f"rq:worker:{worker_name}", mapping={"hostname": hostname, "pid": str(pid)})
+    return job.id
+
+
+def _claim(item_id: str, job_id: str) -> None:
+    assert dynamodb.item_claim(item_id=item_id, claimed_by=f"{socket.gethostname()}:1:{job_id}", job_id=job_id)
+
+
+def test_queued_items_no_job_carries_are_enqueued_again(results_table, queue):
+    _queued("lost-1")
+    _queued("lost-2")
+    _queued("carried")
+    queue.enqueue("classifier.jobs.classify_items", ["carried"])
+
+    report = reconcile(queued_after=30)
+
+    assert sorted(report.requeued) == ["lost-1", "lost-2"]
+    assert _carried(queue) == ["carried", "lost-1", "lost-2"]
+    assert dynamodb.item_get(item_id="lost-1")["status"] == "queued"
+
+
+def test_recent_queued_items_are_left_alone(results_table, queue):
+    _queued("fresh", created_at=dynamodb.now_iso())  # its enqueue may be a moment behind its write
+
+    assert reconcile(queued_after=60).requeued == []
+    assert queue.count == 0
+
+
+def test_a_second_run_finds_nothing_to_do(results_table, queue):
+    _queued("lost")
+    reconcile(queued_after=0)
+
+    report = reconcile(queued_after=0)
+
+    assert not report.changed
+    assert _carried(queue) == ["lost"]
+
+
+def test_running_items_of_a_dead_local_worker_are_taken_back(results_table, queue):
+    _queued("held")
+    job_id = _fake_started_job(
+        queue, item_ids=["held"], worker_name="dead-worker", pid=_dead_pid(), hostname=socket.gethostname()
+    )
+    _claim("held", job_id)
+
+    report = reconcile(queued_after=0)
+
+    assert report.released == ["held"]
+    item = dynamodb.item_get(item_id="held")
+    assert item["status"] == "queued"
+    assert item["recoveries"] == 1
+    assert "claimed_by" not in item
+    assert "held" in _carried(queue)
+
+
+def test_running_items_of_a_live_worker_are_left_alone(results_table, queue):
+    import os
+
+    _queued("busy")
+    job_id = _fake_started_job(
+        queue, item_ids=["busy"], worker_name="live-worker", pid=os.getpid(), hostname=socket.gethostname()
+    )
+    _claim("busy", job_id)
+
+    report = reconcile(queued_after=0)
+
+    assert report.released == []
+    assert dynamodb.item_get(item_id="busy")["status"] == "running"
+
+
+def test_running_items_whose_job_redis_lost_are_taken_back(results_table, queue, redis_conn):
+    _queued("orphan")
+    _claim("orphan", "job-that-redis-forgot")
+
+    report = reconcile(queued_after=0)
+
+    assert report.released == ["orphan"]
+    assert dynamodb.item_get(item_id="orphan")["status"] == "queued"
+
+
+def test_the_lease_takes_back_even_a_seemingly_live_holder(results_table, queue):
+    import os
+
+    _queued("slow")
+    job_id = _fake_started_job(
+        queue, item_ids=["slow"], worker_name="stuck-worker", pid=os.getpid(), hostname=socket.gethostname()
+    )
+    _claim("slow", job_id)
+    later = datetime.now(UTC) + timedelta(seconds=700)
+
+    report = reconcile(queued_after=0, lease=600, now=later)
+
+    assert report.released == ["slow"]
+
+
+def test_after_the_last_recovery_the_item_fails_with_the_reason(results_table, queue):
+    _queued("killer")
+    for _ in range(3):
+        _claim("killer", "gone-job")
+        reconcile(queued_after=0, max_recoveries=3)
+        assert dynamodb.item_get(item_id="killer")["status"] == "queued"
+    _claim("killer", "gone-job")
+
+    report = reconcile(queued_after=0, max_recoveries=3)
+
+    assert report.failed == ["killer"]
+    item = dynamodb.item_get(item_id="killer")
+    assert item["status"] == "failed"
+    assert "interrupted 4 times" in item["error"]
+    assert item["finished_at"]
+
+
+def test_finished_items_are_never_touched(results_table, queue):
+    _queued("done-one")
+    _claim("done-one", "finished-job")
+    dynamodb.item_finish(
+        item_id="done-one",
+        status="done",
+        claimed_by=f"{socket.gethostname()}:1:finished-job",
+        label=1,
+        label_name="positive",
+        confidence=0.9,
+        model="m",
+    )
+    before = dynamodb.item_get(item_id="done-one")
+
+    report = reconcile(queued_after=0, lease=0)
+
+    assert not report.changed
+    assert dynamodb.item_get(item_id="done-one") == before
+    assert queue.count == 0
+
+
+def test_a_retried_job_takes_back_its_own_running_items_but_no_one_elses(results_table):
+    _queued("mine")
+    assert dynamodb.item_claim(item_id="mine", claimed_by="host:1:job-a", job_id="job-a")
+
+    assert dynamodb.item_claim(item_id="mine", claimed_by="host:2:job-b", job_id="job-b") is None
+    retaken = dynamodb.item_claim(item_id="mine", claimed_by="host:3:job-a", job_id="job-a")
+
+    assert retaken["claimed_by"] == "host:3:job-a"
+
+
+def test_a_release_never_undoes_a_result_written_meanwhile(results_table):
+    _queued("raced")
+    dynamodb.item_claim(item_id="raced", claimed_by="h:1:j", job_id="j")
+    dynamodb.item_finish(item_id="raced", status="done", claimed_by="h:1:j", label=0, label_name="negative")
+
+    assert dynamodb.item_release(item_id="raced", claimed_by="h:1:j") is False
+    assert dynamodb.item_get(item_id="raced")["status"] == "done"
+
+
+def test_the_command_prints_what_it_did(results_table, queue, capsys):
+    _queued("lost")
+
+    call_command("reconcile", "--queued-after", "0")
+
+    out = capsys.readouterr().out
+    assert "re-enqueued 1 queued" in out
+    assert "re-enqueued: lost" in out
+
+
+def test_only_one_run_at_a_time(results_table, queue, redis_conn):
+    from dashboard.reconcile import LOCK_KEY
+
+    redis_conn.set(LOCK_KEY, "someone-else")
+    _queued("lost")
+
+    assert reconcile(queued_after=0).skipped
+    assert queue.count == 0

@@ -1,0 +1,65 @@
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from django.core.cache import cache
+from django.urls import reverse
+
+from dashboard import selectors
+from dashboard.aws import dynamodb
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture(autouse=True)
+def _fresh_cache():
+    cache.clear()
+    yield
+    cache.clear()
+
+
+def _iso(moment: datetime) -> str:
+    return moment.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def test_chart_series_count_submissions_completions_waiting_and_labels(results_table, settings, monkeypatch):
+    monkeypatch.setattr(selectors, "model_labels", lambda: ["negative", "positive"])
+    now = datetime.now(UTC)
+    for n in range(3):
+        dynamodb.item_put_new(item=dynamodb.new_item(item_id=f"q-{n}", text="waiting"))
+    for n, label in enumerate(["positive", "positive", "negative"]):
+        item = dynamodb.new_item(item_id=f"d-{n}", text="done", created_at=_iso(now - timedelta(minutes=5)))
+        dynamodb.item_put_new(item=item)
+        dynamodb.item_claim(item_id=item["id"], claimed_by="t")
+        dynamodb.item_finish(
+            item_id=item["id"],
+            status="done",
+            claimed_by="t",
+            label=int(label == "positive"),
+            label_name=label,
+            confidence=0.9,
+            model="m",
+        )
+    old = dynamodb.new_item(item_id="old", text="old", created_at=_iso(now - timedelta(days=2)))
+    dynamodb.item_put_new(item=old)
+    data = selectors.dashboard_charts(now=now)
+    assert len(data["minutes"]) == len(data["submitted"]) == len(data["waiting"]) == 60
+    assert sum(data["submitted"]) == 6
+    assert data["submitted"][-6] == 3
+    assert sum(data["completed"]) == 3
+    assert data["waiting"][-1] == 3
+    assert data["labels"] == {"negative": 1, "positive": 2}
+
+
+def test_the_chart_endpoint_and_panel(user_client, results_table, redis_conn):
+    data = user_client.get(reverse("charts_data")).json()
+    assert data["queue_jobs"] == 0 and set(data) >= {"minutes", "submitted", "completed", "waiting", "labels"}
+    html = user_client.get(reverse("home")).content.decode()
+    assert 'id="charts-panel"' in html and "vendor/chartjs/chart.umd.min.js" in html
+
+
+def test_the_chart_endpoint_reports_an_unreachable_store(user_client, settings):
+    settings.DYNAMODB_TABLE = "no-such-table"
+    response = user_client.get(reverse("charts_data"))
+    assert response.status_code == 503 and "cannot be read" in response.json()["error"]

@@ -1,0 +1,223 @@
+"""CLASSIFIER_BACKEND=sagemaker: the same RQ job and result path, with our endpoint doing the work.
+
+The endpoint is moto's sagemaker-runtime with seeded answers, a scripted server for SageMaker's
+errors, or a shim in front of the real classifier/serve.py with the demo model.
+"""
+
+from __future__ import annotations
+
+import threading
+
+import pytest
+
+from classifier import jobs, serve
+from classifier.sagemaker_backend import SageMakerEngine
+from dashboard.aws import dynamodb
+from tests.dashboard.sagemaker_fakes import MotoServer, Reply, RuntimeShim, ScriptedAws, aws_error
+
+pytestmark = pytest.mark.django_db
+
+ENDPOINT = "xlnet-classifier"
+
+
+@pytest.fixture
+def sagemaker_backend(settings):
+    settings.CLASSIFIER_BACKEND = "sagemaker"
+    settings.SAGEMAKER_CLASSIFIER_ENDPOINT = ENDPOINT
+    settings.SAGEMAKER_INVOKE_MAX_ATTEMPTS = 1
+    jobs.engine_set(None)
+    yield settings
+    jobs.engine_set(None)
+
+
+@pytest.fixture
+def moto(settings):
+    server = MotoServer().start()
+    settings.SAGEMAKER_RUNTIME_ENDPOINT_URL = server.url
+    yield server
+    server.stop()
+
+
+def _queued(*texts: str) -> list[str]:
+    ids = []
+    for number, text in enumerate(texts):
+        item_id = f"item-{number}"
+        dynamodb.item_put_new(item=dynamodb.new_item(item_id=item_id, text=text))
+        ids.append(item_id)
+    return ids
+
+
+def _prediction(label: int, confidence: float) -> dict:
+    return {
+        "label": label,
+        "label_name": ["negative", "positive"][label],
+        "confidence": confidence,
+        "probabilities": [1 - confidence, confidence] if label else [confidence, 1 - confidence],
+    }
+
+
+def test_the_job_uses_the_endpoint_and_writes_results_as_usual(results_table, sagemaker_backend, moto):
+    moto.seed_invoke_results({"model": "/opt/ml/model", "predictions": [_prediction(1, 0.97), _prediction(0, 0.88)]})
+    ids = _queued("Lovely staff and a great meal.", "Broken on arrival.")
+
+    counts = jobs.classify_items(ids)
+
+    assert counts == {"claimed": 2, "done": 2, "failed": 0}
+    positive, negative = (dynamodb.item_get(item_id=i) for i in ids)
+    assert (positive["status"], positive["label"], positive["label_name"]) == ("done", 1, "positive")
+    assert (negative["status"], negative["label"], negative["label_name"]) == ("done", 0, "negative")
+    assert positive["confidence"] == pytest.approx(0.97)
+    assert positive["model"] == negative["model"] == f"sagemaker:{ENDPOINT}"
+
+
+def test_the_inference_worker_runs_jobs_through_the_endpoint_without_a_local_model(
+    results_table, queue, sagemaker_backend, moto, settings
+):
+    from io import StringIO
+
+    from django.core.management import call_command
+
+    from dashboard.queue import classify_enqueue
+
+    settings.CLASSIFIER_MODEL = "/nonexistent/model"  # loading it would fail the worker at start
+    moto.seed_invoke_results({"model": "m", "predictions": [_prediction(1, 0.91)]})
+    [item_id] = _queued("Great value, very happy.")
+    classify_enqueue(item_ids=[item_id])
+    out = StringIO()
+
+    call_command("inference_worker", "--burst", stdout=out)
+
+    assert f"Classifying through SageMaker endpoint {ENDPOINT}" in out.getvalue()
+    item = dynamodb.item_get(item_id=item_id)
+    assert (item["status"], item["label_name"], item["model"]) == ("done", "positive", f"sagemaker:{ENDPOINT}")
+
+
+def test_the_worker_backend_is_the_default_and_never_calls_sagemaker(settings):
+    assert settings.CLASSIFIER_BACKEND == "worker"
+    sentinel = object()
+    jobs.engine_set(sentinel)
+    try:
+        assert jobs.engine_get() is sentinel
+    finally:
+        jobs.engine_set(None)
+
+
+def test_the_sagemaker_backend_wins_over_a_loaded_local_model(sagemaker_backend):
+    jobs.engine_set(object())
+    engine = jobs.engine_get()
+    assert isinstance(engine, SageMakerEngine)
+    assert engine.model_name == f"sagemaker:{ENDPOINT}"
+
+
+def test_the_job_classifies_through_our_real_serving_app(results_table, sagemaker_backend, settings, demo_model_dir):
+    from classifier.engine import load_engine
+
+    demo = load_engine(str(demo_model_dir), device="cpu", dtype="float32")
+    app = serve.create_app(str(demo_model_dir), loader=lambda model: demo)
+    app.slot.wait(10)
+    server = serve.make_server_for(app, "127.0.0.1", 0)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    settings.SAGEMAKER_CLASSIFIER_BATCH = 2
+    try:
+        with RuntimeShim(f"http://127.0.0.1:{server.server_port}") as shim:
+            settings.SAGEMAKER_RUNTIME_ENDPOINT_URL = shim.url
+            ids = _queued(
+                "I love this, it is wonderful and works perfectly.",
+                "This is terrible, I hate it. It broke after a day.",
+                "Great value, very happy.",
+                "Awful service and a rude waiter; never again.",
+                "Lovely staff and a great meal.",
+            )
+            counts = jobs.classify_items(ids)
+    finally:
+        server.shutdown()
+        server.server_close()
+
+    assert counts == {"claimed": 5, "done": 5, "failed": 0}
+    items = [dynamodb.item_get(item_id=i) for i in ids]
+    assert [item["label_name"] for item in items] == ["positive", "negative", "positive", "negative", "positive"]
+    expected = demo.predict([item["text"] for item in items])
+    assert [item["confidence"] for item in items] == pytest.approx([e.confidence for e in expected], abs=1e-5)
+    # Five texts in calls of at most SAGEMAKER_CLASSIFIER_BATCH=2, all to the configured endpoint.
+    assert shim.calls == [(ENDPOINT, 2), (ENDPOINT, 2), (ENDPOINT, 1)]
+
+
+def test_a_text_the_endpoint_could_not_classify_fails_alone(results_table, sagemaker_backend, settings):
+    answer = {"model": "m", "predictions": [_prediction(1, 0.9), {"error": "RuntimeError: CUDA error"}]}
+    with ScriptedAws(Reply(body=answer)) as fake:
+        settings.SAGEMAKER_RUNTIME_ENDPOINT_URL = fake.url
+        ids = _queued("Fine text.", "Poison text.")
+        counts = jobs.classify_items(ids)
+
+    assert counts == {"claimed": 2, "done": 1, "failed": 1}
+    good, bad = (dynamodb.item_get(item_id=i) for i in ids)
+    assert good["status"] == "done"
+    assert bad["status"] == "failed"
+    assert "RuntimeError: CUDA error" in bad["error"]
+    assert bad["model"] == f"sagemaker:{ENDPOINT}"
+
+
+@pytest.mark.parametrize(
+    ("reply", "reason"),
+    [
+        (aws_error(400, "ValidationError", f"Endpoint {ENDPOINT} of account 1 not found."), "not found"),
+        (aws_error(400, "ThrottlingException", "Rate exceeded"), "is throttling requests"),
+        (
+            aws_error(424, "ModelError", "err", OriginalMessage="Not ready: the model is still loading."),
+            "still loading",
+        ),
+        (Reply(body={"predictions": [_prediction(1, 0.9)]}), "returned 1 predictions for 2 texts"),
+        (Reply(body={"labels": [1, 0]}), "without a predictions list"),
+    ],
+)
+def test_an_endpoint_failure_fails_every_item_it_carried_with_the_reason(
+    results_table, sagemaker_backend, settings, reply, reason
+):
+    with ScriptedAws(reply) as fake:
+        settings.SAGEMAKER_RUNTIME_ENDPOINT_URL = fake.url
+        ids = _queued("One.", "Two.")
+        counts = jobs.classify_items(ids)
+
+    assert counts == {"claimed": 2, "done": 0, "failed": 2}
+    for item_id in ids:
+        item = dynamodb.item_get(item_id=item_id)
+        assert item["status"] == "failed"
+        assert reason in item["error"]
+        assert item["label"] is None
+
+
+def test_one_failed_call_does_not_fail_the_other_batches(results_table, sagemaker_backend, settings):
+    settings.SAGEMAKER_CLASSIFIER_BATCH = 1
+    replies = (
+        Reply(body={"predictions": [_prediction(1, 0.8)]}),
+        aws_error(400, "ThrottlingException", "Rate exceeded"),
+        Reply(body={"predictions": [_prediction(0, 0.7)]}),
+    )
+    with ScriptedAws(*replies) as fake:
+        settings.SAGEMAKER_RUNTIME_ENDPOINT_URL = fake.url
+        ids = _queued("One.", "Two.", "Three.")
+        counts = jobs.classify_items(ids)
+
+    assert counts == {"claimed": 3, "done": 2, "failed": 1}
+    assert [dynamodb.item_get(item_id=i)["status"] for i in ids] == ["done", "failed", "done"]
+
+
+def test_the_backend_setting_is_checked_at_start_up():
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    code = "import django; django.setup()"
+    for env, message in (
+        ({"CLASSIFIER_BACKEND": "lambda"}, "CLASSIFIER_BACKEND must be 'worker' or 'sagemaker'"),
+        ({"CLASSIFIER_BACKEND": "sagemaker"}, "needs SAGEMAKER_CLASSIFIER_ENDPOINT"),
+    ):
+        result = subprocess.run(
+            [sys.executable, "-c", code],
+            env={"PATH": "/usr/bin:/bin", "DJANGO_SETTINGS_MODULE": "webapp.settings", **env},
+            capture_output=True,
+            text=True,
+            cwd=Path(__file__).resolve().parents[2],
+        )
+        assert result.returncode != 0
+        assert message in result.stderr

@@ -1,0 +1,45 @@
+"""A worker SIGKILLed in the middle of a batch: its items are taken back and end `done`, each written once."""
+
+from __future__ import annotations
+
+import signal
+import time
+
+import pytest
+
+from dashboard import services
+from dashboard.aws import dynamodb
+from dashboard.csv_upload import BatchRow
+from tests.faults.conftest import wait_finished
+
+pytestmark = [pytest.mark.django_db, pytest.mark.slow]
+
+# Long texts make each micro-batch take long enough on a CPU to be killed in the middle of one.
+FILLER = " ".join(["The service was slow but the food was wonderful and the staff were kind."] * 25)
+
+
+def test_a_worker_killed_mid_batch_loses_nothing(workers, results_table, queue, user):
+    batch = services.batch_create(
+        rows=[BatchRow(text=f"{i}: {FILLER}") for i in range(300)], source="api", submitted_by=user
+    )
+    ids = [item["id"] for item in dynamodb.batch_items_iter(batch_id=batch.id)]
+    assert len(ids) == 300
+    first = workers.start("doomed", MICROBATCH_MAX_SIZE="64")
+
+    deadline = time.monotonic() + 180
+    while not list(dynamodb.items_with_status(status="running", limit=1)):
+        assert time.monotonic() < deadline, "the worker never started a batch"
+        assert first.poll() is None, workers.log(first)
+        time.sleep(0.05)
+    first.send_signal(signal.SIGKILL)
+    first.wait()
+    stranded = [item["id"] for item in dynamodb.items_get_many(item_ids=ids).values() if item["status"] == "running"]
+    assert stranded, "the kill landed between batches; nothing was in flight"
+
+    second = workers.start("replacement", MICROBATCH_MAX_SIZE="64")
+    items = wait_finished(ids, timeout=300, alive=[second])
+
+    assert {item["status"] for item in items.values()} == {"done"}
+    assert all(item["result_writes"] == 1 for item in items.values()), "a result was written twice"
+    assert all(items[item_id].get("recoveries") == 1 for item_id in stranded)
+    assert "took back" in workers.log(second) or "reconcile: re-enqueued" in workers.log(second)
