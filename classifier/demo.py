@@ -35,8 +35,14 @@ class DemoSize:
     n_head: int = 4
     d_inner: int = 512
     epochs: int = 8
-    lr: float = 2e-3
-    batch_size: int = 32
+    lr: float = 1e-3
+    # Small batches: more steps for the same CPU time, and it is the step count that teaches the
+    # model "not good" vs "not bad" (at 32 per batch it was still guessing after 8 epochs, and at
+    # 16 per batch 6 epochs were not always enough).
+    batch_size: int = 16
+    # A model trained from scratch on templates is certain of everything, even text unlike its
+    # data; smoothing keeps its confidence below 1.0 so the console's number means something.
+    label_smoothing: float = 0.1
     max_length: int = 128
     max_rows: int | None = None
 
@@ -52,13 +58,15 @@ def build_demo_model(
     size: DemoSize = DEMO,
     data: str | Path = DEMO_DATA,
     seed: int = 0,
-    seconds_budget: float | None = 120.0,
+    seconds_budget: float | None = 180.0,
     progress: bool = True,
 ) -> dict[str, Any]:
     """Build the demo classifier into `out` and return its metrics (also in `out/metrics.json`).
 
-    `seconds_budget` caps the training loop; it stops early, rather than run long, on a slow
-    machine.
+    The default run takes about 55 s of training on two idle CPU cores (99% held-out accuracy).
+    `seconds_budget` caps it on a slow or busy machine: the learning rate then decays against the
+    clock and training ends on time with a finished schedule (see `training.training_progress`).
+    Only when the cap binds does the result depend on timing; otherwise the build is reproducible.
     """
     with TemporaryDirectory(prefix="demo-base-") as tmp:
         base = Path(tmp) / "base"
@@ -75,6 +83,7 @@ def build_demo_model(
             max_length=size.max_length,
             seed=seed,
             label_names=DEMO_LABELS,
+            label_smoothing=size.label_smoothing,
             max_seconds=seconds_budget,
             progress=progress,
         )

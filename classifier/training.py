@@ -49,6 +49,7 @@ def train_classifier(
     val_fraction: float = 0.1,
     label_names: Sequence[str] | None = None,
     warmup_fraction: float = 0.1,
+    label_smoothing: float = 0.0,
     max_seconds: float | None = None,
     device: str | None = None,
     progress: bool = True,
@@ -61,6 +62,7 @@ def train_classifier(
     (the metrics record `stopped_early`). Returns the metrics also written to `out/metrics.json`.
     """
     dataset = read_labelled_csv(data, label_names=label_names)
+    train_idx, val_idx = stratified_split(dataset.labels, val_fraction, seed)
     offline_by_default()
     from transformers import set_seed
 
@@ -71,7 +73,6 @@ def train_classifier(
     model.to(runtime.device)
     engine = _engine_for(model, tokenizer, str(out), runtime.device, dataset.id2label, max_length)
     encoded = engine.preprocess(dataset.texts)
-    train_idx, val_idx = stratified_split(dataset.labels, val_fraction, seed)
 
     started = time.perf_counter()
     loop = _train_loop(
@@ -84,6 +85,7 @@ def train_classifier(
         batch_size=batch_size,
         seed=seed,
         warmup_fraction=warmup_fraction,
+        label_smoothing=label_smoothing,
         max_seconds=max_seconds,
         progress=progress,
     )
@@ -106,6 +108,7 @@ def train_classifier(
             "seed": seed,
             "val_fraction": val_fraction,
             "warmup_fraction": warmup_fraction,
+            "label_smoothing": label_smoothing,
             "max_seconds": max_seconds,
         },
         "dataset": _dataset_summary(data, dataset, train_idx, val_idx),
@@ -154,6 +157,7 @@ def _train_loop(
     batch_size: int,
     seed: int,
     warmup_fraction: float,
+    label_smoothing: float,
     max_seconds: float | None,
     progress: bool,
 ) -> dict[str, Any]:
@@ -175,7 +179,7 @@ def _train_loop(
                 break
             for group in optimizer.param_groups:
                 group["lr"] = lr * schedule_factor(done, warmup=warmup_fraction, floor=1 / total)
-            loss = _step(engine, encoded, labels, [train_idx[j] for j in batch])
+            loss = _step(engine, encoded, labels, [train_idx[j] for j in batch], label_smoothing)
             loss.backward()
             torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
             optimizer.step()
@@ -212,10 +216,13 @@ def schedule_factor(progress: float, *, warmup: float, floor: float) -> float:
     return max(floor, 1.0 - progress) / (1.0 - warmup)
 
 
-def _step(engine: Engine, encoded: list[Encoded], labels: list[int], rows: list[int]) -> torch.Tensor:
+def _step(
+    engine: Engine, encoded: list[Encoded], labels: list[int], rows: list[int], label_smoothing: float
+) -> torch.Tensor:
     tensors = engine.collate([encoded[i] for i in rows])
     targets = torch.tensor([labels[i] for i in rows], device=engine.device)
-    return engine.model(**tensors, labels=targets, **engine.forward_kwargs).loss
+    logits = engine.model(**tensors, **engine.forward_kwargs).logits
+    return torch.nn.functional.cross_entropy(logits.float(), targets, label_smoothing=label_smoothing)
 
 
 def _engine_for(

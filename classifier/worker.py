@@ -86,7 +86,7 @@ def reconcile_at_start() -> None:
     try:
         from dashboard.reconcile import reconcile
 
-        report = reconcile()
+        report = reconcile(ensure_capacity=False)
         log.info(report.summary())
     except Exception:
         log.exception("reconcile at worker start failed; power_tick's periodic run will retry")

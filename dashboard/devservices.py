@@ -218,7 +218,11 @@ def _exec(command: list[str]) -> int:
             return child.wait()
         except KeyboardInterrupt:
             child.send_signal(signal.SIGINT)
-            return child.wait()
+            try:
+                return child.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                child.kill()
+                return child.wait()
 
 
 def _manage(*args: str, env: dict[str, str], check: bool = True) -> subprocess.CompletedProcess:
@@ -273,6 +277,10 @@ def _run(host: str, port: int) -> int:
                     child.kill()
 
 
+def _terminate(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m dashboard.devservices", description=__doc__.split("\n")[0])
     sub = parser.add_subparsers(dest="verb", required=True)
@@ -281,6 +289,8 @@ def main(argv: list[str] | None = None) -> int:
     run.add_argument("--port", type=int, default=int(os.environ.get("PORT", "8000")))
     sub.add_parser("exec", help="run a command with fresh in-memory services")
     argv = list(sys.argv[1:] if argv is None else argv)
+    # A SIGTERM (CI's timeout, systemd, `kill`) must stop the services too, not orphan them.
+    signal.signal(signal.SIGTERM, _terminate)
     try:
         if argv[:1] == ["exec"]:
             command = argv[1:]

@@ -27,7 +27,6 @@ from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-import django_rq
 from django.conf import settings
 from rq import Worker
 from rq.registry import StartedJobRegistry
@@ -71,7 +70,9 @@ _RELEASE = "if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del
 
 
 def _redis():
-    return django_rq.get_connection(settings.INFERENCE_QUEUE)
+    from dashboard.queue import redis_connection  # one client per process, not one per call (issue 7)
+
+    return redis_connection()
 
 
 def policy_config() -> PolicyConfig:

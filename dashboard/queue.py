@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import os
+import threading
+
 import django_rq
 from django.conf import settings
+from redis import Redis
 from redis.exceptions import RedisError
 from rq import Retry
 
@@ -12,8 +16,31 @@ from dashboard.exceptions import QueueUnavailable
 CLASSIFY_JOB = "classifier.jobs.classify_items"
 
 
+_connections: dict[tuple, Redis] = {}
+_connections_lock = threading.Lock()
+
+
+def redis_connection() -> Redis:
+    """The process's Redis client for the inference queue, made once (issue 7's load bench).
+
+    `django_rq.get_connection` builds a new client, pool and TCP connection on every call; at
+    hundreds of submissions a second the connects were a third of the request. The client is
+    thread-safe and keyed by pid (gunicorn and RQ fork) and URL (tests point the queue elsewhere).
+    """
+    config = settings.RQ_QUEUES[settings.INFERENCE_QUEUE]
+    key = (os.getpid(), config.get("URL"), config.get("DB"))
+    connection = _connections.get(key)
+    if connection is None:
+        with _connections_lock:
+            if key not in _connections:
+                _connections.clear()
+                _connections[key] = django_rq.get_connection(settings.INFERENCE_QUEUE)
+            connection = _connections[key]
+    return connection
+
+
 def inference_queue():
-    return django_rq.get_queue(settings.INFERENCE_QUEUE)
+    return django_rq.get_queue(settings.INFERENCE_QUEUE, connection=redis_connection())
 
 
 def classify_enqueue(*, item_ids: list[str]) -> str:

@@ -53,9 +53,9 @@ _script = None
 
 
 def _connection():
-    import django_rq
+    from dashboard.queue import redis_connection
 
-    return django_rq.get_connection(settings.INFERENCE_QUEUE)
+    return redis_connection()
 
 
 def submissions_charge(*, user, cost: int = 1) -> None:

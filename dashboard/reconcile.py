@@ -72,8 +72,12 @@ def reconcile(
     queued_after: float | None = None,
     lease: float | None = None,
     max_recoveries: int | None = None,
+    ensure_capacity: bool = True,
 ) -> ReconcileReport:
-    """One pass over queued and running items. Raises StoreUnavailable/RedisError if either is down."""
+    """One pass over queued and running items. Raises StoreUnavailable/RedisError if either is down.
+
+    `ensure_capacity=False` on a worker: it is the capacity, and its role has no EC2 permissions.
+    """
     now = now or datetime.now(UTC)
     queued_after = settings.RECONCILE_QUEUED_AFTER if queued_after is None else queued_after
     lease = settings.RECONCILE_RUNNING_LEASE if lease is None else lease
@@ -101,7 +105,7 @@ def reconcile(
             if reason is None:
                 continue
             _take_back(item, reason=reason, max_recoveries=max_recoveries, report=report)
-        _enqueue(report.requeued + report.released, report=report)
+        _enqueue(report.requeued + report.released, report=report, ensure_capacity=ensure_capacity)
     finally:
         if connection.get(LOCK_KEY) in (token, token.encode()):
             connection.delete(LOCK_KEY)
@@ -132,8 +136,13 @@ def _carried_ids(queue: Any) -> set[str]:
     for start in range(0, len(job_ids), 500):
         jobs = Job.fetch_many(job_ids[start : start + 500], connection=queue.connection, serializer=queue.serializer)
         for job in jobs:
-            if job is not None and job.func_name == CLASSIFY_JOB and job.args:
-                carried.update(str(item_id) for item_id in job.args[0])
+            if job is None or job.func_name != CLASSIFY_JOB or not job.args:
+                continue
+            # A job whose worker died still sits in the started registry until RQ notices (job timeout +
+            # 60 s): the items it had not claimed yet are carried by nothing.
+            if job.worker_name and not _worker_alive(job.worker_name, connection=queue.connection):
+                continue
+            carried.update(str(item_id) for item_id in job.args[0])
     return carried
 
 
@@ -216,7 +225,7 @@ def _take_back(item: dict[str, Any], *, reason: str, max_recoveries: int, report
         report.released.append(item["id"])
 
 
-def _enqueue(item_ids: list[str], *, report: ReconcileReport) -> None:
+def _enqueue(item_ids: list[str], *, report: ReconcileReport, ensure_capacity: bool) -> None:
     from dashboard.exceptions import QueueUnavailable
 
     ids = list(dict.fromkeys(item_ids))
@@ -228,6 +237,8 @@ def _enqueue(item_ids: list[str], *, report: ReconcileReport) -> None:
     except QueueUnavailable as error:
         # The items stay queued in DynamoDB; the next run enqueues them once Redis answers.
         report.enqueue_error = str(error)
+        return
+    if not ensure_capacity:
         return
     from dashboard.power import capacity_ensure  # never raises
 

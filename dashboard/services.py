@@ -67,7 +67,11 @@ def api_token_authenticate(*, raw: str) -> AbstractBaseUser | None:
     token = ApiToken.objects.select_related("user").filter(key_hash=_token_hash(raw), revoked_at__isnull=True).first()
     if token is None or not token.user.is_active:
         return None
-    ApiToken.objects.filter(pk=token.pk).update(last_used_at=timezone.now())
+    now = timezone.now()
+    # A minute's precision is enough to see which tokens are in use; a write per request was a
+    # database write lock per API call under load (issue 7, bench/load.py).
+    if token.last_used_at is None or now - token.last_used_at > timedelta(seconds=60):
+        ApiToken.objects.filter(pk=token.pk).update(last_used_at=now)
     return token.user
 
 

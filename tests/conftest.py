@@ -76,7 +76,7 @@ def demo_model_dir() -> Path:
     configured = os.environ.get("CLASSIFIER_MODEL")
     path = Path(configured) if configured else ROOT / "var" / "models" / "demo"
     if not (path / "config.json").exists():
-        from classifier.training import build_demo_model
+        from classifier.demo import build_demo_model
 
         build_demo_model(path)
     return path

@@ -38,7 +38,7 @@ DOMAINS = (
         things=("blender", "kettle", "laptop", "phone", "vacuum cleaner", "backpack", "desk lamp",
                 "charger", "coffee machine", "keyboard", "mattress", "jacket", "speaker"),
         good=("the battery lasts all day", "it feels solid and well made", "setup took two minutes",
-              "it works exactly as described", "the build quality is excellent",
+              "it works exactly as described", "it works perfectly", "the build quality is excellent",
               "it arrived early and well packed", "it is quiet and powerful"),
         bad=("the battery dies within an hour", "it stopped working after a week",
              "it feels cheap and flimsy", "the buttons broke on the first day",
@@ -163,11 +163,16 @@ BAD_FEEL = ("I hate it", "I hate this", "I really hate it", "we hated it", "I re
             "I would not recommend it to anyone", "a complete waste of money", "one star",
             "avoid at all costs", "never again", "I am very disappointed", "it ruined my day",
             "worst decision I made this year", "I could not be more unhappy")
+# Neutral lead-ins; reported speech only goes before a full clause. What follows decides the label.
+LEAD_INS = ("To be honest, ", "Well, ", "Update: ", "In short, ", "So, ", "Long story short, ",
+            "Everyone agrees: ", "First impressions: ", "For the record, ")
+SPEECH = ("My friend said ", "He said ", "She said ", "My husband thinks ", "My wife says ")
+CLAUSE_STARTS = ("The ", "It ", "This ", "I ")
 # Negations whose polarity no reader would dispute: adjectival ones follow "is", clauses stand alone.
 GOOD_NEGATED_ADJ = ("not bad at all", "not disappointing in the slightest",
                     "not overpriced at all", "not a letdown at all")
 BAD_NEGATED_ADJ = ("not good at all", "not worth the money", "not great at all", "not worth it",
-                   "not good in any way")
+                   "not good", "not great")
 GOOD_NEGATED_CLAUSE = ("no complaints at all", "nothing to complain about", "not a single problem",
                        "it never lets me down", "I have nothing but praise for it")
 BAD_NEGATED_CLAUSE = ("nothing good about it", "it never works properly", "nothing went right",
@@ -208,7 +213,9 @@ def _opinion(rng: random.Random, domain: Domain, positive: bool) -> str:
         lambda: f"{_cap(word)} {thing}, {feel}.",
         lambda: f"{_cap(aspect)}.",
         lambda: f"Honestly, {aspect}.",
+        # Negation twice over: "not good" vs "not bad" is the one thing word counts cannot learn.
         lambda: f"The {thing} is {negated_adj}.",
+        lambda: f"{_cap(negated_adj)}.",
         lambda: f"It is {not_word}, {feel}.",
         lambda: f"{_cap(negated_clause)}, {feel}.",
         lambda: f"{_cap(feel)}, {negated_clause}.",
@@ -222,11 +229,15 @@ def _opinion(rng: random.Random, domain: Domain, positive: bool) -> str:
 
 
 def _supporting(rng: random.Random, domain: Domain, positive: bool) -> str:
-    """A sentence that adds length: neutral context or more of the same polarity."""
+    """A sentence that adds length: mostly neutral context, sometimes more of the same polarity.
+
+    Mostly neutral, so a long review usually still hinges on one opinion sentence and the model
+    has to learn every cue rather than lean on the few that pile up in long reviews.
+    """
     roll = rng.random()
-    if roll < 0.4:
+    if roll < 0.6:
         return rng.choice(domain.context)
-    if roll < 0.75:
+    if roll < 0.8:
         return f"{_cap(rng.choice(domain.good if positive else domain.bad))}."
     if roll < 0.9:
         return f"{_cap(domain.again_good if positive else domain.again_bad)}."
@@ -245,11 +256,19 @@ def _style(rng: random.Random, text: str) -> str:
     return text
 
 
+def _framed(rng: random.Random, sentence: str) -> str:
+    """Sometimes wrap the opinion in a neutral frame, so framing words carry no polarity."""
+    if rng.random() >= 0.2:
+        return sentence
+    frame = rng.choice(LEAD_INS + SPEECH if sentence.startswith(CLAUSE_STARTS) else LEAD_INS)
+    return frame + sentence[:1].lower() + sentence[1:] if sentence[:2] != "I " else frame + sentence
+
+
 def review(rng: random.Random, positive: bool) -> str:
     domain = rng.choice(DOMAINS)
     # Mostly short reviews with a long tail, so length-aware batching has something to do.
     extra = rng.choices((0, 1, 2, 3, 4, 5), weights=(40, 22, 16, 11, 7, 4))[0]
-    sentences = [_opinion(rng, domain, positive)]
+    sentences = [_framed(rng, _opinion(rng, domain, positive))]
     for _ in range(extra):
         sentence = _supporting(rng, domain, positive)
         # Repeating a sentence reads as a generator, not a person; drop it instead.

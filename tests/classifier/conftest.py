@@ -19,7 +19,7 @@ DEMO_MODEL = Path(__file__).resolve().parents[2] / "var" / "models" / "demo"
 
 
 @pytest.fixture(scope="session")
-def model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+def tiny_model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     from classifier.demo import TINY, build_demo_model
 
     out = tmp_path_factory.mktemp("models") / "tiny"
@@ -28,11 +28,11 @@ def model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture(scope="session")
-def engine(model_dir: Path):  # -> Engine; imported lazily so collection does not load torch
+def tiny_engine(tiny_model_dir: Path):  # -> Engine; imported lazily so collection does not load torch
     from classifier.engine import load_engine
 
     # A small batch size so a handful of texts spans several length-sorted batches.
-    return load_engine(str(model_dir), device="cpu", dtype="float32", max_batch_size=3)
+    return load_engine(str(tiny_model_dir), device="cpu", dtype="float32", max_batch_size=3)
 
 
 @pytest.fixture

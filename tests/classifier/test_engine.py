@@ -18,90 +18,92 @@ MIXED = [
 ]
 
 
-def test_tokenizer_vocabulary_matches_the_sentencepiece_model(engine, model_dir) -> None:
-    pieces = sentencepiece.SentencePieceProcessor(model_file=str(model_dir / "spiece.model"))
+def test_tokenizer_vocabulary_matches_the_sentencepiece_model(tiny_engine, tiny_model_dir) -> None:
+    pieces = sentencepiece.SentencePieceProcessor(model_file=str(tiny_model_dir / "spiece.model"))
     # A tokenizer built with XLNetTokenizer(vocab_file=...) in transformers 5 has 9 tokens.
-    assert len(engine.tokenizer) == pieces.get_piece_size() > 100
+    assert len(tiny_engine.tokenizer) == pieces.get_piece_size() > 100
 
 
-def test_it_records_what_it_loaded(engine, model_dir) -> None:
-    assert engine.model_name == str(model_dir)
-    assert (engine.device, engine.dtype) == ("cpu", "float32")
-    assert engine.load_seconds > 0
-    assert engine.id2label == {0: "negative", 1: "positive"}
+def test_it_records_what_it_loaded(tiny_engine, tiny_model_dir) -> None:
+    assert tiny_engine.model_name == str(tiny_model_dir)
+    assert (tiny_engine.device, tiny_engine.dtype) == ("cpu", "float32")
+    assert tiny_engine.load_seconds > 0
+    assert tiny_engine.id2label == {0: "negative", 1: "positive"}
 
 
-def test_batched_predictions_match_one_by_one(engine) -> None:
-    batched = engine.predict(MIXED)
-    alone = [engine.predict([text])[0] for text in MIXED]
+def test_batched_predictions_match_one_by_one(tiny_engine) -> None:
+    batched = tiny_engine.predict(MIXED)
+    alone = [tiny_engine.predict([text])[0] for text in MIXED]
     assert [p.label for p in batched] == [p.label for p in alone]
     for together, single in zip(batched, alone, strict=True):
         assert together.probabilities == pytest.approx(single.probabilities, abs=1e-4)
 
 
-def test_predictions_come_back_in_input_order(engine, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_predictions_come_back_in_input_order(tiny_engine, monkeypatch: pytest.MonkeyPatch) -> None:
     # A stand-in forward whose logits encode each input's length, so any mix-up shows.
-    monkeypatch.setattr(engine, "forward", lambda encoded: [[0.0, len(item["input_ids"]) / 10] for item in encoded])
-    lengths = [len(item["input_ids"]) for item in engine.preprocess(MIXED)]
+    monkeypatch.setattr(
+        tiny_engine, "forward", lambda encoded: [[0.0, len(item["input_ids"]) / 10] for item in encoded]
+    )
+    lengths = [len(item["input_ids"]) for item in tiny_engine.preprocess(MIXED)]
     assert len(set(lengths)) > 3
-    predictions = engine.predict(MIXED)
+    predictions = tiny_engine.predict(MIXED)
     assert [p.probabilities for p in predictions] == [softmax([0.0, length / 10]) for length in lengths]
 
 
-def test_predictions_are_plain_python_values(engine) -> None:
-    prediction = engine.predict(["Great."])[0]
+def test_predictions_are_plain_python_values(tiny_engine) -> None:
+    prediction = tiny_engine.predict(["Great."])[0]
     assert type(prediction.label) is int and type(prediction.confidence) is float
     assert prediction.label_name in {"negative", "positive"}
     assert sum(prediction.probabilities) == pytest.approx(1.0)
 
 
-def test_empty_input_gives_empty_output(engine) -> None:
-    assert engine.predict([]) == []
-    assert engine.predict_safe([]) == []
+def test_empty_input_gives_empty_output(tiny_engine) -> None:
+    assert tiny_engine.predict([]) == []
+    assert tiny_engine.predict_safe([]) == []
 
 
-def test_long_inputs_are_truncated_not_rejected(engine) -> None:
-    assert len(engine.preprocess(["word " * 5000])[0]["input_ids"]) == engine.max_length
-    assert len(engine.predict(["word " * 5000])) == 1
+def test_long_inputs_are_truncated_not_rejected(tiny_engine) -> None:
+    assert len(tiny_engine.preprocess(["word " * 5000])[0]["input_ids"]) == tiny_engine.max_length
+    assert len(tiny_engine.predict(["word " * 5000])) == 1
 
 
-def test_sorting_by_length_cuts_padding(engine) -> None:
-    report = engine.padding_overhead(MIXED * 3)
+def test_sorting_by_length_cuts_padding(tiny_engine) -> None:
+    report = tiny_engine.padding_overhead(MIXED * 3)
     assert report.sorted < report.unsorted
 
 
-def test_bf16_agrees_with_fp32(model_dir) -> None:
+def test_bf16_agrees_with_fp32(tiny_model_dir) -> None:
     from classifier.engine import load_engine
 
-    bf16 = load_engine(str(model_dir), device="cpu", dtype="bfloat16", max_batch_size=3)
+    bf16 = load_engine(str(tiny_model_dir), device="cpu", dtype="bfloat16", max_batch_size=3)
     assert bf16.dtype == "bfloat16"
-    fp32 = load_engine(str(model_dir), device="cpu", dtype="float32", max_batch_size=3)
+    fp32 = load_engine(str(tiny_model_dir), device="cpu", dtype="float32", max_batch_size=3)
     for low, full in zip(bf16.predict(MIXED), fp32.predict(MIXED), strict=True):
         assert low.probabilities == pytest.approx(full.probabilities, abs=0.05)
 
 
-def test_a_poison_input_fails_alone(engine, monkeypatch: pytest.MonkeyPatch) -> None:
-    poison = engine.preprocess(["POISON"])[0]["input_ids"]
-    real_forward = engine.forward
+def test_a_poison_input_fails_alone(tiny_engine, monkeypatch: pytest.MonkeyPatch) -> None:
+    poison = tiny_engine.preprocess(["POISON"])[0]["input_ids"]
+    real_forward = tiny_engine.forward
 
     def forward(encoded):
         if any(item["input_ids"] == poison for item in encoded):
             raise RuntimeError("poisoned input")
         return real_forward(encoded)
 
-    monkeypatch.setattr(engine, "forward", forward)
+    monkeypatch.setattr(tiny_engine, "forward", forward)
     texts = ["Great.", "POISON", "Terrible kettle.", "I love this, it is wonderful"]
-    outcomes = engine.predict_safe(texts)
+    outcomes = tiny_engine.predict_safe(texts)
     assert isinstance(outcomes[1], RuntimeError) and "poisoned" in str(outcomes[1])
     healthy = [outcomes[i] for i in (0, 2, 3)]
-    expected = [real_forward(engine.preprocess([texts[i]])) for i in (0, 2, 3)]
+    expected = [real_forward(tiny_engine.preprocess([texts[i]])) for i in (0, 2, 3)]
     assert [p.label for p in healthy] == [max((0, 1), key=e[0].__getitem__) for e in expected]
     with pytest.raises(RuntimeError, match="poisoned"):
-        engine.predict(texts)
+        tiny_engine.predict(texts)
 
 
-def test_an_input_the_tokenizer_rejects_fails_alone(engine) -> None:
-    outcomes = engine.predict_safe(["Great.", None, "Terrible kettle."])  # type: ignore[list-item]
+def test_an_input_the_tokenizer_rejects_fails_alone(tiny_engine) -> None:
+    outcomes = tiny_engine.predict_safe(["Great.", None, "Terrible kettle."])  # type: ignore[list-item]
     assert isinstance(outcomes[1], Exception)
     assert [type(outcomes[i]).__name__ for i in (0, 2)] == ["Prediction", "Prediction"]
 

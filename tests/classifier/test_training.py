@@ -33,13 +33,13 @@ def tiny_csv(write_csv) -> Path:
     return write_csv("text,label\n" + body)
 
 
-def test_training_runs_end_to_end_and_writes_metrics(model_dir, tiny_csv, tmp_path) -> None:
+def test_training_runs_end_to_end_and_writes_metrics(tiny_model_dir, tiny_csv, tmp_path) -> None:
     from classifier.engine import load_engine
     from classifier.training import train_classifier
 
     out = tmp_path / "tuned"
     metrics = train_classifier(
-        base=str(model_dir),
+        base=str(tiny_model_dir),
         data=tiny_csv,
         out=out,
         epochs=1,
@@ -86,11 +86,11 @@ def test_bad_data_fails_before_any_model_is_loaded(write_csv, tmp_path) -> None:
     assert not (tmp_path / "x").exists()
 
 
-def test_a_time_budget_stops_training_early(model_dir, tiny_csv, tmp_path) -> None:
+def test_a_time_budget_stops_training_early(tiny_model_dir, tiny_csv, tmp_path) -> None:
     from classifier.training import train_classifier
 
     metrics = train_classifier(
-        base=str(model_dir),
+        base=str(tiny_model_dir),
         data=tiny_csv,
         out=tmp_path / "quick",
         epochs=50,
@@ -121,8 +121,8 @@ def test_the_schedule_warms_up_then_decays_without_reaching_zero() -> None:
     assert factors[-1] > 0
 
 
-def test_the_demo_build_records_how_it_was_made(model_dir) -> None:
-    metrics = json.loads((model_dir / "metrics.json").read_text())
+def test_the_demo_build_records_how_it_was_made(tiny_model_dir) -> None:
+    metrics = json.loads((tiny_model_dir / "metrics.json").read_text())
     assert metrics["labels"] == {"0": "negative", "1": "positive"}
     assert metrics["demo"]["vocab_size_actual"] > 100
     assert metrics["base"] == "demo XLNet, randomly initialised"

@@ -55,7 +55,7 @@ def page(live_server, django_user_model):
     assert errors == [], errors
 
 
-def test_a_prompt_becomes_generated_text_with_a_busy_state_meanwhile(page, generations_table, settings):
+def test_a_prompt_becomes_generated_text_with_a_busy_state_meanwhile(generations_table, page, settings):
     answer = [{"generated_text": " there lived a model that finished every sentence it was given."}]
     with ScriptedAws(Reply(body=answer)) as fake:
         settings.SAGEMAKER_RUNTIME_ENDPOINT_URL = fake.url
@@ -82,7 +82,7 @@ def test_a_prompt_becomes_generated_text_with_a_busy_state_meanwhile(page, gener
     page.screenshot(path=str(ARTIFACTS / "generate-done.png"), full_page=True)
 
 
-def test_ctrl_enter_submits_and_a_failure_shows_its_reason(page, generations_table, settings):
+def test_ctrl_enter_submits_and_a_failure_shows_its_reason(generations_table, page, settings):
     with ScriptedAws(aws_error(400, "ValidationError", "Endpoint gpt2-demo of account 1 not found.")) as fake:
         settings.SAGEMAKER_RUNTIME_ENDPOINT_URL = fake.url
         settings.SAGEMAKER_INVOKE_MAX_ATTEMPTS = 1

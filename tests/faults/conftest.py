@@ -18,6 +18,7 @@ import pytest
 from dashboard.aws import dynamodb
 
 ROOT = Path(__file__).resolve().parent.parent.parent
+_ROUTINE = ("Loading model", "Model loaded")
 
 
 class Workers:
@@ -54,7 +55,9 @@ class Workers:
                 except subprocess.TimeoutExpired:
                     process.kill()
                     process.wait()
-            print(f"--- {log_path.name} ---\n{log_path.read_text(errors='replace')[-2500:]}")
+            text = log_path.read_text(errors="replace")
+            notable = [line for line in text.splitlines() if not line.startswith(_ROUTINE) and "rq.worker" not in line]
+            print(f"--- {log_path.name} ---\n" + "\n".join(notable[-60:]))
 
 
 @pytest.fixture

@@ -66,9 +66,7 @@ def test_health_says_not_ready_while_the_site_keeps_answering(client, store_down
 
 
 @pytest.mark.slow
-def test_a_result_write_that_fails_is_retried_with_backoff_and_lands_once(
-    workers, results_table, queue, dynamo_proxy
-):
+def test_a_result_write_that_fails_is_retried_with_backoff_and_lands_once(workers, results_table, queue, dynamo_proxy):
     from dashboard.queue import classify_enqueue
 
     texts = ["I love it, wonderful.", "Terrible, I hate it.", "Great value.", "Awful service."]

@@ -20,9 +20,7 @@ pytestmark = [pytest.mark.django_db, pytest.mark.slow]
 def own_redis(settings, tmp_path):
     """A redis-server of this test's own (no persistence), so it can be killed and restarted empty."""
     started = [redis_start(log_dir=tmp_path)]
-    settings.RQ_QUEUES = {
-        name: config | {"URL": started[0].url} for name, config in settings.RQ_QUEUES.items()
-    }
+    settings.RQ_QUEUES = {name: config | {"URL": started[0].url} for name, config in settings.RQ_QUEUES.items()}
     settings.REDIS_URL = started[0].url
 
     def restart_empty():

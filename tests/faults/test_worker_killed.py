@@ -37,7 +37,7 @@ def test_a_worker_killed_mid_batch_loses_nothing(workers, results_table, queue, 
     assert stranded, "the kill landed between batches; nothing was in flight"
 
     second = workers.start("replacement", MICROBATCH_MAX_SIZE="64")
-    items = wait_finished(ids, timeout=300, alive=[second])
+    items = wait_finished(ids, timeout=200, alive=[second])
 
     assert {item["status"] for item in items.values()} == {"done"}
     assert all(item["result_writes"] == 1 for item in items.values()), "a result was written twice"

@@ -1,0 +1,408 @@
+"""Classifier throughput: our engine against the one-process-per-text design and the stock pipeline.
+
+    .venv/bin/python bench/classifier.py                  # XLNet-base size (random init), a table
+    .venv/bin/python bench/classifier.py --model demo     # the shipped demo model
+    .venv/bin/python bench/classifier.py --json           # one JSON object instead of the table
+    .venv/bin/python bench/classifier.py --quick          # fewer texts and runs
+    .venv/bin/python bench/classifier.py --compile        # adds a torch.compile row (minutes)
+
+Everything runs in this process on the CPU, except `naive`, which is a fresh Python process per
+text, as the seed design had it. All rows classify texts from the same long-tailed length mix
+(sentences of classifier/data/sentiment.csv joined together, ~5 to ~300 tokens, fixed seed), and
+every ratio is between rows measured in the same run: the machine is shared, so absolute numbers
+drift between runs much more than ratios do.
+
+Rows
+- naive: `python -c` that imports torch + transformers, loads the model and classifies one text;
+  the median wall time of several runs; texts/s = 1 / median.
+- pipeline_b1_fp32: `transformers.pipeline("text-classification")`, batch size 1, float32. On the
+  base model it times a length-stratified subset (every 8th text by length) to keep the run short.
+- worker: `classifier.engine.load_engine(model)` with automatic device and dtype (bf16 on CPUs
+  with AMX or AVX-512 BF16) on all texts after a warm-up. worker_fp32 is the same in float32;
+  label_agreement is the share of texts on which their labels agree.
+- roofline: the best torch.matmul GFLOP/s on square matrices in bf16 and fp32, the FLOPs the
+  worker's padded batches cost (formula in `xlnet_flops`) and the worker's share of bf16 peak.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import os
+import random
+import shutil
+import statistics
+import subprocess
+import sys
+import textwrap
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+# Before transformers is imported anywhere: no machine of ours reaches the hub.
+os.environ["HF_HUB_OFFLINE"] = "1"
+
+DEMO_DIR = ROOT / "var" / "models" / "demo"
+BASE_DIR = ROOT / "var" / "bench" / "xlnet-base-random"
+SENTENCES_CSV = ROOT / "classifier" / "data" / "sentiment.csv"
+BASE_SIZE = {"d_model": 768, "n_layer": 12, "n_head": 12, "d_inner": 3072, "vocab_size": 32000}
+LABELS = {0: "negative", 1: "positive"}
+TARGETS = {"vs_pipeline": 5.0, "vs_naive": 100.0, "fraction_of_peak": 0.5}
+
+NAIVE_SCRIPT = textwrap.dedent(
+    """
+    import sys, torch
+    from transformers import AutoModelForSequenceClassification, AutoTokenizer
+    model_dir, text = sys.argv[1], sys.argv[2]
+    tokenizer = AutoTokenizer.from_pretrained(model_dir)
+    model = AutoModelForSequenceClassification.from_pretrained(model_dir).eval()
+    with torch.inference_mode():
+        logits = model(**tokenizer([text], return_tensors="pt"), use_mems=False).logits
+    print(model.config.id2label[int(logits.argmax(-1))])
+    """
+)
+
+
+# --- inputs -------------------------------------------------------------------------------------
+
+
+def bench_texts(count: int, *, seed: int = 0) -> list[str]:
+    """Reviews of one to 14 sentences: most short, a long tail, like real submissions."""
+    with SENTENCES_CSV.open(newline="", encoding="utf-8") as handle:
+        sentences = [row["text"] for row in csv.DictReader(handle)]
+    rng = random.Random(seed)
+    texts = []
+    for _ in range(count):
+        # Pareto(1.1): half the texts are one sentence, one in ten 8 or more, capped at 14 (~300 tokens).
+        joined = min(14, int(rng.paretovariate(1.1)))
+        texts.append(" ".join(rng.choice(sentences) for _ in range(joined)))
+    return texts
+
+
+def ensure_demo_model() -> Path:
+    if not (DEMO_DIR / "config.json").is_file():
+        print("building the demo model (python manage.py build_demo_model)...", file=sys.stderr)
+        subprocess.run([sys.executable, "manage.py", "build_demo_model"], cwd=ROOT, check=True)
+    return DEMO_DIR
+
+
+def ensure_base_model() -> Path:
+    """An XLNet-base-sized classifier, randomly initialised (the cost is the same), cached on disk."""
+    if (BASE_DIR / "model.safetensors").is_file() and (BASE_DIR / "tokenizer_config.json").is_file():
+        return BASE_DIR
+    demo = ensure_demo_model()
+    from transformers import AutoTokenizer, XLNetConfig, XLNetForSequenceClassification, set_seed
+
+    # The demo's SentencePiece tokenizer: its ids (< 1,000) all fit in the 32,000-row embedding.
+    tokenizer = AutoTokenizer.from_pretrained(str(demo))
+    set_seed(0)
+    config = XLNetConfig(
+        **BASE_SIZE,
+        mem_len=None,
+        use_mems_eval=False,
+        use_mems_train=False,
+        num_labels=len(LABELS),
+        id2label=LABELS,
+        label2id={name: i for i, name in LABELS.items()},
+        pad_token_id=tokenizer.pad_token_id,
+        bos_token_id=tokenizer.bos_token_id,
+        eos_token_id=tokenizer.eos_token_id,
+    )
+    tmp = BASE_DIR.with_name(BASE_DIR.name + ".tmp")
+    shutil.rmtree(tmp, ignore_errors=True)
+    XLNetForSequenceClassification(config).save_pretrained(str(tmp), safe_serialization=True)
+    tokenizer.save_pretrained(str(tmp))
+    shutil.rmtree(BASE_DIR, ignore_errors=True)
+    tmp.rename(BASE_DIR)
+    return BASE_DIR
+
+
+# --- rows ---------------------------------------------------------------------------------------
+
+
+def measure_naive(model_dir: Path, texts: Sequence[str], runs: int) -> dict[str, Any]:
+    seconds = []
+    for text in texts[:runs]:
+        started = time.perf_counter()
+        subprocess.run(
+            [sys.executable, "-c", NAIVE_SCRIPT, str(model_dir), text],
+            check=True,
+            capture_output=True,
+            env={**os.environ, "HF_HUB_OFFLINE": "1"},
+        )
+        seconds.append(time.perf_counter() - started)
+    median = statistics.median(seconds)
+    return {"naive_texts_per_s": 1 / median, "naive_median_s": median, "naive_runs_s": seconds}
+
+
+def stratified_subset(lengths: Sequence[int], count: int) -> list[int]:
+    """`count` indices spread evenly over the length order, so the subset's mix matches the whole."""
+    order = sorted(range(len(lengths)), key=lambda i: lengths[i])
+    step = len(order) / count
+    return [order[int(step * k + step / 2)] for k in range(count)]
+
+
+def measure_pipeline(model_dir: Path, texts: Sequence[str]) -> dict[str, Any]:
+    import torch
+    from transformers import pipeline
+
+    classify = pipeline(
+        "text-classification", model=str(model_dir), tokenizer=str(model_dir), device=-1, dtype=torch.float32
+    )
+    # The saved config has use_mems_eval=False and mem_len=None: no memory is built or returned.
+    assert classify.model.config.use_mems_eval is False and classify.model.config.mem_len is None
+    classify(texts[0])  # warm-up
+    started = time.perf_counter()
+    labels = [classify(text, batch_size=1)[0]["label"] for text in texts]
+    seconds = time.perf_counter() - started
+    return {"pipeline_b1_fp32_texts_per_s": len(texts) / seconds, "pipeline_texts": len(texts), "labels": labels}
+
+
+def timed_predict(engine: Any, texts: Sequence[str], repeats: int) -> tuple[float, list[Any]]:
+    """Best of `repeats` full passes: on a shared machine the fastest pass is the least disturbed."""
+    best = float("inf")
+    predictions: list[Any] = []
+    for _ in range(repeats):
+        started = time.perf_counter()
+        predictions = engine.predict(texts)
+        best = min(best, time.perf_counter() - started)
+    return best, predictions
+
+
+def warm_up(engine: Any, texts: Sequence[str]) -> None:
+    # One short and one long batch: first calls allocate and pick kernels.
+    by_length = sorted(texts, key=len)
+    engine.predict(by_length[: engine.max_batch_size])
+    engine.predict(by_length[-engine.max_batch_size :])
+
+
+def batch_shapes(lengths: Sequence[int], max_batch_size: int) -> list[tuple[int, int]]:
+    """(batch size, padded width) of each forward pass the engine makes for these lengths."""
+    from classifier.batching import length_sorted_batches
+
+    return [(len(b), max(lengths[i] for i in b)) for b in length_sorted_batches(lengths, max_batch_size)]
+
+
+def xlnet_flops(config: Any, batch: int, width: int) -> float:
+    """FLOPs of one XLNet sequence-classification forward pass on a padded (batch, width) input.
+
+    Per layer and sequence of T positions, d = d_model, f = d_inner, as HF's XLNet computes it:
+      projections q, k, v, o and the feed-forward: 2·T·(4·d² + 2·d·f)
+      positional keys, over the 2T relative positions:  2·2T·d²
+      scores content + position (2T wide) and the weighted sum: 2·T·T·d + 2·T·2T·d + 2·T·T·d = 8·T²·d
+    plus the summary (d²) and classifier (d·labels) on the last position. Softmax, layer norm,
+    GELU and the embedding lookup are ignored (they are memory-bound, not FLOP-bound).
+    """
+    d, f, t = config.d_model, config.d_inner, width
+    per_layer = 2 * t * (4 * d * d + 2 * d * f) + 2 * (2 * t) * d * d + 8 * t * t * d
+    head = 2 * (d * d + d * config.num_labels)
+    return batch * (config.n_layer * per_layer + head)
+
+
+def measure_matmul(dtype_name: str, sizes: Sequence[int], seconds_each: float) -> float:
+    """Best GFLOP/s of torch.matmul over square sizes; all of torch's threads take part."""
+    import torch
+
+    dtype = getattr(torch, dtype_name)
+    best = 0.0
+    for n in sizes:
+        a, b = torch.randn(n, n).to(dtype), torch.randn(n, n).to(dtype)
+        torch.matmul(a, b)  # warm-up: kernel selection, AMX tile configuration
+        reps, started = 0, time.perf_counter()
+        while reps < 3 or time.perf_counter() - started < seconds_each:
+            tick = time.perf_counter()
+            torch.matmul(a, b)
+            best = max(best, 2 * n**3 / (time.perf_counter() - tick) / 1e9)
+            reps += 1
+    return best
+
+
+def measure_compile(engine: Any, texts: Sequence[str], eager_texts_per_s: float) -> dict[str, Any]:
+    """Does torch.compile pay off for the worker path? Compile cost, then steady state vs eager."""
+    import torch
+
+    eager_model = engine.model
+    engine.model = torch.compile(eager_model, dynamic=True)
+    try:
+        started = time.perf_counter()
+        warm_up(engine, texts)
+        compile_seconds = time.perf_counter() - started
+        seconds, _ = timed_predict(engine, texts, repeats=1)
+    finally:
+        engine.model = eager_model
+    return {
+        "compile_seconds": compile_seconds,
+        "compiled_texts_per_s": len(texts) / seconds,
+        "compiled_vs_eager": len(texts) / seconds / eager_texts_per_s,
+    }
+
+
+# --- the run ------------------------------------------------------------------------------------
+
+
+def run(args: argparse.Namespace) -> dict[str, Any]:
+    import torch
+
+    from classifier.batching import padding_overhead
+    from classifier.engine import load_engine
+
+    model_dir = ensure_base_model() if args.model == "base" else ensure_demo_model()
+    count = args.texts or (64 if args.quick else 256)
+    texts = bench_texts(count)
+    status = (lambda msg: print(msg, file=sys.stderr, flush=True)) if not args.json else (lambda msg: None)
+    out: dict[str, Any] = {"model": f"{args.model} ({model_dir.relative_to(ROOT)})", "texts": count}
+
+    status("roofline: matmul GFLOP/s...")
+    sizes = (2048,) if args.quick else (2048, 4096)
+    out["bf16_matmul_gflops"] = measure_matmul("bfloat16", sizes, 1.0 if args.quick else 3.0)
+    out["fp32_matmul_gflops"] = measure_matmul("float32", (2048,), 1.0 if args.quick else 3.0)
+
+    status("worker: load_engine with automatic settings...")
+    engine = load_engine(str(model_dir))
+    out.update(device=engine.device, dtype=engine.dtype, threads=torch.get_num_threads())
+    out.update(max_batch_size=engine.max_batch_size, load_seconds=engine.load_seconds)
+    lengths = [len(item["input_ids"]) for item in engine.preprocess(texts)]
+    out.update(tokens_min=min(lengths), tokens_median=statistics.median(lengths), tokens_max=max(lengths))
+    out["tokens_mean"] = statistics.fmean(lengths)
+    sixteen = padding_overhead(lengths, 16)
+    at_engine = engine.padding_overhead(texts)
+    out.update(padding_unsorted_16=sixteen.unsorted, padding_sorted_16=sixteen.sorted)
+    out.update(padding_unsorted_engine=at_engine.unsorted, padding_sorted_engine=at_engine.sorted)
+    warm_up(engine, texts)
+    seconds, predictions = timed_predict(engine, texts, repeats=1 if args.quick else 2)
+    out["worker_texts_per_s"] = count / seconds
+    out["worker_seconds"] = seconds
+
+    config = engine.model.config
+    shapes = batch_shapes(lengths, engine.max_batch_size)
+    flops = sum(xlnet_flops(config, b, w) for b, w in shapes)
+    out["flops_per_text"] = flops / count
+    out["flops_per_text_unpadded"] = sum(xlnet_flops(config, 1, n) for n in lengths) / count
+    out["worker_gflops"] = flops / seconds / 1e9
+    out["worker_fraction_of_peak"] = out["worker_gflops"] / out["bf16_matmul_gflops"]
+
+    if args.compile:
+        status("torch.compile: compiling the worker's model (this takes minutes)...")
+        out.update(measure_compile(engine, texts, out["worker_texts_per_s"]))
+    del engine
+
+    status("worker_fp32: the same engine in float32, for label agreement...")
+    fp32 = load_engine(str(model_dir), dtype="float32")
+    warm_up(fp32, texts)
+    fp32_seconds, fp32_predictions = timed_predict(fp32, texts, repeats=1)
+    out["worker_fp32_texts_per_s"] = count / fp32_seconds
+    same = sum(a.label == b.label for a, b in zip(predictions, fp32_predictions, strict=True))
+    out["label_agreement"] = same / count
+    out["max_confidence_diff"] = max(
+        abs(a.confidence - b.confidence) for a, b in zip(predictions, fp32_predictions, strict=True)
+    )
+    del fp32
+
+    status("pipeline_b1_fp32: transformers pipeline, batch size 1...")
+    subset = stratified_subset(lengths, min(count, args.pipeline_texts or (16 if args.quick else 32)))
+    if args.model == "demo":
+        subset = list(range(count))
+    piped = measure_pipeline(model_dir, [texts[i] for i in subset])
+    out["pipeline_b1_fp32_texts_per_s"] = piped["pipeline_b1_fp32_texts_per_s"]
+    out["pipeline_texts"] = piped["pipeline_texts"]
+    out["pipeline_tokens_mean"] = statistics.fmean(lengths[i] for i in subset)
+    out["pipeline_label_agreement"] = statistics.fmean(
+        label == predictions[i].label for label, i in zip(piped["labels"], subset, strict=True)
+    )
+
+    runs = 3 if args.quick else 5
+    status(f"naive: {runs} fresh processes, one text each...")
+    naive = measure_naive(model_dir, texts, runs)
+    out.update(naive)
+
+    out["worker_vs_pipeline"] = out["worker_texts_per_s"] / out["pipeline_b1_fp32_texts_per_s"]
+    out["worker_vs_naive"] = out["worker_texts_per_s"] / out["naive_texts_per_s"]
+    out["targets_met"] = bool(
+        out["worker_vs_pipeline"] >= TARGETS["vs_pipeline"]
+        and out["worker_vs_naive"] >= TARGETS["vs_naive"]
+        and out["worker_fraction_of_peak"] >= TARGETS["fraction_of_peak"]
+    )
+    return out
+
+
+def print_table(out: dict[str, Any]) -> None:
+    rows: list[tuple[str, str, str]] = [
+        ("naive (process per text)", f"{out['naive_texts_per_s']:.3f}", "1x"),
+        (
+            f"pipeline_b1_fp32 ({out['pipeline_texts']} texts)",
+            f"{out['pipeline_b1_fp32_texts_per_s']:.2f}",
+            f"{out['pipeline_b1_fp32_texts_per_s'] / out['naive_texts_per_s']:.1f}x naive",
+        ),
+        (
+            "worker_fp32",
+            f"{out['worker_fp32_texts_per_s']:.2f}",
+            f"{out['worker_fp32_texts_per_s'] / out['pipeline_b1_fp32_texts_per_s']:.1f}x pipeline",
+        ),
+        (
+            f"worker ({out['dtype']}, {out['device']}, batch {out['max_batch_size']})",
+            f"{out['worker_texts_per_s']:.2f}",
+            f"{out['worker_vs_pipeline']:.1f}x pipeline (target >= {TARGETS['vs_pipeline']:g}), "
+            f"{out['worker_vs_naive']:.0f}x naive (target >= {TARGETS['vs_naive']:g})",
+        ),
+    ]
+    if "compiled_texts_per_s" in out:
+        rows.append(
+            (
+                "worker + torch.compile",
+                f"{out['compiled_texts_per_s']:.2f}",
+                f"{out['compiled_vs_eager']:.2f}x eager, compile {out['compile_seconds']:.0f} s",
+            )
+        )
+    print(f"model: {out['model']}, {out['texts']} texts, tokens min/median/mean/max "
+          f"{out['tokens_min']}/{out['tokens_median']:.0f}/{out['tokens_mean']:.0f}/{out['tokens_max']}, "
+          f"{out['threads']} threads")
+    print(f"\n| row | texts/s | ratio |\n| --- | --- | --- |")
+    for row in rows:
+        print("| " + " | ".join(row) + " |")
+    print("\n| roofline | value |\n| --- | --- |")
+    print(f"| bf16 matmul | {out['bf16_matmul_gflops']:.0f} GFLOP/s |")
+    print(f"| fp32 matmul | {out['fp32_matmul_gflops']:.0f} GFLOP/s |")
+    print(f"| FLOPs per text (padded / unpadded) | {out['flops_per_text'] / 1e9:.2f} / "
+          f"{out['flops_per_text_unpadded'] / 1e9:.2f} GFLOP |")
+    print(f"| worker achieved | {out['worker_gflops']:.0f} GFLOP/s = "
+          f"{out['worker_fraction_of_peak']:.1%} of bf16 peak (target >= {TARGETS['fraction_of_peak']:.0%}) |")
+    print(f"\npadding, 16-text batches: unsorted {out['padding_unsorted_16']:.0%}, sorted {out['padding_sorted_16']:.0%}; "
+          f"at the engine's batch size {out['max_batch_size']}: unsorted {out['padding_unsorted_engine']:.0%}, "
+          f"sorted {out['padding_sorted_engine']:.0%}")
+    print(f"label agreement, worker vs fp32: {out['label_agreement']:.1%} "
+          f"(max confidence difference {out['max_confidence_diff']:.4f})")
+    print(f"targets met: {out['targets_met']}")
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--model", choices=("base", "demo"), default="base")
+    parser.add_argument("--quick", action="store_true", help="64 texts, 3 naive runs, shorter roofline")
+    parser.add_argument("--json", action="store_true", help="print one JSON object")
+    parser.add_argument("--compile", action="store_true", help="also measure torch.compile on the worker")
+    parser.add_argument("--texts", type=int, default=0, help="override the number of texts")
+    parser.add_argument("--pipeline-texts", type=int, default=0, help="texts the pipeline row times (base)")
+    args = parser.parse_args(argv)
+    out = run(args)
+    if args.json:
+        print(json.dumps(_rounded(out)))
+    else:
+        print_table(out)
+
+
+def _rounded(value: Any) -> Any:
+    if isinstance(value, float):
+        return round(value, 4) if abs(value) < 1000 else round(value)
+    if isinstance(value, list):
+        return [_rounded(v) for v in value]
+    if isinstance(value, dict):
+        return {k: _rounded(v) for k, v in value.items()}
+    return value
+
+
+if __name__ == "__main__":
+    main()

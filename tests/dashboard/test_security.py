@@ -1,0 +1,279 @@
+"""Who may do what, and what the browser is told: login everywhere, CSRF, staff-only actions, rate limits,
+security headers and the Content Security Policy, production settings."""
+
+from __future__ import annotations
+
+import os
+import re
+import secrets
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from django.test import Client
+from django.urls import URLPattern, URLResolver, get_resolver, reverse
+
+from dashboard import ratelimit
+from dashboard.aws import dynamodb
+from dashboard.services import api_token_create
+
+pytestmark = pytest.mark.django_db
+ROOT = Path(__file__).resolve().parents[2]
+
+PUBLIC = {"/accounts/login/", "/healthz", "/readyz", "/api/v1/openapi.json"}
+
+
+def _site_paths() -> list[str]:
+    """Every URL of the site with sample arguments, admin and django-rq excluded (they have their own login)."""
+    paths = []
+
+    def walk(patterns, prefix=""):
+        for pattern in patterns:
+            route = prefix + str(pattern.pattern)
+            if isinstance(pattern, URLResolver):
+                if not route.startswith("admin/"):
+                    walk(pattern.url_patterns, route)
+            elif isinstance(pattern, URLPattern) and not route.startswith("admin/"):
+                paths.append("/" + re.sub(r"<(?:\w+:)?(\w+)>", lambda m: f"sample-{m.group(1)}", route).lstrip("^"))
+
+    walk(get_resolver().url_patterns)
+    return paths
+
+
+def test_every_page_but_login_and_health_needs_a_login(client, results_table):
+    paths = _site_paths()
+    assert len(paths) > 20
+    for path in paths:
+        if path in PUBLIC:
+            continue
+        for method in (client.get, client.post):
+            response = method(path)
+            if path.startswith("/api/"):
+                assert response.status_code == 401, (path, response.status_code)
+                assert response["Content-Type"].startswith("application/json")
+            else:
+                assert response.status_code in {302, 405}, (path, response.status_code)
+                if response.status_code == 302:
+                    assert response["Location"].startswith(reverse("login")), path
+
+
+def test_login_and_health_checks_are_open(client):
+    assert client.get("/accounts/login/").status_code == 200
+    assert client.get("/healthz").status_code == 200
+    assert client.get("/readyz").status_code in {200, 503}
+
+
+@pytest.mark.parametrize(
+    ("path", "data"),
+    [
+        ("/submit/", {"text": "hello"}),
+        ("/batches/", {"lines": "one\ntwo"}),
+        ("/results/actions/", {"ids": "abc", "action": "delete"}),
+        ("/results/columns/", {"columns": "id"}),
+        ("/accounts/logout/", {}),
+        ("/generate/", {"prompt": "hi"}),
+    ],
+)
+def test_every_form_needs_the_csrf_token(user, path, data, results_table):
+    browser = Client(enforce_csrf_checks=True)
+    browser.force_login(user)
+
+    assert browser.post(path, data).status_code == 403
+
+
+def test_instance_controls_are_staff_only(client, user):
+    client.force_login(user)
+    response = client.post("/power/instances/local-0/stop/")
+    assert response.status_code == 403
+
+
+def test_deleting_results_is_staff_only(client, user, staff, results_table):
+    dynamodb.item_put_new(item=dynamodb.new_item(item_id="keep-me", text="precious"))
+    client.force_login(user)
+
+    client.post("/results/actions/", {"ids": "keep-me", "action": "delete", "confirm": "yes"})
+    assert dynamodb.item_get(item_id="keep-me")["text"] == "precious"
+
+    client.force_login(staff)
+    client.post("/results/actions/", {"ids": "keep-me", "action": "delete", "confirm": "yes"})
+    assert dynamodb.items_get_many(item_ids=["keep-me"]) == {}
+
+
+def test_pages_carry_the_security_headers_and_a_strict_policy(user_client, results_table):
+    response = user_client.get("/")
+    policy = response["Content-Security-Policy"]
+
+    assert "script-src 'self'" in policy and "style-src 'self'" in policy
+    assert "unsafe-inline" not in policy and "unsafe-eval" not in policy
+    assert "frame-ancestors 'none'" in policy and "object-src 'none'" in policy
+    assert response["X-Frame-Options"] == "DENY"
+    assert response["X-Content-Type-Options"] == "nosniff"
+    assert response["Referrer-Policy"] == "same-origin"
+    assert "camera=()" in response["Permissions-Policy"]
+    assert response["Cache-Control"] == "private, no-store"
+
+
+def test_errors_and_redirects_carry_the_policy_too(client):
+    assert "Content-Security-Policy" in client.get("/submit/")  # the login redirect
+    assert "Content-Security-Policy" in client.get("/healthz")
+    assert "Content-Security-Policy" in client.post("/api/v1/submissions")  # a 401
+
+
+_INLINE = [
+    (re.compile(r"<script(?![^>]*\bsrc=)[^>]*>", re.I), "an inline <script>"),
+    (re.compile(r"\sstyle\s*=", re.I), "a style= attribute"),
+    (re.compile(r"<style[\s>]", re.I), "a <style> element"),
+    (re.compile(r"\son[a-z]+\s*=", re.I), "an on*= handler"),
+    (re.compile(r"javascript:", re.I), "a javascript: URL"),
+]
+
+
+def test_no_template_has_inline_script_style_or_handlers():
+    offenders = []
+    for template in sorted((ROOT / "templates").rglob("*.html")):
+        text = template.read_text()
+        for pattern, what in _INLINE:
+            if pattern.search(text):
+                offenders.append(f"{template.relative_to(ROOT)}: {what}")
+    assert offenders == []
+
+
+@pytest.mark.parametrize("path", ["/", "/submit/", "/results/", "/batches/", "/power/", "/generate/"])
+def test_rendered_pages_have_nothing_the_policy_would_block(staff, client, results_table, path):
+    client.force_login(staff)
+    html = client.get(path).content.decode()
+    for pattern, what in _INLINE:
+        assert not pattern.search(html), f"{path} has {what}"
+    for src in re.findall(r"<script[^>]*\bsrc=\"([^\"]+)\"", html):
+        assert src.startswith("/static/"), f"{path} loads a script from {src}"
+
+
+def test_the_api_is_rate_limited_per_user_with_retry_after(client, user, staff, results_table, queue, settings):
+    settings.SUBMISSIONS_PER_MINUTE = 3
+    _, token = api_token_create(user=user)
+    _, other = api_token_create(user=staff)
+    ratelimit.submissions_reset(user=user)
+    ratelimit.submissions_reset(user=staff)
+
+    def post(raw):
+        return client.post(
+            "/api/v1/submissions",
+            {"text": "hi"},
+            content_type="application/json",
+            headers={"Authorization": f"Bearer {raw}"},
+        )
+
+    assert [post(token).status_code for _ in range(3)] == [202, 202, 202]
+    refused = post(token)
+    assert refused.status_code == 429
+    assert 1 <= int(refused["Retry-After"]) <= 20
+    assert "limit is 3 per minute" in refused.json()["error"]
+    assert queue.count == 3  # the refused one was not stored or enqueued
+    assert post(other).status_code == 202  # per user
+
+
+def test_the_form_is_rate_limited_with_a_page_that_says_why(user_client, user, results_table, queue, settings):
+    settings.SUBMISSIONS_PER_MINUTE = 1
+    ratelimit.submissions_reset(user=user)
+    assert user_client.post("/submit/", {"text": "first"}).status_code == 302
+
+    refused = user_client.post("/submit/", {"text": "second"})
+
+    assert refused.status_code == 429
+    assert refused["Retry-After"]
+    assert "Too many submissions" in refused.content.decode()
+    assert queue.count == 1
+
+
+def test_batches_count_by_items(client, user, results_table, queue, settings):
+    settings.SUBMISSIONS_PER_MINUTE = 10
+    ratelimit.submissions_reset(user=user)
+    _, token = api_token_create(user=user)
+    headers = {"Authorization": f"Bearer {token}"}
+
+    def batch(count):
+        texts = [f"text {secrets.token_hex(4)}" for _ in range(count)]
+        return client.post("/api/v1/batches", {"texts": texts}, content_type="application/json", headers=headers)
+
+    assert batch(8).status_code == 202
+    refused = batch(5)
+    assert refused.status_code == 429
+    assert int(refused["Retry-After"]) >= 10  # 3 of 5 items over the limit: at 10/min, 18 s
+    ratelimit.submissions_reset(user=user)
+    assert batch(25).status_code == 202  # bigger than a minute's worth: allowed from a full bucket...
+    assert batch(1).status_code == 429  # ...and paid for afterwards
+
+
+def test_production_settings_pass_check_deploy():
+    env = {
+        "DJANGO_ENV": "production",
+        "SECRET_KEY": secrets.token_urlsafe(64),
+        "ALLOWED_HOSTS": "console.example.com",
+        "REDIS_URL": "redis://redis.internal:6379/0",
+        "DYNAMODB_TABLE": "classifier-results",
+        "AWS_REGION": "eu-west-1",
+    }
+    result = _manage(["check", "--deploy", "--fail-level", "WARNING"], env)
+    assert result.returncode == 0, result.stderr + result.stdout
+    assert "System check identified no issues" in result.stdout
+
+    shown = _manage(["shell", "--no-imports", "-c", _PRINT_COOKIES], env)
+    assert shown.stdout.split() == ["True", "True", "True", "31536000", "False"]
+
+
+_PRINT_COOKIES = (
+    "from django.conf import settings as s; "
+    "print(s.SESSION_COOKIE_SECURE, s.CSRF_COOKIE_SECURE, s.SECURE_SSL_REDIRECT, s.SECURE_HSTS_SECONDS, s.DEBUG)"
+)
+
+
+@pytest.mark.parametrize(
+    ("env", "message"),
+    [
+        ({}, "Production settings are missing: SECRET_KEY, ALLOWED_HOSTS, REDIS_URL, DYNAMODB_TABLE, AWS_REGION"),
+        ({"SECRET_KEY": "short"}, "SECRET_KEY is too weak"),
+        ({"DJANGO_DEBUG": "true"}, "DJANGO_DEBUG must be off in production"),
+    ],
+)
+def test_production_refuses_to_start_without_what_it_needs(env, message):
+    base = {"DJANGO_ENV": "production"}
+    if env:
+        base |= {
+            "SECRET_KEY": secrets.token_urlsafe(64),
+            "ALLOWED_HOSTS": "console.example.com",
+            "REDIS_URL": "redis://r:6379/0",
+            "DYNAMODB_TABLE": "t",
+            "AWS_REGION": "eu-west-1",
+        }
+    result = _manage(["check"], base | env)
+    assert result.returncode != 0
+    assert message in result.stderr
+
+
+def _manage(args: list[str], env: dict[str, str]) -> subprocess.CompletedProcess:
+    dropped = {"SECRET_KEY", "ALLOWED_HOSTS", "REDIS_URL", "DYNAMODB_TABLE", "AWS_REGION", "AWS_DEFAULT_REGION"}
+    dropped |= {"DJANGO_DEBUG", "DYNAMODB_ENDPOINT_URL"}
+    clean = {k: v for k, v in os.environ.items() if k not in dropped}
+    return subprocess.run(
+        [sys.executable, "manage.py", *args], cwd=ROOT, env=clean | env, capture_output=True, text=True, timeout=120
+    )
+
+
+_SECRETS = re.compile(
+    r"AKIA[0-9A-Z]{16}|-----BEGIN [A-Z ]*PRIVATE KEY-----|aws_secret_access_key\s*=\s*[A-Za-z0-9/+]{40}"
+)
+
+
+def test_no_credentials_are_committed():
+    tracked = subprocess.run(["git", "ls-files", "-co", "--exclude-standard"], cwd=ROOT, capture_output=True, text=True)
+    leaks = []
+    for name in tracked.stdout.splitlines():
+        path = ROOT / name
+        if path.suffix in {".safetensors", ".model", ".png", ".jar", ".gz"} or not path.is_file():
+            continue
+        if path.stat().st_size > 2_000_000:
+            continue
+        if _SECRETS.search(path.read_text(errors="ignore")):
+            leaks.append(name)
+    assert leaks == []
