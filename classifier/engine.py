@@ -171,7 +171,7 @@ def load_engine(
     return Engine(
         model=network,
         tokenizer=tokenizer,
-        model_name=model,
+        model_name=model_display_name(model),
         device=runtime.device,
         dtype=runtime.dtype,
         load_seconds=load_seconds,
@@ -180,6 +180,16 @@ def load_engine(
         max_batch_size=max_batch_size,
         forward_kwargs={"use_mems": False} if network.config.model_type == "xlnet" else {},
     )
+
+
+def model_display_name(model: str) -> str:
+    """What results record as their `model`: a hub id as given, a local directory by its name.
+
+    An absolute path says where a file lies on one host, not which model answered; the directory
+    name (e.g. `demo`, `xlnet-sentiment-v3`) is what people filter by in the explorer.
+    """
+    path = Path(model)
+    return path.resolve().name if path.is_dir() else model
 
 
 def _lengths(encoded: Sequence[Encoded]) -> list[int]:

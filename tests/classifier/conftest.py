@@ -15,8 +15,6 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 import pytest
 
-DEMO_MODEL = Path(__file__).resolve().parents[2] / "var" / "models" / "demo"
-
 
 @pytest.fixture(scope="session")
 def tiny_model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
@@ -46,9 +44,8 @@ def write_csv(tmp_path: Path):
 
 
 @pytest.fixture(scope="session")
-def demo_engine():
-    if not (DEMO_MODEL / "config.json").is_file():
-        pytest.skip(f"no demo model at {DEMO_MODEL}; build it with `manage.py build_demo_model`")
+def demo_engine(demo_model_dir):
+    """The demo model `make test` builds (the root `demo_model_dir` fixture builds it when missing)."""
     from classifier.engine import load_engine
 
-    return load_engine(str(DEMO_MODEL), device="cpu", dtype="float32")
+    return load_engine(str(demo_model_dir), device="cpu", dtype="float32")

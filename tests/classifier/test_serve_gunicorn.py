@@ -57,7 +57,7 @@ def test_the_serve_entry_point_runs_gunicorn_on_the_configured_port(demo_model_d
             assert process.poll() is None, process.stderr.read().decode()[-2000:]
             time.sleep(0.2)
         assert status == 200, body
-        assert body["status"] == "ready" and body["model"] == str(demo_model_dir)
+        assert body["status"] == "ready" and body["model"] == demo_model_dir.name
 
         request = urllib.request.Request(
             f"{base}/invocations",
