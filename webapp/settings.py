@@ -303,6 +303,8 @@ SUBMISSIONS_PER_MINUTE = env_int("SUBMISSIONS_PER_MINUTE", 600, minimum=0)
 MIDDLEWARE = [*MIDDLEWARE, "django.contrib.auth.middleware.LoginRequiredMiddleware"]
 _after_security = MIDDLEWARE.index("django.middleware.security.SecurityMiddleware") + 1
 MIDDLEWARE.insert(_after_security, "dashboard.middleware.SecurityHeadersMiddleware")
+# Old keys still accepted for sessions and signed values while a rotated SECRET_KEY takes over.
+SECRET_KEY_FALLBACKS = env_list("SECRET_KEY_FALLBACKS")
 SESSION_COOKIE_HTTPONLY = True
 SESSION_COOKIE_SAMESITE = "Lax"
 CSRF_COOKIE_SAMESITE = "Lax"

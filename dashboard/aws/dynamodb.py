@@ -1092,6 +1092,32 @@ def label_count_since(*, label: str, created_from: str) -> int:
 TRANSACT_LIMIT = 100
 
 
+def _claimable(item_ids: list[str], *, job_id: str | None) -> list[str]:
+    """The ids worth a claim attempt, by one BatchGetItem instead of a failing conditional write each.
+
+    Jobs absorbed by an earlier micro-batch would otherwise send dozens of doomed claims. A stale
+    read costs nothing: a claim on an item that is no longer queued still fails its condition, and an
+    item skipped because it looked taken is re-enqueued by the reconciler if it was in fact released.
+    """
+    keep: set[str] = set()
+    for start in range(0, len(item_ids), 100):
+        request = {
+            table_name(): {
+                "Keys": [{"id": {"S": i}} for i in item_ids[start : start + 100]],
+                "ProjectionExpression": "id, #s, claim_job",
+                "ExpressionAttributeNames": {"#s": "status"},
+            }
+        }
+        while request:
+            response = _call("batch_get_item", RequestItems=request)
+            for raw in response.get("Responses", {}).get(table_name(), []):
+                item = _from_wire(raw)
+                if item["status"] == "queued" or (job_id and item.get("claim_job") == job_id):
+                    keep.add(item["id"])
+            request = response.get("UnprocessedKeys") or None
+    return [item_id for item_id in item_ids if item_id in keep]
+
+
 def items_claim_many(
     *, item_ids: Iterable[str], claimed_by: str, job_id: str | None = None, concurrency: int = 16
 ) -> list[dict[str, Any]]:
@@ -1102,6 +1128,8 @@ def items_claim_many(
     from concurrent.futures import ThreadPoolExecutor
 
     ids = list(dict.fromkeys(item_ids))
+    if len(ids) > 1:
+        ids = _claimable(ids, job_id=job_id)
 
     def claim(item_id: str) -> dict[str, Any] | None:
         return item_claim(item_id=item_id, claimed_by=claimed_by, job_id=job_id)

@@ -4,6 +4,7 @@
 
 from __future__ import annotations
 
+import re
 import threading
 import time
 
@@ -174,7 +175,11 @@ def test_the_panel_shows_instances_queue_workers_endpoints_and_gpu_hours(
     settings.SAGEMAKER_ENDPOINTS = ["clf-endpoint", "missing-endpoint"]
     [instance_id] = ec2_fleet["ids"][:1]
     ec2_fleet["client"].start_instances(InstanceIds=[instance_id])
-    redis_conn.hset(power.ON_SINCE_KEY, instance_id, time.time() - 1800)  # on for the last half hour, as if seen then
+    now = time.time()
+    # On for the last half hour, as if seen then; "today" is UTC, so just after midnight it is less.
+    since_midnight = now % 86400
+    redis_conn.hset(power.ON_SINCE_KEY, instance_id, now - 1800)
+    expected_hours = min(1800, since_midnight) / 3600
     redis_conn.hset(
         "inference:worker:gpu-1",
         mapping={
@@ -202,7 +207,8 @@ def test_the_panel_shows_instances_queue_workers_endpoints_and_gpu_hours(
     assert 'data-stat="oldest">' in html and " d " in html  # years old, shown in days
     assert 'data-endpoint="clf-endpoint"' in html and "InService" in html and "ml.g4dn.xlarge" in html
     assert 'data-endpoint="missing-endpoint"' in html
-    assert 'data-stat="gpu-hours">0.5' in html
+    shown = float(re.search(r'data-stat="gpu-hours">([0-9.]+)<', html).group(1))
+    assert abs(shown - expected_hours) <= 0.011  # the request itself takes a moment
     assert reverse("django_rq:home") in html
     worker.register_death()
 

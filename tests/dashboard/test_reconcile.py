@@ -214,3 +214,30 @@ def test_only_one_run_at_a_time(results_table, queue, redis_conn):
 
     assert reconcile(queued_after=0).skipped
     assert queue.count == 0
+
+
+def test_power_tick_runs_the_reconciler(results_table, queue, monkeypatch, capsys, settings):
+    from dashboard import power
+
+    monkeypatch.setattr(power, "power_tick", lambda **_: None)  # the fleet is another test's business
+    monkeypatch.setattr(power, "tick_heartbeat", lambda: None)
+    settings.RECONCILE_QUEUED_AFTER = 0
+    _queued("lost-in-redis")
+
+    call_command("power_tick", "--once")
+
+    assert "re-enqueued 1 queued" in capsys.readouterr().out
+    assert _carried(queue) == ["lost-in-redis"]
+
+
+def test_a_worker_start_runs_the_reconciler_without_powering_anything(results_table, queue, monkeypatch, settings):
+    from classifier.worker import reconcile_at_start
+    from dashboard import power
+
+    settings.RECONCILE_QUEUED_AFTER = 0
+    monkeypatch.setattr(power, "capacity_ensure", lambda **_: pytest.fail("a worker must not start instances"))
+    _queued("lost-in-redis")
+
+    reconcile_at_start()
+
+    assert _carried(queue) == ["lost-in-redis"]
