@@ -5,12 +5,12 @@ PY := $(VENV)/bin/python
 export HF_HUB_OFFLINE ?= 1
 export TOKENIZERS_PARALLELISM ?= false
 
-.PHONY: run test install install-dev lint format model clean-services vendor
+.PHONY: run test install install-dev lint format model browser vendor
 
 run: install model
 	$(PY) -m dashboard.devservices run
 
-test: install-dev model
+test: install-dev model browser
 	$(PY) -m dashboard.devservices exec -- $(PY) -m pytest $(PYTEST_ARGS)
 
 # --- installation (each step re-runs only when its inputs change) ---------------------------
@@ -29,6 +29,17 @@ $(VENV)/.installed-dev: requirements.txt requirements-dev.txt $(VENV)/.installed
 node_modules/.installed: package.json package-lock.json
 	npm ci --no-audit --no-fund --loglevel=error
 	touch $@
+
+# Browser tests drive Debian's Chromium (Playwright's own browser download cannot be used here).
+CHROMIUM ?= /usr/bin/chromium
+browser:
+	@if [ ! -x "$(CHROMIUM)" ]; then \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium; \
+	  else \
+	    echo "Browser tests need Chromium at $(CHROMIUM): sudo apt-get install -y chromium" >&2; exit 1; \
+	  fi; \
+	fi
 
 install: $(VENV)/.installed node_modules/.installed
 install-dev: install $(VENV)/.installed-dev
