@@ -27,11 +27,29 @@ def in_order_batches(count: int, max_batch_size: int) -> list[list[int]]:
     return [list(range(start, min(start + max_batch_size, count))) for start in range(0, count, max_batch_size)]
 
 
-def length_sorted_batches(lengths: Sequence[int], max_batch_size: int) -> list[list[int]]:
-    """Indices grouped into batches of similar length; callers restore input order by index."""
+def length_sorted_batches(
+    lengths: Sequence[int], max_batch_size: int, max_batch_tokens: int | None = None
+) -> list[list[int]]:
+    """Indices grouped into batches of similar length; callers restore input order by index.
+
+    With `max_batch_tokens`, a batch also closes before its padded size (members x longest) would
+    pass the budget: attention tensors grow as batch x width², and one batch of 32 long texts cost
+    more than all the short batches together on a CPU (docs/benchmarks.md). A text longer than the
+    budget still gets a batch of its own.
+    """
     _check_batch_size(max_batch_size)
     order = sorted(range(len(lengths)), key=lambda i: lengths[i])
-    return [order[start : start + max_batch_size] for start in range(0, len(order), max_batch_size)]
+    if not max_batch_tokens:
+        return [order[start : start + max_batch_size] for start in range(0, len(order), max_batch_size)]
+    batches: list[list[int]] = []
+    for index in order:
+        current = batches[-1] if batches else None
+        # Sorted ascending, so this text is the batch's longest: the padded size is members x its length.
+        if current is None or len(current) >= max_batch_size or (len(current) + 1) * lengths[index] > max_batch_tokens:
+            batches.append([index])
+        else:
+            current.append(index)
+    return batches
 
 
 def bucketed_batches(

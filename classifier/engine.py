@@ -45,6 +45,8 @@ class Engine:
     id2label: dict[int, str]
     max_length: int = 512
     max_batch_size: int = 32
+    # Padded tokens per forward pass; long texts get small batches (see batching.length_sorted_batches).
+    max_batch_tokens: int | None = 4096
     # Extra model arguments, e.g. XLNet's use_mems=False: no memory is carried between batches.
     forward_kwargs: dict[str, Any] = field(default_factory=dict)
 
@@ -54,7 +56,7 @@ class Engine:
             return []
         encoded = self.preprocess(texts)
         results: list[Prediction | None] = [None] * len(encoded)
-        for batch in length_sorted_batches(_lengths(encoded), self.max_batch_size):
+        for batch in length_sorted_batches(_lengths(encoded), self.max_batch_size, self.max_batch_tokens):
             for index, prediction in zip(batch, self._predict_batch([encoded[i] for i in batch]), strict=True):
                 results[index] = prediction
         return results  # type: ignore[return-value]  # every index is filled above
@@ -71,7 +73,7 @@ class Engine:
         ]
         good = [i for i, item in enumerate(encoded) if not isinstance(item, Exception)]
         lengths = [len(encoded[i]["input_ids"]) for i in good]  # type: ignore[index]
-        for batch in length_sorted_batches(lengths, self.max_batch_size):
+        for batch in length_sorted_batches(lengths, self.max_batch_size, self.max_batch_tokens):
             indices = [good[j] for j in batch]
             for index, outcome in zip(indices, self._predict_or_isolate(encoded, indices), strict=True):
                 results[index] = outcome
@@ -143,6 +145,7 @@ def load_engine(
     dtype: str | None = None,
     max_length: int = 512,
     max_batch_size: int = 32,
+    max_batch_tokens: int | None = 4096,
 ) -> Engine:
     """Load a sequence classifier from a local directory or a hub id, ready to predict.
 
@@ -178,6 +181,7 @@ def load_engine(
         id2label={int(k): str(v) for k, v in network.config.id2label.items()},
         max_length=max_length,
         max_batch_size=max_batch_size,
+        max_batch_tokens=max_batch_tokens,
         forward_kwargs={"use_mems": False} if network.config.model_type == "xlnet" else {},
     )
 

@@ -75,3 +75,18 @@ def test_it_rejects_a_batch_with_missing_answers() -> None:
 def test_it_rejects_a_batch_size_below_one() -> None:
     with pytest.raises(ValueError, match="at least 1"):
         length_sorted_batches([1, 2], 0)
+
+
+def test_a_token_budget_gives_long_texts_small_batches() -> None:
+    lengths = [5] * 40 + [300] * 6 + [1000]
+    batches = length_sorted_batches(lengths, 32, max_batch_tokens=1024)
+
+    assert sorted(i for batch in batches for i in batch) == list(range(len(lengths)))
+    for batch in batches:
+        assert len(batch) <= 32
+        assert len(batch) == 1 or len(batch) * max(lengths[i] for i in batch) <= 1024
+    assert [len(batch) for batch in batches] == [32, 8, 3, 3, 1]  # the 1000-token text alone
+
+
+def test_without_a_budget_batches_are_cut_by_size_only() -> None:
+    assert [len(b) for b in length_sorted_batches([300] * 40, 32)] == [32, 8]
