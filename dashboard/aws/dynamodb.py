@@ -1165,4 +1165,3 @@ def items_finish_many(*, outcomes: list[dict[str, Any]]) -> tuple[int, list[str]
             except ItemConflict:
                 lost.append(outcome["item_id"])
     return written, lost
-

@@ -6,16 +6,13 @@ nothing outside this module sees a boto3 response shape or a `ClientError`.
 
 from __future__ import annotations
 
-import os
-import threading
 from datetime import datetime
 from typing import Any
 
-import boto3
-from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 from django.conf import settings
 
+from dashboard.aws.clients import cached_client
 from dashboard.exceptions import (
     ComputeCapacityError,
     ComputeError,
@@ -25,33 +22,21 @@ from dashboard.exceptions import (
     ComputeUnauthorized,
 )
 
-_local = threading.local()
-
 _THROTTLING = {"RequestLimitExceeded", "Throttling", "ThrottlingException", "RequestThrottled"}
 _CAPACITY = {"InsufficientInstanceCapacity", "InsufficientCapacity", "InstanceLimitExceeded"}
 _UNAUTHORIZED = {"UnauthorizedOperation", "AuthFailure", "AccessDenied", "AccessDeniedException"}
 
 
 def client():
-    """An EC2 client for this process and thread, made on first use (never at import: we fork)."""
-    # Keyed by endpoint and region too, so a changed setting (tests, a shell) gets a fresh client.
-    identity = (os.getpid(), settings.EC2_ENDPOINT_URL, settings.AWS_REGION)
-    cached = getattr(_local, "client", None)
-    if cached is not None and cached[0] == identity:
-        return cached[1]
-    kwargs: dict[str, Any] = {
-        "region_name": settings.AWS_REGION,
-        # Few quick attempts: the caller retries with backoff across ticks, so a web request never waits long.
-        "config": Config(connect_timeout=3, read_timeout=10, retries={"max_attempts": 2, "mode": "standard"}),
-    }
-    if settings.EC2_ENDPOINT_URL:
-        kwargs["endpoint_url"] = settings.EC2_ENDPOINT_URL
-        if not os.environ.get("AWS_ACCESS_KEY_ID"):
-            kwargs["aws_access_key_id"] = "testing"
-            kwargs["aws_secret_access_key"] = "testing"
-    made = boto3.session.Session().client("ec2", **kwargs)
-    _local.client = (identity, made)
-    return made
+    """The process's EC2 client (see dashboard/aws/clients.py)."""
+    # Few quick attempts: the caller retries with backoff across ticks, so a web request never waits long.
+    return cached_client(
+        "ec2",
+        endpoint_url=settings.EC2_ENDPOINT_URL,
+        connect_timeout=3,
+        read_timeout=10,
+        retries={"max_attempts": 2, "mode": "standard"},
+    )
 
 
 def error_translate(error: ClientError, operation: str) -> ComputeError:

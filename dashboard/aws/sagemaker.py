@@ -6,40 +6,25 @@ Endpoints come back as plain dicts; errors as `EndpointStatusUnavailable`.
 
 from __future__ import annotations
 
-import os
-import threading
 from datetime import datetime
 from typing import Any
 
-import boto3
-from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 from django.conf import settings
 
+from dashboard.aws.clients import cached_client
 from dashboard.exceptions import EndpointStatusUnavailable
-
-_local = threading.local()
 
 
 def client():
-    """A SageMaker client for this process and thread, made on first use (never at import: we fork)."""
-    # Keyed by endpoint and region too, so a changed setting (tests, a shell) gets a fresh client.
-    identity = (os.getpid(), settings.SAGEMAKER_ENDPOINT_URL, settings.AWS_REGION)
-    cached = getattr(_local, "client", None)
-    if cached is not None and cached[0] == identity:
-        return cached[1]
-    kwargs: dict[str, Any] = {
-        "region_name": settings.AWS_REGION,
-        "config": Config(connect_timeout=3, read_timeout=10, retries={"max_attempts": 2, "mode": "standard"}),
-    }
-    if settings.SAGEMAKER_ENDPOINT_URL:
-        kwargs["endpoint_url"] = settings.SAGEMAKER_ENDPOINT_URL
-        if not os.environ.get("AWS_ACCESS_KEY_ID"):
-            kwargs["aws_access_key_id"] = "testing"
-            kwargs["aws_secret_access_key"] = "testing"
-    made = boto3.session.Session().client("sagemaker", **kwargs)
-    _local.client = (identity, made)
-    return made
+    """The process's SageMaker control-plane client for endpoint status (see dashboard/aws/clients.py)."""
+    return cached_client(
+        "sagemaker",
+        endpoint_url=settings.SAGEMAKER_ENDPOINT_URL,
+        connect_timeout=3,
+        read_timeout=10,
+        retries={"max_attempts": 2, "mode": "standard"},
+    )
 
 
 def _call(operation: str, **kwargs: Any) -> dict:

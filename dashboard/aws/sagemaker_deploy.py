@@ -11,20 +11,17 @@ Errors arrive as `DeployError` with the step that failed.
 
 from __future__ import annotations
 
-import os
 import re
-import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-import boto3
-from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 from django.conf import settings
 
+from dashboard.aws.clients import cached_client
 from dashboard.exceptions import DeployError
 
 # SageMaker's name rule for models, endpoint configs and endpoints (at most 63 characters).
@@ -37,9 +34,6 @@ TAG_KEY = "classifier-console:deployment"
 
 Progress = Callable[[str], None]
 
-_lock = threading.Lock()
-_clients: dict[tuple, Any] = {}
-
 
 @dataclass(frozen=True)
 class Deployment:
@@ -49,23 +43,14 @@ class Deployment:
 
 
 def client():
-    """A SageMaker control-plane client for this process, made on first use."""
-    key = (os.getpid(), settings.AWS_REGION, settings.SAGEMAKER_ENDPOINT_URL)
-    with _lock:
-        made = _clients.get(key)
-        if made is None:
-            kwargs: dict[str, Any] = {
-                "region_name": settings.AWS_REGION,
-                "config": Config(connect_timeout=5, read_timeout=30, retries={"max_attempts": 5, "mode": "standard"}),
-            }
-            if settings.SAGEMAKER_ENDPOINT_URL:
-                kwargs["endpoint_url"] = settings.SAGEMAKER_ENDPOINT_URL
-                if not os.environ.get("AWS_ACCESS_KEY_ID"):
-                    kwargs["aws_access_key_id"] = "local"
-                    kwargs["aws_secret_access_key"] = "local"
-            made = boto3.session.Session().client("sagemaker", **kwargs)
-            _clients[key] = made
-        return made
+    """The process's SageMaker control-plane client for deployments (see dashboard/aws/clients.py)."""
+    return cached_client(
+        "sagemaker",
+        endpoint_url=settings.SAGEMAKER_ENDPOINT_URL,
+        connect_timeout=5,
+        read_timeout=30,
+        retries={"max_attempts": 5, "mode": "standard"},
+    )
 
 
 def _code(error: ClientError) -> str:

@@ -6,13 +6,8 @@ subclasses with a message a user can act on, never as a botocore exception.
 
 from __future__ import annotations
 
-import os
-import threading
 from dataclasses import dataclass
-from typing import Any
 
-import boto3
-from botocore.config import Config
 from botocore.exceptions import (
     BotoCoreError,
     ClientError,
@@ -22,6 +17,7 @@ from botocore.exceptions import (
 )
 from django.conf import settings
 
+from dashboard.aws.clients import cached_client
 from dashboard.exceptions import (
     EndpointError,
     EndpointModelError,
@@ -30,9 +26,6 @@ from dashboard.exceptions import (
     EndpointTimeout,
     EndpointUnavailable,
 )
-
-_lock = threading.Lock()
-_clients: dict[tuple, Any] = {}
 
 _THROTTLED = {"ThrottlingException", "Throttling", "TooManyRequestsException", "RequestLimitExceeded"}
 _SERVICE_DOWN = {"InternalFailure", "ServiceUnavailable", "InternalDependencyException", "InternalServerError"}
@@ -44,41 +37,16 @@ class Invocation:
     content_type: str
 
 
-def _client_key() -> tuple:
-    # Settings are part of the key so a test (or a reloaded setting) never gets a stale client.
-    return (
-        os.getpid(),
-        settings.AWS_REGION,
-        settings.SAGEMAKER_RUNTIME_ENDPOINT_URL,
-        settings.SAGEMAKER_INVOKE_TIMEOUT,
-        settings.SAGEMAKER_CONNECT_TIMEOUT,
-        settings.SAGEMAKER_INVOKE_MAX_ATTEMPTS,
-    )
-
-
 def client():
-    """A sagemaker-runtime client for this process, made on first use (never at import: we fork)."""
-    key = _client_key()
-    with _lock:
-        made = _clients.get(key)
-        if made is None:
-            kwargs: dict[str, Any] = {
-                "region_name": settings.AWS_REGION,
-                "config": Config(
-                    connect_timeout=settings.SAGEMAKER_CONNECT_TIMEOUT,
-                    read_timeout=settings.SAGEMAKER_INVOKE_TIMEOUT,
-                    retries={"total_max_attempts": settings.SAGEMAKER_INVOKE_MAX_ATTEMPTS, "mode": "standard"},
-                    max_pool_connections=32,
-                ),
-            }
-            if settings.SAGEMAKER_RUNTIME_ENDPOINT_URL:
-                kwargs["endpoint_url"] = settings.SAGEMAKER_RUNTIME_ENDPOINT_URL
-                if not os.environ.get("AWS_ACCESS_KEY_ID"):
-                    kwargs["aws_access_key_id"] = "local"
-                    kwargs["aws_secret_access_key"] = "local"
-            made = boto3.session.Session().client("sagemaker-runtime", **kwargs)
-            _clients[key] = made
-        return made
+    """The process's sagemaker-runtime client (see dashboard/aws/clients.py)."""
+    return cached_client(
+        "sagemaker-runtime",
+        endpoint_url=settings.SAGEMAKER_RUNTIME_ENDPOINT_URL,
+        connect_timeout=settings.SAGEMAKER_CONNECT_TIMEOUT,
+        read_timeout=settings.SAGEMAKER_INVOKE_TIMEOUT,
+        retries={"total_max_attempts": settings.SAGEMAKER_INVOKE_MAX_ATTEMPTS, "mode": "standard"},
+        max_pool_connections=32,
+    )
 
 
 def invoke(*, endpoint: str, body: bytes, content_type: str = "application/json", accept: str = "application/json"):
