@@ -22,6 +22,10 @@ Rows
   label_agreement is the share of texts on which their labels agree.
 - roofline: the best torch.matmul GFLOP/s on square matrices in bf16 and fp32, the FLOPs the
   worker's padded batches cost (formula in `xlnet_flops`) and the worker's share of bf16 peak.
+- PROTOTYPE worker: NOT the engine's code; the same engine with two changes proposed for
+  classifier/engine.py (a padded-token budget per batch, a faster XLNet attention core), to show
+  their effect in the same run. See docs/benchmarks.md.
+- worker + torch.compile (`--compile` only): compile time and steady-state texts/s vs eager.
 """
 
 from __future__ import annotations
@@ -232,10 +236,11 @@ def measure_compile(engine: Any, texts: Sequence[str], eager_texts_per_s: float)
         started = time.perf_counter()
         warm_up(engine, texts)
         compile_seconds = time.perf_counter() - started
-        seconds, _ = timed_predict(engine, texts, repeats=1)
+        seconds, predictions = timed_predict(engine, texts, repeats=1)
     finally:
         engine.model = eager_model
     return {
+        "compiled_labels": [p.label for p in predictions],
         "compile_seconds": compile_seconds,
         "compiled_texts_per_s": len(texts) / seconds,
         "compiled_vs_eager": len(texts) / seconds / eager_texts_per_s,
@@ -387,6 +392,11 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     out["worker_fp32_texts_per_s"] = count / fp32_seconds
     same = sum(a.label == b.label for a, b in zip(predictions, fp32_predictions, strict=True))
     out["label_agreement"] = same / count
+    if "compiled_labels" in out:
+        compiled_labels = out.pop("compiled_labels")
+        out["compiled_label_agreement"] = statistics.fmean(
+            a == b.label for a, b in zip(compiled_labels, fp32_predictions, strict=True)
+        )
     out["prototype_label_agreement"] = statistics.fmean(
         a.label == b.label for a, b in zip(prototype_predictions, fp32_predictions, strict=True)
     )
@@ -457,7 +467,10 @@ def print_table(out: dict[str, Any]) -> None:
             (
                 "worker + torch.compile",
                 f"{out['compiled_texts_per_s']:.2f}",
-                f"{out['compiled_vs_eager']:.2f}x eager, compile {out['compile_seconds']:.0f} s",
+                f"{out['compiled_vs_eager']:.2f}x eager, "
+                f"{out['compiled_texts_per_s'] / out['pipeline_b1_fp32_texts_per_s']:.1f}x pipeline, "
+                f"{out['compiled_texts_per_s'] / out['naive_texts_per_s']:.0f}x naive, "
+                f"compile {out['compile_seconds']:.0f} s, labels agree with fp32 {out['compiled_label_agreement']:.1%}",
             )
         )
     print(

@@ -253,7 +253,8 @@ def test_production_refuses_to_start_without_what_it_needs(env, message):
 
 def _manage(args: list[str], env: dict[str, str]) -> subprocess.CompletedProcess:
     dropped = {"SECRET_KEY", "ALLOWED_HOSTS", "REDIS_URL", "DYNAMODB_TABLE", "AWS_REGION", "AWS_DEFAULT_REGION"}
-    dropped |= {"DJANGO_DEBUG", "DYNAMODB_ENDPOINT_URL"}
+    # Browser fixtures set DJANGO_ALLOW_ASYNC_UNSAFE in this process; a deployment never has it.
+    dropped |= {"DJANGO_DEBUG", "DYNAMODB_ENDPOINT_URL", "DJANGO_ALLOW_ASYNC_UNSAFE"}
     clean = {k: v for k, v in os.environ.items() if k not in dropped}
     return subprocess.run(
         [sys.executable, "manage.py", *args], cwd=ROOT, env=clean | env, capture_output=True, text=True, timeout=120
