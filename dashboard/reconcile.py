@@ -33,6 +33,7 @@ from typing import Any
 from django.conf import settings
 
 from dashboard.aws import dynamodb
+from dashboard.compute.local import process_alive
 from dashboard.queue import CLASSIFY_JOB, classify_enqueue, inference_queue
 
 log = logging.getLogger(__name__)
@@ -190,23 +191,7 @@ def _worker_alive(worker_name: str, *, connection: Any) -> bool:
     pid = fields.get("pid")
     if hostname != socket.gethostname() or not pid:
         return True  # another host: its key expires after the job timeout if it died; the lease covers the rest
-    return _process_alive(int(pid))
-
-
-def _process_alive(pid: int) -> bool:
-    try:
-        with open(f"/proc/{pid}/stat", encoding="ascii") as stat:
-            state = stat.read().rsplit(")", 1)[1].split()[0]
-        return state not in {"Z", "X"}  # a zombie is dead: killed, not yet reaped by its parent
-    except (FileNotFoundError, IndexError, PermissionError):
-        pass
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
+    return process_alive(int(pid))
 
 
 def _take_back(item: dict[str, Any], *, reason: str, max_recoveries: int, report: ReconcileReport) -> None:

@@ -10,6 +10,8 @@ from abc import ABC, abstractmethod
 from dataclasses import dataclass
 from datetime import datetime
 
+from dashboard.exceptions import ComputeError
+
 STOPPED = "stopped"
 PENDING = "pending"
 RUNNING = "running"
@@ -75,4 +77,4 @@ class ComputeBackend(ABC):
         """Stop an instance (its worker finishes the job in hand); returns its state after the call."""
 
     def reboot(self, instance_id: str) -> None:
-        raise NotImplementedError(f"{self.name} instances cannot be rebooted")
+        raise ComputeError(f"{self.name} instances cannot be rebooted; stop and start them instead")
