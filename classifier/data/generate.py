@@ -158,11 +158,13 @@ INTENSIFIERS = ("", "", "", "very", "really", "extremely", "incredibly", "truly"
 GOOD_FEEL = ("I love it", "I love this", "I absolutely love it", "we loved it",
              "I enjoyed every minute", "I am so happy with it", "I would recommend it to anyone",
              "worth every penny", "highly recommended", "five stars", "I am very pleased",
-             "it made my day", "best decision I made this year", "I could not be happier")
+             "it made my day", "best decision I made this year", "I could not be happier",
+             "best purchase ever", "the best thing I ever bought", "best experience ever")
 BAD_FEEL = ("I hate it", "I hate this", "I really hate it", "we hated it", "I regret it",
             "I would not recommend it to anyone", "a complete waste of money", "one star",
             "avoid at all costs", "never again", "I am very disappointed", "it ruined my day",
-            "worst decision I made this year", "I could not be more unhappy")
+            "worst decision I made this year", "I could not be more unhappy",
+            "worst purchase ever", "the worst thing I ever bought", "worst experience ever")
 # Neutral lead-ins; reported speech only goes before a full clause. What follows decides the label.
 LEAD_INS = ("To be honest, ", "Well, ", "Update: ", "In short, ", "So, ", "Long story short, ",
             "Everyone agrees: ", "First impressions: ", "For the record, ")
@@ -207,6 +209,9 @@ def _opinion(rng: random.Random, domain: Domain, positive: bool) -> str:
     word = rng.choice(adj)
     templates = (
         lambda: f"The {thing} is {_adj_phrase(rng, adj)}.",
+        # Past tense and paired adjectives, as most reviews are written.
+        lambda: f"The {thing} was {_adj_phrase(rng, adj)}.",
+        lambda: f"The {thing} was {rng.choice(adj)} and {_adj_phrase(rng, adj)}.",
         lambda: f"{_cap(feel)}, it is {_adj_phrase(rng, adj)}.",
         lambda: f"This is {_adj_phrase(rng, adj)}, {feel}.",
         lambda: f"What {_article(word)} {word} {thing}!",
