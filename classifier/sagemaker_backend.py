@@ -14,6 +14,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from classifier.postprocess import Prediction
+from dashboard.aws import sagemaker_runtime
 from dashboard.exceptions import EndpointModelError
 
 
@@ -46,7 +47,6 @@ class SageMakerEngine:
         return outcomes  # type: ignore[return-value]  # no exceptions left, checked above
 
     def _invoke(self, texts: list[str]) -> list[Prediction | Exception]:
-        from dashboard.aws import sagemaker_runtime
 
         answer = sagemaker_runtime.invoke(endpoint=self.endpoint, body=json.dumps({"inputs": texts}).encode())
         return predictions_parse(answer.body, expected=len(texts), endpoint=self.endpoint)
@@ -54,12 +54,7 @@ class SageMakerEngine:
 
 def predictions_parse(body: bytes, *, expected: int, endpoint: str) -> list[Prediction | Exception]:
     """`classifier/serve.py`'s answer as Predictions (or the per-text error), checked for shape."""
-    try:
-        answer = json.loads(body)
-    except (ValueError, UnicodeDecodeError):
-        raise EndpointModelError(
-            f"Endpoint {endpoint!r} answered with something that is not JSON: {body[:200]!r}"
-        ) from None
+    answer = sagemaker_runtime.answer_json(body, endpoint=endpoint)
     predictions = answer.get("predictions") if isinstance(answer, dict) else None
     if not isinstance(predictions, list):
         raise EndpointModelError(

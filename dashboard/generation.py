@@ -104,12 +104,7 @@ def generation_payload(params: GenerationParams) -> dict[str, Any]:
 
 def generated_text_parse(body: bytes, *, endpoint: str, prompt: str) -> str:
     """The generated text from the container's answer; EndpointModelError when it has none."""
-    try:
-        answer = json.loads(body)
-    except (ValueError, UnicodeDecodeError):
-        raise EndpointModelError(
-            f"Endpoint {endpoint!r} answered with something that is not JSON: {body[:200]!r}"
-        ) from None
+    answer = sagemaker_runtime.answer_json(body, endpoint=endpoint)
     first = answer[0] if isinstance(answer, list) and answer else answer
     text = first.get("generated_text") if isinstance(first, dict) else None
     if not isinstance(text, str):

@@ -279,13 +279,13 @@ def new_item(*, item_id: str, text: str, created_at: str | None = None) -> dict[
 
 def item_put_new(*, item: dict[str, Any]) -> None:
     """Write a new queued item; an existing id is a conflict, never an overwrite."""
+    put_new(table=table_name(), item=item)
+
+
+def put_new(*, table: str, item: dict[str, Any]) -> None:
+    """Put an item with its month bucket, on condition that its id is new (a clash never overwrites)."""
     wire = _to_wire(item) | {"created_month": {"S": item["created_at"][:7]}}
-    _call(
-        "put_item",
-        TableName=table_name(),
-        Item=wire,
-        ConditionExpression="attribute_not_exists(id)",
-    )
+    _call("put_item", TableName=table, Item=wire, ConditionExpression="attribute_not_exists(id)")
 
 
 def item_get(*, item_id: str) -> dict[str, Any]:

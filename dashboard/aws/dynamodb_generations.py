@@ -122,13 +122,7 @@ def generation_put(*, item: dict[str, Any]) -> None:
     if item.get("status") not in GENERATION_STATUSES:
         raise ValueError(f"generation status must be done or failed, got {item.get('status')!r}")
     full = {key: item.get(key) for key in GENERATION_FIELDS}
-    wire = dynamodb._to_wire(full) | {"created_month": {"S": full["created_at"][:7]}}
-    _call(
-        "put_item",
-        TableName=generations_table_name(),
-        Item=wire,
-        ConditionExpression="attribute_not_exists(id)",
-    )
+    dynamodb.put_new(table=generations_table_name(), item=full)
 
 
 def generation_get(*, generation_id: str) -> dict[str, Any]:

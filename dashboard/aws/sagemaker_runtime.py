@@ -6,7 +6,9 @@ subclasses with a message a user can act on, never as a botocore exception.
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
+from typing import Any
 
 from botocore.exceptions import (
     BotoCoreError,
@@ -66,6 +68,16 @@ def invoke(*, endpoint: str, body: bytes, content_type: str = "application/json"
     except BotoCoreError as error:
         raise EndpointUnavailable(f"Calling endpoint {endpoint!r} failed: {error}") from error
     return Invocation(body=answer, content_type=response.get("ContentType") or "")
+
+
+def answer_json(body: bytes, *, endpoint: str) -> Any:
+    """An endpoint's answer decoded as JSON; EndpointModelError when it is not JSON."""
+    try:
+        return json.loads(body)
+    except (ValueError, UnicodeDecodeError):
+        raise EndpointModelError(
+            f"Endpoint {endpoint!r} answered with something that is not JSON: {body[:200]!r}"
+        ) from None
 
 
 def error_from_client_error(endpoint: str, error: ClientError) -> EndpointError:
