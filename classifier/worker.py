@@ -35,11 +35,12 @@ def worker_run(
     jobs.engine_set(engine)
     worker = InferenceWorker(queue_names, connection=connection, serializer=JSONSerializer, name=name)
     log.info(
-        "worker %s ready: model=%s device=%s dtype=%s load=%.1fs",
+        "worker %s ready: model=%s device=%s dtype=%s forward=%s load=%.1fs",
         worker.name,
         getattr(engine, "model_name", "?"),
         getattr(engine, "device", "?"),
         getattr(engine, "dtype", "?"),
+        getattr(engine, "implementation", "?"),
         getattr(engine, "load_seconds", float("nan")),
     )
     meta_key = worker_meta_publish(worker_name=worker.name, connection=connection, engine=engine)
@@ -66,6 +67,7 @@ def worker_meta_publish(*, worker_name: str, connection: Any, engine: Any) -> st
             "model": str(getattr(engine, "model_name", "")),
             "device": str(getattr(engine, "device", "")),
             "dtype": str(getattr(engine, "dtype", "")),
+            "implementation": str(getattr(engine, "implementation", "")),
             "load_seconds": f"{float(getattr(engine, 'load_seconds', 0.0)):.3f}",
             # Set by the local backend, and from instance metadata by deploy/ec2/user-data.sh.
             "instance_id": os.environ.get("COMPUTE_INSTANCE_ID", ""),

@@ -190,6 +190,7 @@ def workers_status() -> list[dict[str, Any]]:
                 "model": meta.get("model", ""),
                 "device": meta.get("device", ""),
                 "dtype": meta.get("dtype", ""),
+                "implementation": meta.get("implementation", ""),
                 "load_seconds": float(meta["load_seconds"]) if meta.get("load_seconds") else None,
                 "instance_id": meta.get("instance_id", ""),
             }

@@ -120,3 +120,57 @@ def test_a_missing_model_directory_is_named_as_such(tmp_path) -> None:
 
     with pytest.raises(ClassifierError, match="no such model directory"):
         load_engine(str(tmp_path / "no-such-model"), device="cpu", dtype="float32")
+
+
+def test_batches_run_on_several_streams_and_come_back_in_order(tiny_model_dir) -> None:
+    from classifier.engine import load_engine
+
+    one = load_engine(str(tiny_model_dir), device="cpu", dtype="float32", max_batch_size=2, streams=1)
+    three = load_engine(str(tiny_model_dir), device="cpu", dtype="float32", max_batch_size=2, streams=3)
+    assert (one.streams, three.streams) == (1, 3)
+    texts = MIXED * 4  # 14 batches of 2
+    serial, parallel = one.predict(texts), three.predict(texts)
+    assert three._pool is not None  # the batches did go through the stream threads
+    assert [p.label for p in parallel] == [p.label for p in serial]
+    for a, b in zip(parallel, serial, strict=True):
+        assert a.probabilities == pytest.approx(b.probabilities, abs=1e-5)
+    # A poison input still fails alone when its batch runs on a stream thread.
+    real_forward = three.forward
+
+    def forward(encoded):
+        if any(len(item["input_ids"]) > 40 for item in encoded):
+            raise RuntimeError("poison")
+        return real_forward(encoded)
+
+    three.forward = forward
+    outcomes = three.predict_safe(texts)
+    long = [len(item["input_ids"]) > 40 for item in three.preprocess(texts)]
+    assert any(long) and not all(long)
+    for outcome, poisoned, expected in zip(outcomes, long, serial, strict=True):
+        if poisoned:
+            assert isinstance(outcome, RuntimeError)
+        else:
+            assert outcome.label == expected.label
+
+
+def test_stream_settings(monkeypatch: pytest.MonkeyPatch) -> None:
+    import torch
+
+    from classifier.engine import _streams
+    from classifier.exceptions import ConfigurationError
+
+    monkeypatch.setattr(torch, "get_num_threads", lambda: 8)
+    assert _streams("cpu", None) == {"streams": 2, "threads_per_stream": 4}
+    assert _streams("cpu", 4) == {"streams": 4, "threads_per_stream": 2}
+    assert _streams("cuda", None) == {"streams": 1, "threads_per_stream": 8}
+    assert _streams("cuda", 4)["streams"] == 1
+    monkeypatch.setenv("CLASSIFIER_STREAMS", "3")
+    assert _streams("cpu", None)["streams"] == 3
+    monkeypatch.setenv("CLASSIFIER_STREAMS", "two")
+    with pytest.raises(ConfigurationError, match="CLASSIFIER_STREAMS"):
+        _streams("cpu", None)
+    with pytest.raises(ConfigurationError, match="at least 1"):
+        _streams("cpu", 0)
+    monkeypatch.setattr(torch, "get_num_threads", lambda: 1)
+    monkeypatch.delenv("CLASSIFIER_STREAMS")
+    assert _streams("cpu", None) == {"streams": 1, "threads_per_stream": 1}
