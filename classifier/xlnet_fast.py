@@ -32,6 +32,7 @@ the summary token's state, and the logits, are the same.
 from __future__ import annotations
 
 import math
+import threading
 from dataclasses import dataclass
 from typing import Any
 
@@ -85,6 +86,7 @@ class FastXLNet(torch.nn.Module):
         self.clamp_len = config.clamp_len
         self._fused: list[torch.Tensor] = []
         self._fused_key: tuple = ()
+        self._workspace = threading.local()
 
     @property
     def config(self) -> Any:
@@ -107,6 +109,32 @@ class FastXLNet(torch.nn.Module):
                 ]
             self._fused_key = key
         return self._fused
+
+    def workspace(self, name: str, shape: tuple[int, ...], dtype: torch.dtype, device: torch.device) -> torch.Tensor:
+        """A scratch tensor of `shape`, kept for the next call from this thread (each stream has its own).
+
+        The score tensors are tens of MB. Allocated afresh in every layer, each comes from new pages
+        of memory that the kernel must fault in: that made the position-score matmul 3x slower than
+        writing into a reused buffer (docs/benchmarks.md). A buffer only grows.
+        """
+        size = math.prod(shape)
+        buffers = self._workspace.__dict__.setdefault("buffers", {})
+        buffer = buffers.get(name)
+        if buffer is None or buffer.numel() < size or buffer.dtype != dtype or buffer.device != device:
+            buffer = buffers[name] = torch.empty(size, dtype=dtype, device=device)
+        return buffer[:size].view(shape)
+
+    def attend(self, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, bias: torch.Tensor) -> torch.Tensor:
+        """softmax(scale · q kᵀ + bias) v for [B, T, H, D] inputs and a [B, H, T, T] bias; [B, T, H·D] out.
+
+        SDPA fuses the content scores, the softmax (float32 inside) and the weighted sum, and never
+        writes the scores out. (Three plain batched ops measured no faster even at short widths.)
+        """
+        batch, width, heads, head_dim = q.shape
+        out = F.scaled_dot_product_attention(
+            q.transpose(1, 2), k.transpose(1, 2), v.transpose(1, 2), attn_mask=bias, scale=self.scale
+        )  # [B, H, T, D]
+        return out.transpose(1, 2).reshape(batch, width, heads * head_dim)
 
     def positional_keys_input(self, width: int, dtype: torch.dtype, device: torch.device) -> torch.Tensor:
         """XLNet's sinusoidal embeddings of relative positions width .. -width+1: [2·width, d_model]."""
@@ -145,6 +173,8 @@ class FastXLNet(torch.nn.Module):
             ones = torch.ones(batch, heads, width, 1, dtype=dtype, device=device)
 
         d = self.d_model
+        position_scores = self.workspace("position_scores", (heads, batch * width, 2 * width), dtype, device)
+        bias = self.workspace("bias", (batch, heads, width, width), dtype, device)
         for layer, qkv_weight in zip(transformer.layer, self.fused_qkv(), strict=True):
             attention = layer.rel_attn
             qkv = F.linear(hidden, qkv_weight).view(batch, width, 3, heads, head_dim)
@@ -153,7 +183,7 @@ class FastXLNet(torch.nn.Module):
 
             # Position scores against all 2T relative positions, [H, B·T, 2T], with q pre-scaled.
             q_r = (q + attention.r_r_bias).mul_(self.scale).permute(2, 0, 1, 3).reshape(heads, batch * width, head_dim)
-            scores_r = torch.bmm(q_r, keys_r.contiguous())
+            scores_r = torch.bmm(q_r, keys_r.contiguous(), out=position_scores)
             # Relative shift: query i reads positions T - i .. 2T - 1 - i, a strided view; one copy
             # puts it in [B·H, T, T] order for the bias.
             shifted = scores_r.as_strided(
@@ -162,7 +192,6 @@ class FastXLNet(torch.nn.Module):
                 scores_r.storage_offset() + width,
             )
             # One pass writes the bias SDPA adds to the content scores: [B, H, T, T], contiguous.
-            bias = torch.empty(batch, heads, width, width, dtype=dtype, device=device)
             if key_mask is not None and same is None:
                 torch.add(shifted.transpose(0, 1), key_mask, out=bias)
             else:
@@ -176,17 +205,9 @@ class FastXLNet(torch.nn.Module):
                     left = torch.cat([left, ones], dim=-1)
                 bias.view(batch * heads, width, width).baddbmm_(left.reshape(batch * heads, width, -1), right)
 
-            content = F.scaled_dot_product_attention(
-                (q + attention.r_w_bias).transpose(1, 2),
-                k.transpose(1, 2),
-                v.transpose(1, 2),
-                attn_mask=bias,
-                scale=self.scale,
-            )  # [B, H, T, D]
+            content = self.attend(q + attention.r_w_bias, k, v, bias)  # [B, T, H·D]
             # F.linear with o as [d, H·D] is transformers' einsum("ibnd,hnd->ibh", ..., o).
-            attended = F.linear(
-                content.transpose(1, 2).reshape(batch, width, heads * head_dim), attention.o.reshape(d, -1)
-            )
+            attended = F.linear(content, attention.o.reshape(d, -1))
             hidden = attention.layer_norm(attended + hidden)
             hidden = layer.ff(hidden)
 

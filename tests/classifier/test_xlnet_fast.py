@@ -115,3 +115,16 @@ def test_configurations_it_does_not_cover_run_through_transformers(tiny_model_di
     with pytest.raises(ValueError, match="attn_type"):
         FastXLNet(engine.model)
     assert unsupported_reason(engine.model.transformer) is not None  # the bare XLNetModel has no head
+
+
+def test_scratch_buffers_are_reused_across_shapes(tiny_engine):
+    """One runner, batches that grow and shrink: the reused score buffers never leak between calls."""
+    runner = tiny_engine.runner
+    encoded = tiny_engine.preprocess(TEXTS)
+    order = sorted(range(len(TEXTS)), key=lambda i: len(encoded[i]["input_ids"]))
+    for rows in (order[-3:], order[:2], order, order[:1], order[-1:]):
+        batch = tiny_engine.collate([encoded[i] for i in rows])
+        with torch.inference_mode():
+            got = runner(**batch).logits.float()
+        torch.testing.assert_close(got, reference_logits(tiny_engine, batch), atol=1e-4, rtol=1e-4)
+    assert set(runner._workspace.buffers) == {"position_scores", "bias"}
