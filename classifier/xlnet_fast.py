@@ -174,7 +174,7 @@ class FastXLNet(torch.nn.Module):
 
         d = self.d_model
         position_scores = self.workspace("position_scores", (heads, batch * width, 2 * width), dtype, device)
-        bias = self.workspace("bias", (batch, heads, width, width), dtype, device)
+        bias_buffer = self.workspace("bias", (batch, heads, width, width), dtype, device)
         for layer, qkv_weight in zip(transformer.layer, self.fused_qkv(), strict=True):
             attention = layer.rel_attn
             qkv = F.linear(hidden, qkv_weight).view(batch, width, 3, heads, head_dim)
@@ -184,15 +184,18 @@ class FastXLNet(torch.nn.Module):
             # Position scores against all 2T relative positions, [H, B·T, 2T], with q pre-scaled.
             q_r = (q + attention.r_r_bias).mul_(self.scale).permute(2, 0, 1, 3).reshape(heads, batch * width, head_dim)
             scores_r = torch.bmm(q_r, keys_r.contiguous(), out=position_scores)
-            # Relative shift: query i reads positions T - i .. 2T - 1 - i, a strided view; one copy
-            # puts it in [B·H, T, T] order for the bias.
+            # Relative shift: query i reads positions T - i .. 2T - 1 - i, a strided view.
             shifted = scores_r.as_strided(
                 (heads, batch, width, width),
                 (batch * width * 2 * width, width * 2 * width, 2 * width - 1, 1),
                 scores_r.storage_offset() + width,
             )
-            # One pass writes the bias SDPA adds to the content scores: [B, H, T, T], contiguous.
-            if key_mask is not None and same is None:
+            # The bias SDPA adds to the content scores, [B, H, T, T]: with nothing to add, the view
+            # itself (SDPA reads a strided mask as fast); else one pass writes it out.
+            bias = bias_buffer
+            if key_mask is None and same is None:
+                bias = shifted.transpose(0, 1)
+            elif same is None:
                 torch.add(shifted.transpose(0, 1), key_mask, out=bias)
             else:
                 bias.copy_(shifted.transpose(0, 1))
