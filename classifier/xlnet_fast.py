@@ -175,15 +175,19 @@ class FastXLNet(torch.nn.Module):
         d = self.d_model
         position_scores = self.workspace("position_scores", (heads, batch * width, 2 * width), dtype, device)
         bias_buffer = self.workspace("bias", (batch, heads, width, width), dtype, device)
+        queries_r = self.workspace("queries_r", (heads, batch, width, head_dim), dtype, device)
         for layer, qkv_weight in zip(transformer.layer, self.fused_qkv(), strict=True):
             attention = layer.rel_attn
             qkv = F.linear(hidden, qkv_weight).view(batch, width, 3, heads, head_dim)
             q, k, v = qkv.unbind(2)  # [B, T, H, D] views
-            keys_r = (positions @ attention.r.reshape(d, -1)).view(2 * width, heads, head_dim).permute(1, 2, 0)
+            # Positional keys, scaled here (2T rows) rather than the queries (B·T rows): [H, D, 2T].
+            keys_r = (positions @ attention.r.reshape(d, -1)).mul_(self.scale)
+            keys_r = keys_r.view(2 * width, heads, head_dim).permute(1, 2, 0).contiguous()
 
-            # Position scores against all 2T relative positions, [H, B·T, 2T], with q pre-scaled.
-            q_r = (q + attention.r_r_bias).mul_(self.scale).permute(2, 0, 1, 3).reshape(heads, batch * width, head_dim)
-            scores_r = torch.bmm(q_r, keys_r.contiguous(), out=position_scores)
+            # Position scores against all 2T relative positions, [H, B·T, 2T]; one pass adds the
+            # bias and lays the queries out head-major.
+            torch.add(q.permute(2, 0, 1, 3), attention.r_r_bias[:, None, None, :], out=queries_r)
+            scores_r = torch.bmm(queries_r.view(heads, batch * width, head_dim), keys_r, out=position_scores)
             # Relative shift: query i reads positions T - i .. 2T - 1 - i, a strided view.
             shifted = scores_r.as_strided(
                 (heads, batch, width, width),

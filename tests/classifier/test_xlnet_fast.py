@@ -127,4 +127,4 @@ def test_scratch_buffers_are_reused_across_shapes(tiny_engine):
         with torch.inference_mode():
             got = runner(**batch).logits.float()
         torch.testing.assert_close(got, reference_logits(tiny_engine, batch), atol=1e-4, rtol=1e-4)
-    assert set(runner._workspace.buffers) == {"position_scores", "bias"}
+    assert set(runner._workspace.buffers) == {"position_scores", "bias", "queries_r"}
