@@ -75,7 +75,8 @@ def test_fifty_concurrent_submissions_cause_one_start_call(results_table, queue,
 
     assert not [thread for thread in threads if thread.is_alive()], "submissions still running"
     assert errors == []
-    assert queue.count == 50
+    queued_ids = [item_id for job in queue.get_jobs() for item_id in job.args[0]]  # one job per group of submissions
+    assert len(queued_ids) == len(set(queued_ids)) == 50
     assert len(start_calls) == 1
     assert ec2_state(ec2_fleet, ec2_fleet["ids"][0]) == "running"
 
