@@ -80,8 +80,10 @@ def classify_items(item_ids: list[str]) -> dict[str, int]:
         queue=_current_queue(),
         max_size=settings.MICROBATCH_MAX_SIZE,
         max_wait_s=settings.MICROBATCH_MAX_WAIT_MS / 1000,
+        skip=_decided,
     )
     claimed = dynamodb.items_claim_many(item_ids=candidates, claimed_by=holder, job_id=job_id)
+    _decided_add(candidates)
     if not claimed:
         return {"claimed": kept, "done": kept, "failed": 0}
     outcomes = engine.predict_safe([item["text"] for item in claimed])
@@ -96,6 +98,24 @@ def classify_items(item_ids: list[str]) -> dict[str, int]:
         log.warning("items %s were taken from this worker before their results were written", lost)
     failed = sum(1 for record in records if record["status"] == "failed" and record["item_id"] not in lost)
     return {"claimed": len(claimed), "done": written - failed, "failed": failed}
+
+
+# Ids this process has already tried to claim: it took them, or found them taken or gone. A batch
+# takes the ids of jobs still waiting in the queue, so without this every job absorbed by an earlier
+# batch looked its neighbours' items up again: ten lookups in DynamoDB per item classified, under
+# bench/load.py (docs/benchmarks.md). Skipping them as *extras* is safe: each id is still the own
+# id of its job, which claims it as before, and claims are conditional, so this only saves doomed
+# attempts. Bounded; one worker process runs one job at a time.
+DECIDED_LIMIT = 20_000
+_decided: dict[str, None] = {}  # insertion-ordered set, oldest first
+
+
+def _decided_add(item_ids: list[str]) -> None:
+    for item_id in item_ids:
+        _decided.pop(item_id, None)
+        _decided[item_id] = None
+    while len(_decided) > DECIDED_LIMIT:
+        del _decided[next(iter(_decided))]
 
 
 def _record(item: dict[str, Any], outcome: Any, *, holder: str, model: str) -> dict[str, Any]:

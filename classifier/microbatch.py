@@ -8,7 +8,7 @@ classified once whoever gets there first, and the absorbed jobs later run as no-
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Container
 from typing import Any
 
 from rq.job import Job
@@ -16,16 +16,16 @@ from rq.job import Job
 CLASSIFY_FUNC = "classifier.jobs.classify_items"
 
 
-def waiting_item_ids(queue: Any, *, limit: int) -> list[str]:
-    """Item ids of the classify jobs at the head of `queue`, oldest first, at most `limit` ids."""
-    job_ids = queue.get_job_ids(0, max(limit, 1) - 1)
+def waiting_item_ids(queue: Any, *, limit: int, skip: Container[str] = frozenset()) -> list[str]:
+    """Item ids of the classify jobs at the head of `queue`, oldest first, at most `limit` ids, none in `skip`."""
+    job_ids = queue.get_job_ids(0, max(limit, 1))  # the first `limit` jobs (RQ takes a length)
     if not job_ids:
         return []
     ids: list[str] = []
     for job in Job.fetch_many(job_ids, connection=queue.connection, serializer=queue.serializer):
         if job is None or job.func_name != CLASSIFY_FUNC or not job.args:
             continue
-        ids.extend(str(item_id) for item_id in job.args[0])
+        ids.extend(item_id for item_id in map(str, job.args[0]) if item_id not in skip)
         if len(ids) >= limit:
             break
     return ids[:limit]
@@ -37,17 +37,23 @@ def collect(
     queue: Any | None,
     max_size: int,
     max_wait_s: float,
+    skip: Container[str] = frozenset(),
     clock: Callable[[], float] = time.monotonic,
     sleep: Callable[[float], None] = time.sleep,
 ) -> list[str]:
-    """The job's own ids first, then waiting ones, up to `max_size`, waiting at most `max_wait_s` for more."""
+    """The job's own ids first, then waiting ones, up to `max_size`, waiting at most `max_wait_s` for more.
+
+    Waiting ids in `skip` (ones the caller knows are no longer queued) are left out, so they neither
+    cost a claim attempt nor take a place in the batch. The job's own ids are always kept: its own
+    claim decides them (a retried job may take back items it holds).
+    """
     batch = list(dict.fromkeys(own_ids))
     if queue is None or len(batch) >= max_size:
         return batch
     deadline = clock() + max_wait_s
     while True:
         seen = set(batch)
-        extra = [i for i in waiting_item_ids(queue, limit=max_size) if i not in seen]
+        extra = [i for i in waiting_item_ids(queue, limit=max_size, skip=skip) if i not in seen]
         batch = [*batch, *dict.fromkeys(extra)][:max_size]
         if len(batch) >= max_size or clock() >= deadline:
             return batch

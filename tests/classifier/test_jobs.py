@@ -72,3 +72,13 @@ def test_a_poison_input_fails_alone_with_its_reason(results_table, warm, monkeyp
     assert failed["status"] == "failed"
     assert "simulated kernel failure" in failed["error"]
     assert failed["label"] is None
+
+
+def test_the_memory_of_ids_already_tried_is_bounded_and_keeps_the_newest(monkeypatch):
+    monkeypatch.setattr(jobs, "DECIDED_LIMIT", 3)
+    monkeypatch.setattr(jobs, "_decided", {})
+
+    jobs._decided_add(["a", "b", "c", "d"])
+    jobs._decided_add(["b"])
+
+    assert list(jobs._decided) == ["c", "d", "b"]

@@ -24,6 +24,15 @@ def test_collect_takes_own_ids_first_then_waiting_ones_up_to_the_limit(queue):
     assert collect(["own", "w0a"], queue=queue, max_size=4, max_wait_s=0) == ["own", "w0a", "w0b", "w1a"]
 
 
+def test_collect_leaves_out_waiting_ids_known_taken_but_never_the_jobs_own(queue):
+    for n in range(3):
+        classify_enqueue(item_ids=[f"w{n}a", f"w{n}b"])
+    taken = {"w0a", "w0b", "w1a", "own"}
+
+    assert waiting_item_ids(queue, limit=3, skip=taken) == ["w1b", "w2a", "w2b"]
+    assert collect(["own"], queue=queue, max_size=3, max_wait_s=0, skip=taken) == ["own", "w1b", "w2a"]
+
+
 def test_collect_waits_at_most_max_wait_for_more_work(queue):
     now = [0.0]
     sleeps: list[float] = []
