@@ -1095,9 +1095,10 @@ TRANSACT_LIMIT = 100
 def _claimable(item_ids: list[str], *, job_id: str | None) -> list[str]:
     """The ids worth a claim attempt, by one BatchGetItem instead of a failing conditional write each.
 
-    Jobs absorbed by an earlier micro-batch would otherwise send dozens of doomed claims. A stale
-    read costs nothing: a claim on an item that is no longer queued still fails its condition, and an
-    item skipped because it looked taken is re-enqueued by the reconciler if it was in fact released.
+    Jobs absorbed by an earlier micro-batch would otherwise send dozens of doomed claims. The read is
+    strongly consistent; an item that changes after it is still safe: a claim on an item no longer
+    queued fails its condition, and one skipped because it looked taken and was then released is
+    re-enqueued by the reconciler.
     """
     keep: set[str] = set()
     for start in range(0, len(item_ids), 100):
@@ -1106,6 +1107,9 @@ def _claimable(item_ids: list[str], *, job_id: str | None) -> list[str]:
                 "Keys": [{"id": {"S": i}} for i in item_ids[start : start + 100]],
                 "ProjectionExpression": "id, #s, claim_job",
                 "ExpressionAttributeNames": {"#s": "status"},
+                # Strongly consistent: an eventually consistent read can miss items written a moment
+                # ago, and a job would skip its own fresh items until the reconciler's lease ran out.
+                "ConsistentRead": True,
             }
         }
         while request:

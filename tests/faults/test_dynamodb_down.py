@@ -101,6 +101,12 @@ def test_a_result_write_that_fails_is_retried_with_backoff_and_lands_once(worker
     assert "result write failed" in workers.log(worker)
     from rq.job import Job
 
+    # The job drops its stash just after the results land: wait for the job itself to finish.
+    deadline = time.monotonic() + 30
     job = Job.fetch(job_id, connection=queue.connection, serializer=queue.serializer)
+    while job.get_status() != "finished" and time.monotonic() < deadline:
+        time.sleep(0.2)
+        job = Job.fetch(job_id, connection=queue.connection, serializer=queue.serializer)
+    assert job.get_status() == "finished"
     assert job.retries_left < 6  # RQ ran it again
     assert "unwritten_outcomes" not in job.meta
