@@ -221,14 +221,20 @@ def _wait_for(condition: Callable[[], bool], timeout: float = 10) -> None:
         time.sleep(0.01)
 
 
-def test_what_waits_while_a_write_is_in_flight_goes_in_the_next_group_of_at_most_max_size():
-    recorder = Recorder()
-    committer = recorder.committer(max_size=5)
+def _queued_behind_a_held_write(recorder: Recorder, committer: GroupCommitter, count: int) -> tuple:
+    """Submit 0 and hold its write in flight, then queue 1..count behind it; returns 0's thread and theirs."""
     recorder.hold.clear()
     first, _ = _in_thread(committer, 0)
     assert recorder.writing.wait(10)
-    waiting = [_in_thread(committer, n) for n in range(1, 8)]
-    _wait_for(lambda: len(committer._pending) == 7)
+    waiting = [_in_thread(committer, n) for n in range(1, count + 1)]
+    _wait_for(lambda: len(committer._pending) == count)
+    return first, waiting
+
+
+def test_what_waits_while_a_write_is_in_flight_goes_in_the_next_group_of_at_most_max_size():
+    recorder = Recorder()
+    committer = recorder.committer(max_size=5)
+    first, waiting = _queued_behind_a_held_write(recorder, committer, 7)
     recorder.hold.set()
     for thread, _ in [(first, None), *waiting]:
         thread.join(10)
@@ -243,11 +249,7 @@ def test_what_waits_while_a_write_is_in_flight_goes_in_the_next_group_of_at_most
 def test_a_write_failure_reaches_every_request_of_the_group_and_nothing_is_published():
     recorder = Recorder()
     committer = recorder.committer()
-    recorder.hold.clear()
-    blocker, _ = _in_thread(committer, 0)
-    assert recorder.writing.wait(10)
-    group = [_in_thread(committer, n) for n in range(1, 6)]
-    _wait_for(lambda: len(committer._pending) == 5)
+    blocker, group = _queued_behind_a_held_write(recorder, committer, 5)
     recorder.write_error = StoreUnavailable("DynamoDB is unreachable: test")
     recorder.hold.set()
     for thread, _ in [(blocker, None), *group]:
