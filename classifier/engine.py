@@ -94,9 +94,7 @@ class Engine:
             [good[j] for j in batch]
             for batch in length_sorted_batches(lengths, self.max_batch_size, self.max_batch_tokens)
         ]
-        widths = [0] * len(encoded)
-        for i, width in zip(good, lengths, strict=True):
-            widths[i] = width
+        widths = [0 if isinstance(item, Exception) else len(item["input_ids"]) for item in encoded]
         outcomes = self._map_batches(batches, widths, lambda indices: self._predict_or_isolate(encoded, indices))
         for indices, batch_outcomes in zip(batches, outcomes, strict=True):
             for index, outcome in zip(indices, batch_outcomes, strict=True):

@@ -221,11 +221,17 @@ def _wait_for(condition: Callable[[], bool], timeout: float = 10) -> None:
         time.sleep(0.01)
 
 
+def _held_write(recorder: Recorder, committer: GroupCommitter, value: int) -> tuple[threading.Thread, dict]:
+    """Submit `value` in a thread and hold its write in flight; returns the thread and its outcome."""
+    recorder.hold.clear()
+    thread, outcome = _in_thread(committer, value)
+    assert recorder.writing.wait(10)
+    return thread, outcome
+
+
 def _queued_behind_a_held_write(recorder: Recorder, committer: GroupCommitter, count: int) -> tuple:
     """Submit 0 and hold its write in flight, then queue 1..count behind it; returns 0's thread and theirs."""
-    recorder.hold.clear()
-    first, _ = _in_thread(committer, 0)
-    assert recorder.writing.wait(10)
+    first, _ = _held_write(recorder, committer, 0)
     waiting = [_in_thread(committer, n) for n in range(1, count + 1)]
     _wait_for(lambda: len(committer._pending) == count)
     return first, waiting
@@ -287,9 +293,7 @@ def test_the_committer_survives_an_unexpected_exception():
 def test_a_request_still_queued_at_its_deadline_is_withdrawn_and_never_written():
     recorder = Recorder()
     committer = recorder.committer(wait_s=0.3)
-    recorder.hold.clear()
-    blocker, blocked = _in_thread(committer, 0)
-    assert recorder.writing.wait(10)
+    blocker, blocked = _held_write(recorder, committer, 0)
 
     with pytest.raises(StoreUnavailable, match="nothing was stored"):
         committer.submit(1)
@@ -305,9 +309,7 @@ def test_a_request_still_queued_at_its_deadline_is_withdrawn_and_never_written()
 def test_a_request_abandoned_during_its_write_is_never_published_but_settled():
     recorder = Recorder()
     committer = recorder.committer(wait_s=0.3)
-    recorder.hold.clear()
-    thread, outcome = _in_thread(committer, 7)
-    assert recorder.writing.wait(10)
+    thread, outcome = _held_write(recorder, committer, 7)
     thread.join(10)
     assert isinstance(outcome["error"], StoreUnavailable) and "was not queued" in str(outcome["error"])
 
