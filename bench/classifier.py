@@ -22,11 +22,15 @@ Rows (the worker, worker_transformers and pipeline rows keep the best of `--repe
   worker_fp32 is the same in float32; label_agreement is the share of texts on which their
   labels agree. worker_transformers is the worker with transformers' own XLNet forward
   (`fast=False`), everything else equal: what `classifier/xlnet_fast.py` is worth.
-- roofline: torch.matmul GFLOP/s on square bf16 (and fp32) matrices, measured before and after
+- roofline: torch.matmul GFLOP/s on square bf16 and fp32 matrices, measured before and after
   the worker row: the best single call with all threads, and the sustained rate of back-to-back
-  calls run on the worker's streams (`bf16_matmul_sustained_gflops`); the roofline
-  (`bf16_matmul_gflops`) is the higher of the two. Then the FLOPs the worker's padded batches
-  cost (formula in `xlnet_flops`) and the worker's share of the roofline and of the sustained rate.
+  calls run on the worker's streams (`bf16_matmul_sustained_gflops`); each precision's roofline
+  (`bf16_matmul_gflops`, `fp32_matmul_gflops`) is the higher of the two. The peak
+  (`peak_matmul_gflops`, `peak_dtype`) is the faster precision's roofline: bf16 on CPUs with AMX
+  or AVX-512 BF16, fp32 on CPUs that emulate bf16 (there bf16 runs at under 1 GFLOP/s, and the
+  engine picks fp32). Then the FLOPs the worker's padded batches cost (formula in `xlnet_flops`)
+  and the worker's share of the peak (`worker_fraction_of_peak`), of the peak precision's
+  sustained rate, and of the bf16 roofline (`worker_fraction_of_bf16_roofline`).
 - worker + torch.compile (`--compile` only): compile time and steady-state texts/s vs eager.
 """
 
@@ -58,6 +62,8 @@ BASE_DIR = ROOT / "var" / "bench" / "xlnet-base-random"
 SENTENCES_CSV = ROOT / "classifier" / "data" / "sentiment.csv"
 BASE_SIZE = {"d_model": 768, "n_layer": 12, "n_head": 12, "d_inner": 3072, "vocab_size": 32000}
 LABELS = {0: "negative", 1: "positive"}
+PROBE_SIZES = (256, 512, 1024)
+ROOFLINE_DTYPES = {"bfloat16": "bf16", "float32": "fp32"}
 TARGETS = {"vs_pipeline": 5.0, "vs_naive": 100.0, "fraction_of_peak": 0.5}
 
 NAIVE_SCRIPT = textwrap.dedent(
@@ -224,16 +230,32 @@ def measure_matmul(
     threads. On a shared 2-vCPU VM single calls swing between ~650 and ~2,200 GFLOP/s in bf16
     from one call to the next, and two 1-thread streams sustain more than one 2-thread stream
     (docs/benchmarks.md).
+
+    A CPU without bf16 matrix units (no AMX, no AVX-512 BF16) emulates bf16 at well under
+    1 GFLOP/s: on an AVX2-only AMD EPYC one 2048² call took a minute. So a small probe call comes
+    first, and sizes whose single call would take longer than `seconds_each` are left out (the
+    largest probe size that fits stands in when none does). `size` is the one measured last.
     """
     from concurrent.futures import ThreadPoolExecutor
 
     import torch
 
     dtype = getattr(torch, dtype_name)
-    best = 0.0
-    for n in sizes:
+    probe_rate = 0.0
+    for n in PROBE_SIZES:
+        if probe_rate and 2 * n**3 / probe_rate > seconds_each:
+            break
         a, b = torch.randn(n, n).to(dtype), torch.randn(n, n).to(dtype)
         torch.matmul(a, b)  # warm-up: kernel selection, AMX tile configuration
+        tick = time.perf_counter()
+        torch.matmul(a, b)
+        probe_rate = max(probe_rate, 2 * n**3 / (time.perf_counter() - tick))
+    fits = [n for n in sizes if 2 * n**3 / probe_rate <= seconds_each]
+    fits = fits or [max([n for n in PROBE_SIZES if 2 * n**3 / probe_rate <= seconds_each] or [PROBE_SIZES[0]])]
+    best = 0.0
+    for n in fits:
+        a, b = torch.randn(n, n).to(dtype), torch.randn(n, n).to(dtype)
+        torch.matmul(a, b)
         reps, started = 0, time.perf_counter()
         while reps < 3 or time.perf_counter() - started < seconds_each:
             tick = time.perf_counter()
@@ -254,7 +276,7 @@ def measure_matmul(
         started = time.perf_counter()
         calls = sum(f.result() for f in [pool.submit(back_to_back) for _ in range(streams)])
         sustained = 2 * n**3 * calls / (time.perf_counter() - started) / 1e9
-    return {"best": best, "sustained": sustained}
+    return {"best": best, "sustained": sustained, "size": n}
 
 
 def measure_compile(engine: Any, texts: Sequence[str], eager_texts_per_s: float) -> dict[str, Any]:
@@ -300,12 +322,11 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     status("roofline: matmul GFLOP/s...")
     sizes = (2048,) if args.quick else (2048, 4096)
     seconds_each = 1.0 if args.quick else 3.0
-    out["fp32_matmul_gflops"] = measure_matmul("float32", (2048,), seconds_each)["best"]
 
     status("worker: load_engine with automatic settings...")
     engine = load_engine(str(model_dir))
     like_worker = {"streams": engine.streams, "threads_per_stream": engine.threads_per_stream}
-    bf16_before = measure_matmul("bfloat16", sizes, seconds_each, **like_worker)
+    before = {name: measure_matmul(name, sizes, seconds_each, **like_worker) for name in ROOFLINE_DTYPES}
     out.update(device=engine.device, dtype=engine.dtype, threads=torch.get_num_threads())
     out.update(implementation=engine.implementation, streams=engine.streams)
     out.update(max_batch_size=engine.max_batch_size, max_batch_tokens=engine.max_batch_tokens)
@@ -321,11 +342,19 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     seconds, predictions = timed_predict(engine, texts, repeats=args.repeats)
     out["worker_texts_per_s"] = count / seconds
     out["worker_seconds"] = seconds
-    bf16_after = measure_matmul("bfloat16", sizes, seconds_each, **like_worker)
-    out["bf16_matmul_best_call_gflops"] = max(bf16_before["best"], bf16_after["best"])
-    out["bf16_matmul_sustained_gflops"] = (bf16_before["sustained"] + bf16_after["sustained"]) / 2
-    # The roofline is the highest rate measured either way, so the worker's share is never flattered.
-    out["bf16_matmul_gflops"] = max(out["bf16_matmul_best_call_gflops"], out["bf16_matmul_sustained_gflops"])
+    after = {name: measure_matmul(name, sizes, seconds_each, **like_worker) for name in ROOFLINE_DTYPES}
+    for name, short in ROOFLINE_DTYPES.items():
+        out[f"{short}_matmul_best_call_gflops"] = max(before[name]["best"], after[name]["best"])
+        out[f"{short}_matmul_sustained_gflops"] = (before[name]["sustained"] + after[name]["sustained"]) / 2
+        out[f"{short}_matmul_size"] = min(before[name]["size"], after[name]["size"])
+        # A roofline is the highest rate measured either way, so the worker's share is never flattered.
+        rates = (out[f"{short}_matmul_best_call_gflops"], out[f"{short}_matmul_sustained_gflops"])
+        out[f"{short}_matmul_gflops"] = max(rates)
+    # The peak is the machine's fastest matmul precision: bf16 where it has bf16 units, else fp32
+    # (where bf16 is emulated, a share of its roofline would flatter the worker absurdly).
+    peak = max(ROOFLINE_DTYPES.values(), key=lambda short: out[f"{short}_matmul_gflops"])
+    out["peak_dtype"] = peak
+    out["peak_matmul_gflops"] = out[f"{peak}_matmul_gflops"]
 
     config = engine.model.config
     shapes = batch_shapes(lengths, engine.max_batch_size, engine.max_batch_tokens)
@@ -333,8 +362,9 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     out["flops_per_text"] = flops / count
     out["flops_per_text_unpadded"] = sum(xlnet_flops(config, 1, n) for n in lengths) / count
     out["worker_gflops"] = flops / seconds / 1e9
-    out["worker_fraction_of_peak"] = out["worker_gflops"] / out["bf16_matmul_gflops"]
-    out["worker_fraction_of_sustained"] = out["worker_gflops"] / out["bf16_matmul_sustained_gflops"]
+    out["worker_fraction_of_peak"] = out["worker_gflops"] / out["peak_matmul_gflops"]
+    out["worker_fraction_of_sustained"] = out["worker_gflops"] / out[f"{peak}_matmul_sustained_gflops"]
+    out["worker_fraction_of_bf16_roofline"] = out["worker_gflops"] / out["bf16_matmul_gflops"]
 
     if args.compile:
         status("torch.compile: compiling the worker's forward (this takes minutes)...")
@@ -449,21 +479,23 @@ def print_table(out: dict[str, Any]) -> None:
     for row in rows:
         print("| " + " | ".join(row) + " |")
     print("\n| roofline | value |\n| --- | --- |")
-    print(f"| bf16 matmul, best single call | {out['bf16_matmul_best_call_gflops']:.0f} GFLOP/s |")
-    print(
-        f"| bf16 matmul, sustained ({out['streams']} streams like the worker) | "
-        f"{out['bf16_matmul_sustained_gflops']:.0f} GFLOP/s |"
-    )
-    print(f"| bf16 roofline (the higher of the two) | {out['bf16_matmul_gflops']:.0f} GFLOP/s |")
-    print(f"| fp32 matmul, best call | {out['fp32_matmul_gflops']:.0f} GFLOP/s |")
+    for name, short in ROOFLINE_DTYPES.items():
+        print(f"| {name} matmul, best single call | {out[f'{short}_matmul_best_call_gflops']:.1f} GFLOP/s |")
+        print(
+            f"| {name} matmul, sustained ({out['streams']} streams like the worker, "
+            f"{out[f'{short}_matmul_size']}²) | {out[f'{short}_matmul_sustained_gflops']:.1f} GFLOP/s |"
+        )
+    peak = f"{out['peak_matmul_gflops']:.1f} GFLOP/s, {out['peak_dtype']}"
+    print(f"| peak (the fastest precision's higher rate) | {peak} |")
     print(
         f"| FLOPs per text (padded / unpadded) | {out['flops_per_text'] / 1e9:.2f} / "
         f"{out['flops_per_text_unpadded'] / 1e9:.2f} GFLOP |"
     )
     print(
-        f"| worker achieved | {out['worker_gflops']:.0f} GFLOP/s = "
-        f"{out['worker_fraction_of_peak']:.1%} of the bf16 roofline (target >= {TARGETS['fraction_of_peak']:.0%}), "
-        f"{out['worker_fraction_of_sustained']:.1%} of the sustained rate |"
+        f"| worker achieved ({out['dtype']}) | {out['worker_gflops']:.1f} GFLOP/s = "
+        f"{out['worker_fraction_of_peak']:.1%} of the {out['peak_dtype']} peak "
+        f"(target >= {TARGETS['fraction_of_peak']:.0%}), "
+        f"{out['worker_fraction_of_sustained']:.1%} of its sustained rate |"
     )
     print(
         f"\npadding, 16-text batches: unsorted {out['padding_unsorted_16']:.0%}, "
