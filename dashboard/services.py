@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import secrets
+import threading
 import uuid
 from datetime import timedelta
 from typing import Any
@@ -95,18 +96,61 @@ def api_token_create(*, user: AbstractBaseUser, name: str = "") -> tuple[ApiToke
 
 
 def api_token_authenticate(*, raw: str) -> AbstractBaseUser | None:
-    """The active user a raw token belongs to, or None."""
+    """The active user a raw token belongs to, or None. Revocation takes effect on the next request."""
     if not raw.startswith(TOKEN_PREFIX):
         return None
-    token = ApiToken.objects.select_related("user").filter(key_hash=_token_hash(raw), revoked_at__isnull=True).first()
-    if token is None or not token.user.is_active:
+    found = _token_lookup(key_hash=_token_hash(raw))
+    if found is None:
+        return None
+    token_id, last_used_at, user = found
+    if not user.is_active:
         return None
     now = timezone.now()
     # A minute's precision is enough to see which tokens are in use; a write per request was a
     # database write lock per API call under load (issue 7, bench/load.py).
-    if token.last_used_at is None or now - token.last_used_at > timedelta(seconds=60):
-        ApiToken.objects.filter(pk=token.pk).update(last_used_at=now)
-    return token.user
+    if last_used_at is None or now - last_used_at > timedelta(seconds=60):
+        ApiToken.objects.filter(pk=token_id).update(last_used_at=now)
+    return user
+
+
+# The token check runs on every API request, and building its queryset and compiling it to SQL
+# cost ten times the query itself: 0.77 ms of CPU against 0.07 ms (docs/benchmarks.md, "Load").
+# So each thread compiles the query once, with Django's own compiler (its connection's SQL dialect
+# and value converters), and runs it with the hash as its parameter.
+_TOKEN_SENTINEL = "\x00token-hash\x00"
+_token_query = threading.local()
+
+
+def _token_lookup(*, key_hash: str) -> tuple[int, Any, AbstractBaseUser] | None:
+    """(token id, its last_used_at, its user) for an unrevoked token with this hash, or None."""
+    from django.contrib.auth import get_user_model
+    from django.db import connections, router
+
+    user_model = get_user_model()
+    alias = router.db_for_read(ApiToken)
+    compiled = _token_query.__dict__.get(alias)
+    if compiled is None:
+        user_fields = [field.attname for field in user_model._meta.concrete_fields]
+        query = (
+            ApiToken.objects.filter(key_hash=_TOKEN_SENTINEL, revoked_at__isnull=True)
+            .order_by()
+            .values_list("pk", "last_used_at", *(f"user__{name}" for name in user_fields))[:1]
+            .query
+        )
+        compiler = query.get_compiler(using=alias)
+        sql, params = compiler.as_sql()
+        converters = compiler.get_converters([column for column, _, _ in compiler.select])
+        compiled = _token_query.__dict__[alias] = (compiler, sql, list(params), converters, user_fields)
+    compiler, sql, params, converters, user_fields = compiled
+    params = [key_hash if param == _TOKEN_SENTINEL else param for param in params]
+    with connections[alias].cursor() as cursor:
+        cursor.execute(sql, params)
+        row = cursor.fetchone()
+    if row is None:
+        return None
+    if converters:
+        row = next(iter(compiler.apply_converters([row], converters)))
+    return row[0], row[1], user_model.from_db(alias, user_fields, row[2:])
 
 
 def api_token_revoke(*, prefix: str, user: AbstractBaseUser | None = None) -> int:

@@ -1,14 +1,16 @@
 from __future__ import annotations
 
 import json
+from datetime import datetime, timedelta
 
 import pytest
 from django.core.management import call_command
 from django.test import Client
 from django.urls import reverse
+from django.utils import timezone
 
 from dashboard.aws import dynamodb
-from dashboard.services import api_token_create, api_token_revoke
+from dashboard.services import api_token_authenticate, api_token_create, api_token_revoke
 
 pytestmark = pytest.mark.django_db
 
@@ -123,3 +125,41 @@ def test_create_api_token_prints_a_working_token(client, user, results_table, qu
     call_command("create_api_token", "alice")
     raw = capsys.readouterr().out.strip()
     assert _post(client, {"text": "works"}, raw).status_code == 202
+
+
+def test_a_token_resolves_to_its_whole_user_as_the_orm_loads_it(user, token):
+    from django.contrib.auth import get_user_model
+
+    user.last_login = timezone.now() - timedelta(days=2)
+    user.save()
+
+    found = api_token_authenticate(raw=token)
+
+    expected = get_user_model().objects.get(pk=user.pk)
+    assert type(found) is type(expected)
+    for field in expected._meta.concrete_fields:
+        assert getattr(found, field.attname) == getattr(expected, field.attname), field.name
+    assert isinstance(found.date_joined, datetime) and found.date_joined.tzinfo is not None
+    assert found.is_authenticated and not found._state.adding
+
+
+def test_an_inactive_users_token_is_refused(user, token):
+    assert api_token_authenticate(raw=token) is not None
+    user.is_active = False
+    user.save()
+    assert api_token_authenticate(raw=token) is None
+
+
+def test_last_use_is_recorded_at_most_once_a_minute(user, token):
+    record = user.api_tokens.get()
+    assert record.last_used_at is None
+
+    api_token_authenticate(raw=token)
+    first = user.api_tokens.get().last_used_at
+    assert first is not None and timezone.now() - first < timedelta(seconds=5)
+    api_token_authenticate(raw=token)
+    assert user.api_tokens.get().last_used_at == first
+
+    user.api_tokens.update(last_used_at=first - timedelta(minutes=2))
+    api_token_authenticate(raw=token)
+    assert user.api_tokens.get().last_used_at > first
