@@ -11,6 +11,10 @@ class StoreUnavailable(DashboardError):
     """DynamoDB could not be reached or refused the call (throttling, network, credentials)."""
 
 
+class TransactionCancelled(StoreUnavailable):
+    """DynamoDB cancelled a transaction for a reason other than a failed condition (a concurrent write)."""
+
+
 class ItemNotFound(DashboardError):
     """No result item has this id."""
 

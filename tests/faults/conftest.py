@@ -91,12 +91,17 @@ def wait_finished(item_ids: list[str], *, timeout: float, alive: list[subprocess
 
 
 class DynamoProxy:
-    """Forwards DynamoDB calls to DynamoDB Local, except that it drops the connection for blocked operations."""
+    """Forwards DynamoDB calls to DynamoDB Local, except that it drops the connection for blocked operations.
+
+    `blocked` holds operation names; `blocked_if` maps an operation to a piece of its request body,
+    to block only those calls (TransactWriteItems both claims and writes results).
+    """
 
     def __init__(self, upstream: str) -> None:
         host, port = upstream.removeprefix("http://").split(":")
         self.upstream = (host, int(port))
         self.blocked: set[str] = set()
+        self.blocked_if: dict[str, bytes] = {}
         self.dropped: list[str] = []
         self.passed: list[str] = []
         proxy = self
@@ -107,7 +112,8 @@ class DynamoProxy:
             def do_POST(self) -> None:
                 body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
                 operation = self.headers.get("X-Amz-Target", "").rpartition(".")[2]
-                if operation in proxy.blocked:
+                marker = proxy.blocked_if.get(operation)
+                if operation in proxy.blocked or (marker is not None and marker in body):
                     proxy.dropped.append(operation)
                     self.close_connection = True
                     self.connection.shutdown(2)  # as if DynamoDB were unreachable: no answer at all

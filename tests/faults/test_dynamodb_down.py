@@ -75,7 +75,7 @@ def test_a_result_write_that_fails_is_retried_with_backoff_and_lands_once(worker
         item = dynamodb.new_item(item_id=f"write-fault-{number}", text=text)
         dynamodb.item_put_new(item=item)
         ids.append(item["id"])
-    dynamo_proxy.blocked.add("TransactWriteItems")
+    dynamo_proxy.blocked_if["TransactWriteItems"] = b"result_writes"  # the result write, not the claim
     job_id = classify_enqueue(item_ids=ids)
     worker = workers.start(
         "write-fault",
@@ -91,7 +91,7 @@ def test_a_result_write_that_fails_is_retried_with_backoff_and_lands_once(worker
         assert worker.poll() is None, workers.log(worker)
         time.sleep(0.2)
     assert {item["status"] for item in dynamodb.items_get_many(item_ids=ids).values()} == {"running"}
-    dynamo_proxy.blocked.clear()  # DynamoDB is back
+    dynamo_proxy.blocked_if.clear()  # DynamoDB is back
 
     items = wait_finished(ids, timeout=120, alive=[worker])
 
