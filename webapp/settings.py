@@ -71,6 +71,11 @@ def env_list(name: str, default: list[str] | None = None, *, required_in_product
     return items if items else list(default or [])
 
 
+# Each web thread keeps its database connection between requests: opening and closing a SQLite
+# connection cost 0.5 ms of CPU per API request, four times the token lookup it served (issue 7).
+_KEEP_CONNECTIONS = {"CONN_MAX_AGE": 60}
+
+
 def database_from_url(url: str) -> dict:
     parsed = urlparse(url)
     if parsed.scheme in {"postgres", "postgresql"}:
@@ -81,10 +86,10 @@ def database_from_url(url: str) -> dict:
             "PASSWORD": unquote(parsed.password or ""),
             "HOST": parsed.hostname or "",
             "PORT": str(parsed.port or ""),
-            "CONN_MAX_AGE": 60,
+            **_KEEP_CONNECTIONS,
         }
     if parsed.scheme == "sqlite":
-        return {"ENGINE": "django.db.backends.sqlite3", "NAME": unquote(parsed.path) or ":memory:"}
+        return {"ENGINE": "django.db.backends.sqlite3", "NAME": unquote(parsed.path) or ":memory:", **_KEEP_CONNECTIONS}
     raise ImproperlyConfigured(f"DATABASE_URL must start with postgres:// or sqlite://, got {parsed.scheme!r}")
 
 
@@ -143,7 +148,7 @@ _database_url = env_str("DATABASE_URL", "")
 DATABASES = {
     "default": database_from_url(_database_url)
     if _database_url
-    else {"ENGINE": "django.db.backends.sqlite3", "NAME": VAR_DIR / "db.sqlite3"}
+    else {"ENGINE": "django.db.backends.sqlite3", "NAME": VAR_DIR / "db.sqlite3", **_KEEP_CONNECTIONS}
 }
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 

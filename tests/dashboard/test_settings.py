@@ -30,3 +30,13 @@ def test_bad_values_fail_loudly():
     result = _check({"SUBMISSION_MAX_CHARS": "lots"})
     assert result.returncode != 0
     assert "SUBMISSION_MAX_CHARS must be an integer" in result.stderr
+
+
+def test_database_connections_are_kept_between_requests_whatever_the_database():
+    from django.conf import settings
+
+    from webapp.settings import database_from_url
+
+    assert database_from_url("sqlite:////tmp/console.sqlite3")["CONN_MAX_AGE"] == 60
+    assert database_from_url("postgres://console:secret@db.internal:5432/console")["CONN_MAX_AGE"] == 60
+    assert settings.DATABASES["default"]["CONN_MAX_AGE"] == 60
