@@ -10,6 +10,7 @@ import uuid
 from datetime import timedelta
 from typing import Any
 
+from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser
 from django.utils import timezone
 
@@ -68,7 +69,11 @@ def _submissions_abandon(items: list[dict[str, Any]]) -> None:
 
 
 _submissions = GroupCommitter(
-    write=_submissions_write, publish=_submissions_publish, abandon=_submissions_abandon, name="submissions"
+    write=_submissions_write,
+    publish=_submissions_publish,
+    abandon=_submissions_abandon,
+    name="submissions",
+    committers=settings.SUBMIT_COMMITTERS,
 )
 
 
@@ -171,8 +176,6 @@ def preference_set(*, user: AbstractBaseUser, key: str, value: Any) -> None:
 
 
 def _enqueue_chunks(item_ids: list[str]) -> None:
-    from django.conf import settings
-
     size = settings.BATCH_ENQUEUE_CHUNK
     for start in range(0, len(item_ids), size):
         classify_enqueue(item_ids=item_ids[start : start + size])

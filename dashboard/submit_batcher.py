@@ -1,8 +1,9 @@
 """Group commit for single submissions (issue 7): many concurrent requests, one write and one enqueue.
 
-Each web process has one committer thread. A request hands its value to it and waits; the committer
-takes whatever is waiting (up to `max_size`) while its previous group was in flight, and commits the
-group in two phases supplied by the caller:
+Each web process has a committer thread (or `committers` of them: SUBMIT_COMMITTERS, 2 by default,
+so one takes a new group while another's write is in flight). A request hands its value over and
+waits; a committer takes whatever is waiting (up to `max_size`) and commits the group in two phases
+supplied by the caller:
 
 1. `write(values)`: make them durable (one DynamoDB BatchWriteItem). If it raises, every request
    of the group gets that same exception and phase 2 never runs: nothing is enqueued.
@@ -10,9 +11,9 @@ group in two phases supplied by the caller:
    group gets that same exception; `publish` itself is responsible for cleaning up (marking the
    stored items failed with the reason).
 
-A lone request is committed at once: the committer never waits for company, it only takes what
-accumulated while it was busy. So an idle site answers as fast as before and a busy one makes
-fewer, larger calls.
+A lone request is committed at once: a committer never waits for company, it only takes what
+accumulated while the committers were busy. So an idle site answers as fast as before and a busy
+one makes fewer, larger calls.
 
 A request waits at most `wait_s` for phase 1. One still queued then is withdrawn (nothing was
 stored). One whose group is already being written is abandoned: the request answers with an error,
@@ -24,7 +25,7 @@ outcome: one Redis call with the client's socket timeouts and, if it fails, the 
 group's items as failed, each a DynamoDB call with its own timeouts; capped again at `wait_s`.
 
 State is per process: after a fork the child starts with an empty queue and no thread (gunicorn and
-RQ fork). The committer catches everything, so no exception can end it; if it is ever gone, the
+RQ fork). A committer catches everything, so no exception can end it; if one is ever gone, the
 next request starts another.
 """
 
@@ -73,9 +74,11 @@ class GroupCommitter(Generic[T]):
         name: str,
         max_size: int = MAX_SIZE,
         wait_s: float = WAIT_S,
+        committers: int = 1,
     ) -> None:
         self.write, self.publish, self.abandon = write, publish, abandon
         self.name, self.max_size, self.wait_s = name, max_size, wait_s
+        self.committers = max(1, committers)
         self._reset()
         os.register_at_fork(after_in_child=self._reset)
 
@@ -83,7 +86,7 @@ class GroupCommitter(Generic[T]):
         # After a fork the parent's lock may be held by a thread that does not exist in the child.
         self._cond = threading.Condition(threading.Lock())
         self._pending: deque[_Entry[T]] = deque()
-        self._thread: threading.Thread | None = None
+        self._threads: list[threading.Thread] = []
 
     def submit(self, value: T) -> bool:
         """Commit `value` with whatever else is waiting. Returns True for exactly one request per group
@@ -101,14 +104,16 @@ class GroupCommitter(Generic[T]):
         return entry.first
 
     def start(self) -> None:
-        """Start this process's committer thread now rather than on the first submission."""
+        """Start this process's committer threads now rather than on the first submission."""
         with self._cond:
             self._start()
 
     def _start(self) -> None:
-        if self._thread is None or not self._thread.is_alive():
-            self._thread = threading.Thread(target=self._run, name=f"{self.name}-committer", daemon=True)
-            self._thread.start()
+        self._threads = [thread for thread in self._threads if thread.is_alive()]
+        while len(self._threads) < self.committers:
+            thread = threading.Thread(target=self._run, name=f"{self.name}-committer", daemon=True)
+            thread.start()
+            self._threads.append(thread)
 
     def _give_up(self, entry: _Entry[T]) -> None:
         with self._cond:

@@ -301,6 +301,10 @@ RECONCILE_MAX_RECOVERIES = env_int("RECONCILE_MAX_RECOVERIES", 3, minimum=1)
 RECONCILE_EVERY_TICKS = env_int("RECONCILE_EVERY_TICKS", 3, minimum=1)
 # Items per minute one user may submit (form, API, batches counted by items); 0 turns the limit off.
 SUBMISSIONS_PER_MINUTE = env_int("SUBMISSIONS_PER_MINUTE", 600, minimum=0)
+# Threads per web process that write single submissions in groups (dashboard/submit_batcher.py):
+# while one group's write is in flight, another takes what arrived meanwhile (2 gave 4-12 % more
+# accepted submissions/s than 1 under bench/load.py, docs/benchmarks.md).
+SUBMIT_COMMITTERS = env_int("SUBMIT_COMMITTERS", 2, minimum=1)
 
 # Login everywhere but the login page, health checks and the API (which answers 401 JSON itself);
 # security headers and the Content Security Policy right after SecurityMiddleware, so they are on

@@ -252,6 +252,31 @@ def test_what_waits_while_a_write_is_in_flight_goes_in_the_next_group_of_at_most
     assert sum(1 for _, outcome in waiting if outcome.get("first")) == 2, "one first per group"
 
 
+def test_with_two_committers_a_second_group_is_written_while_the_first_is_in_flight():
+    holding, release, written, published = threading.Event(), threading.Event(), [], []
+
+    def write(values: list[int]) -> None:
+        if 0 in values:
+            holding.set()
+            assert release.wait(30)  # the first group's write hangs until the end of the test
+        written.append(values)
+
+    committer = GroupCommitter(write=write, publish=published.append, abandon=lambda _: None, name="t", committers=2)
+    committer.start()
+    assert len(committer._threads) == 2
+    first, _ = _in_thread(committer, 0)
+    assert holding.wait(10)
+
+    # The other committer takes the next submission at once: it does not wait for the held write.
+    assert committer.submit(1) is True
+    assert written == [[1]] and first.is_alive()
+    release.set()
+    first.join(10)
+
+    assert sorted(written) == [[0], [1]]
+    assert sorted(published) == [[0], [1]]
+
+
 def test_a_write_failure_reaches_every_request_of_the_group_and_nothing_is_published():
     recorder = Recorder()
     committer = recorder.committer()
@@ -282,11 +307,11 @@ def test_the_committer_survives_an_unexpected_exception():
     recorder.write_error = RuntimeError("a bug in write")
     with pytest.raises(RuntimeError, match="a bug in write"):
         committer.submit(1)
-    thread = committer._thread
+    [thread] = committer._threads
     recorder.write_error = None
 
     assert committer.submit(2) is True
-    assert committer._thread is thread and thread.is_alive()
+    assert committer._threads == [thread] and thread.is_alive()
     assert recorder.published == [[2]]
 
 
