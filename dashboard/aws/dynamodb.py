@@ -1134,8 +1134,8 @@ def items_claim_many(
     With `job_id`, items this same RQ job claimed before (a retry) are taken back too: see `item_claim`.
 
     The items are read once, then claimed in transactions of up to 100 conditional updates: one
-    request instead of one per item, which cost the worker 7x and DynamoDB Local 1.6x less CPU per
-    item (docs/benchmarks.md, "Load"), for twice the write units per claim on AWS. A transaction is
+    request instead of one per item, which cost the worker 2.5-7x less CPU per item and DynamoDB
+    Local somewhat less (docs/benchmarks.md, "Load"), for twice the write units per claim on AWS. A transaction is
     all or nothing, so when one is cancelled (another worker took one of its items, or wrote one
     meanwhile) its items are claimed one by one instead and the rest still land. The items returned
     are as read, with the claim's fields set.
