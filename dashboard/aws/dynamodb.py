@@ -1142,14 +1142,12 @@ def items_claim_many(
     """
     from concurrent.futures import ThreadPoolExecutor
 
-    ids = list(dict.fromkeys(item_ids))
-    if len(ids) <= 1:
-        claimed = [item_claim(item_id=item_id, claimed_by=claimed_by, job_id=job_id) for item_id in ids]
-        return [item for item in claimed if item is not None]
-
     def claim(item_id: str) -> dict[str, Any] | None:
         return item_claim(item_id=item_id, claimed_by=claimed_by, job_id=job_id)
 
+    ids = list(dict.fromkeys(item_ids))
+    if len(ids) <= 1:
+        return [item for item in map(claim, ids) if item is not None]
     items = _claimable(ids, job_id=job_id)
     claimed = []
     for start in range(0, len(items), TRANSACT_LIMIT):
