@@ -80,6 +80,7 @@ def policy_config() -> PolicyConfig:
         idle_stop_after=float(settings.IDLE_STOP_AFTER),
         backlog_per_instance=settings.POWER_BACKLOG_PER_INSTANCE,
         start_grace=60.0,
+        boot_timeout=float(settings.POWER_BOOT_TIMEOUT),
     )
 
 
@@ -225,7 +226,20 @@ def store_counts(*, now: float | None = None) -> dict[str, Any]:
 
 def _views(instances: list[Instance], workers: list[dict[str, Any]]) -> tuple[InstanceView, ...]:
     busy = {w["instance_id"] for w in workers if w["current_job"] and w["instance_id"]}
-    return tuple(InstanceView(id=i.id, state=i.state, busy=i.id in busy) for i in instances)
+    present = {w["instance_id"] for w in workers if w["instance_id"]}
+    # A worker that does not say where it runs (no COMPUTE_INSTANCE_ID) might be on any instance: then
+    # no instance is judged silent, rather than stopping one whose worker is working.
+    placed = all(w["instance_id"] for w in workers)
+    return tuple(
+        InstanceView(
+            id=i.id,
+            state=i.state,
+            busy=i.id in busy,
+            has_worker=i.id in present if placed else None,
+            up_since=i.launch_time.timestamp() if i.launch_time and i.state in {PENDING, RUNNING} else None,
+        )
+        for i in instances
+    )
 
 
 # --- GPU hours ----------------------------------------------------------------------------------
@@ -314,7 +328,7 @@ def _apply(backend: ComputeBackend, decision: Decision, memory: Memory, *, actor
             outcome="ok",
             detail=f"{decision.reason}; now {state}",
         )
-    return Memory(idle_since=dict(memory.idle_since), started_at=started_at)
+    return replace(memory, started_at=started_at)
 
 
 def _cycle(*, queued: int, running: int, actor_name: str, now: float, allow_stop: bool = True) -> Decision:
@@ -330,9 +344,11 @@ def _cycle(*, queued: int, running: int, actor_name: str, now: float, allow_stop
         decision = replace(decision, stop=(), reason="not stopping: the results table cannot be read")
     if (decision.start or decision.stop) and _in_backoff(now):
         blocked = set(decision.start)
-        decision = Decision(waiting=decision.waiting, desired=decision.desired, reason="retrying after an error")
         started_at = {k: v for k, v in memory.started_at.items() if k not in blocked}
-        memory = Memory(idle_since=memory.idle_since, started_at=started_at)
+        # A silent instance not stopped now is not resting either: the next check looks at it again.
+        silent_since = {k: v for k, v in memory.silent_since.items() if k not in decision.silent}
+        decision = Decision(waiting=decision.waiting, desired=decision.desired, reason="retrying after an error")
+        memory = replace(memory, started_at=started_at, silent_since=silent_since)
     else:
         memory = _apply(backend, decision, memory, actor_name=actor_name, now=now)
     _json_set(MEMORY_KEY, memory.to_json())
@@ -343,6 +359,7 @@ def _cycle(*, queued: int, running: int, actor_name: str, now: float, allow_stop
             "start": decision.start,
             "stop": decision.stop,
             "waiting": decision.waiting,
+            "silent": decision.silent,
             "desired": decision.desired,
             "reason": decision.reason,
             "queued": queued,
@@ -506,6 +523,20 @@ def endpoints_status() -> tuple[list[dict[str, Any]], str | None]:
     return endpoints, error
 
 
+def _silent_instances(*, now: float) -> list[dict[str, Any]]:
+    """Instances the policy stopped because no worker reported from them, while they rest."""
+    try:
+        memory = Memory.from_json(_json_get(MEMORY_KEY))
+    except Exception:  # Redis down: the panel says so already
+        return []
+    timeout = float(settings.POWER_BOOT_TIMEOUT)
+    return [
+        {"instance_id": instance_id, "at": at, "timeout_s": timeout, "retry_in_s": max(0.0, at + timeout - now)}
+        for instance_id, at in sorted(memory.silent_since.items())
+        if now - at < timeout
+    ]
+
+
 def power_status(*, now: float | None = None) -> dict[str, Any]:
     """Everything the status panel shows. Each source fails on its own: one error never blanks the panel."""
     now = time.time() if now is None else now
@@ -566,6 +597,7 @@ def power_status(*, now: float | None = None) -> dict[str, Any]:
     status["power_error"] = error
     last = _json_get(LAST_KEY)
     status["waiting"] = list(last.get("waiting", [])) if last else []
+    status["silent"] = _silent_instances(now=now)
     status["last_decision"] = last
     status["tick_alive"] = tick_alive()
     status["transitioning"] = any(i.state in {PENDING, STOPPING} for i in instances) or bool(status["waiting"])

@@ -260,6 +260,9 @@ IDLE_STOP_AFTER = env_int("IDLE_STOP_AFTER", 90, minimum=0)
 POWER_BACKLOG_PER_INSTANCE = env_int("POWER_BACKLOG_PER_INSTANCE", 200, minimum=1)
 # How often `manage.py power_tick` checks the fleet (idle stops, retries, waiting for `stopped`).
 POWER_TICK_SECONDS = env_int("POWER_TICK_SECONDS", 10, minimum=1)
+# An instance that has been pending or running this long while work waits, with no worker reporting
+# from it, is stopped (it costs money and does nothing) and not started again for as long.
+POWER_BOOT_TIMEOUT = env_int("POWER_BOOT_TIMEOUT", 600, minimum=30)
 # Queued or running items older than this with no job behind them do not keep the GPU on.
 POWER_ORPHAN_AFTER = env_int("POWER_ORPHAN_AFTER", 3600, minimum=60)
 # Price of one instance-hour, for the panel's cost estimate (g5.xlarge on-demand, us-east-1).

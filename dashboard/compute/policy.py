@@ -16,12 +16,17 @@ Rules
   known to be on another instance. With no work at all every idle instance may stop; with some,
   only instances beyond the `desired` count. Any job resets the timer (the hysteresis that stops
   it flapping).
+- Silent instances: an instance that has been pending or running for `boot_timeout` seconds while work
+  waits, with no worker reporting from it in that time (a boot that never finishes, a worker service
+  that does not start or died), is stopped so it costs nothing more, and is not started again for
+  another `boot_timeout`; the work stays queued and another instance, if any, is started instead.
+  Applies only where the caller knows which instances have a worker (`InstanceView.has_worker`).
 """
 
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 
 from dashboard.compute.base import PENDING, RUNNING, STOPPED, STOPPING
 
@@ -31,6 +36,7 @@ class PolicyConfig:
     idle_stop_after: float = 90.0
     backlog_per_instance: int = 200
     start_grace: float = 60.0
+    boot_timeout: float = 600.0
 
 
 @dataclass(frozen=True)
@@ -38,6 +44,8 @@ class InstanceView:
     id: str
     state: str
     busy: bool = False  # a worker on this instance holds a job
+    has_worker: bool | None = None  # a worker on this instance is registered; None: not observed
+    up_since: float | None = None  # when it was last started (EC2's LaunchTime), if pending or running
 
 
 @dataclass(frozen=True)
@@ -50,13 +58,21 @@ class Snapshot:
 
 @dataclass(frozen=True)
 class Memory:
-    """What the policy remembers between calls: when each instance went idle, when we started it."""
+    """What the policy remembers between calls: when each instance went idle, when we started it, when
+    a worker was last seen on it, and when we gave up on one that stayed silent."""
 
     idle_since: dict[str, float] = field(default_factory=dict)
     started_at: dict[str, float] = field(default_factory=dict)
+    worker_seen: dict[str, float] = field(default_factory=dict)
+    silent_since: dict[str, float] = field(default_factory=dict)
 
     def to_json(self) -> dict:
-        return {"idle_since": dict(self.idle_since), "started_at": dict(self.started_at)}
+        return {
+            "idle_since": dict(self.idle_since),
+            "started_at": dict(self.started_at),
+            "worker_seen": dict(self.worker_seen),
+            "silent_since": dict(self.silent_since),
+        }
 
     @classmethod
     def from_json(cls, data: dict | None) -> Memory:
@@ -64,6 +80,8 @@ class Memory:
         return cls(
             idle_since={k: float(v) for k, v in (data.get("idle_since") or {}).items()},
             started_at={k: float(v) for k, v in (data.get("started_at") or {}).items()},
+            worker_seen={k: float(v) for k, v in (data.get("worker_seen") or {}).items()},
+            silent_since={k: float(v) for k, v in (data.get("silent_since") or {}).items()},
         )
 
 
@@ -72,6 +90,7 @@ class Decision:
     start: tuple[str, ...] = ()
     stop: tuple[str, ...] = ()
     waiting: tuple[str, ...] = ()  # needed, but `stopping`: start once `stopped`
+    silent: tuple[str, ...] = ()  # stopped (they are in `stop` too) because no worker reported from them
     desired: int = 0
     reason: str = ""
 
@@ -87,6 +106,12 @@ def desired_instances(*, work: int, fleet: int, config: PolicyConfig) -> int:
     if work <= 0 or fleet <= 0:
         return 0
     return min(fleet, max(1, math.ceil(work / config.backlog_per_instance)))
+
+
+def _silent_for(instance: InstanceView, memory: Memory, now: float) -> float:
+    """Seconds an instance has been on without a worker reporting from it (0 if unknown)."""
+    marks = [t for t in (instance.up_since, memory.worker_seen.get(instance.id)) if t is not None]
+    return now - max(marks) if marks else 0.0
 
 
 def decide(snapshot: Snapshot, config: PolicyConfig, memory: Memory) -> tuple[Decision, Memory]:
@@ -105,15 +130,32 @@ def decide(snapshot: Snapshot, config: PolicyConfig, memory: Memory) -> tuple[De
     }
     started_at = {k: v for k, v in memory.started_at.items() if now - v < config.start_grace}
 
-    on = [i for i in snapshot.instances if states[i.id] in {PENDING, RUNNING}]
+    # Silent instances: on for boot_timeout while work waits, and no worker from them in that time.
+    worker_seen = {
+        i.id: now if i.has_worker else memory.worker_seen[i.id]
+        for i in snapshot.instances
+        if i.has_worker or i.id in memory.worker_seen
+    }
+    silent = sorted(
+        i.id
+        for i in snapshot.instances
+        if i.has_worker is False
+        and snapshot.queued > 0
+        and states[i.id] in {PENDING, RUNNING}
+        and _silent_for(i, memory, now) >= config.boot_timeout
+    )
+    resting = {k: v for k, v in memory.silent_since.items() if now - v < config.boot_timeout}
+    resting.update({instance_id: now for instance_id in silent})
+
+    on = [i for i in snapshot.instances if states[i.id] in {PENDING, RUNNING} and i.id not in silent]
     start: list[str] = []
     waiting: list[str] = []
     need = desired - len(on)
     if need > 0:
-        stopped = sorted(i.id for i in snapshot.instances if states[i.id] == STOPPED)
+        stopped = sorted(i.id for i in snapshot.instances if states[i.id] == STOPPED and i.id not in resting)
         start = stopped[:need]
         if len(start) < need:
-            stopping = sorted(i.id for i in snapshot.instances if states[i.id] == STOPPING)
+            stopping = sorted(i.id for i in snapshot.instances if states[i.id] == STOPPING and i.id not in resting)
             waiting = stopping[: need - len(start)]
         for instance_id in start:
             started_at[instance_id] = now
@@ -128,14 +170,28 @@ def decide(snapshot: Snapshot, config: PolicyConfig, memory: Memory) -> tuple[De
         stop = sorted(i.id for i in expired)[: max(0, surplus)]
     for instance_id in stop:
         idle_since.pop(instance_id, None)
+    stop = sorted([*stop, *silent])
 
+    reasons = []
+    if silent:
+        reasons.append(
+            f"no worker reported from {', '.join(silent)} within {config.boot_timeout:.0f} s of its start; "
+            f"stopping it, not to be started again for {config.boot_timeout:.0f} s"
+        )
     if start:
-        reason = f"{work} job(s) waiting or running; want {desired} instance(s), {len(on)} on"
+        reasons.append(f"{work} job(s) waiting or running; want {desired} instance(s), {len(on)} on")
     elif waiting:
-        reason = f"{work} job(s) waiting; {', '.join(waiting)} is stopping, start it once stopped"
-    elif stop:
-        reason = f"idle for {config.idle_stop_after:.0f} s with {'no work' if work == 0 else 'a surplus'}"
-    else:
-        reason = "no change"
-    decision = Decision(start=tuple(start), stop=tuple(stop), waiting=tuple(waiting), desired=desired, reason=reason)
-    return decision, replace(memory, idle_since=idle_since, started_at=started_at)
+        reasons.append(f"{work} job(s) waiting; {', '.join(waiting)} is stopping, start it once stopped")
+    elif stop and len(stop) > len(silent):
+        reasons.append(f"idle for {config.idle_stop_after:.0f} s with {'no work' if work == 0 else 'a surplus'}")
+    reason = "; ".join(reasons) or "no change"
+    decision = Decision(
+        start=tuple(start),
+        stop=tuple(stop),
+        waiting=tuple(waiting),
+        silent=tuple(silent),
+        desired=desired,
+        reason=reason,
+    )
+    memory = Memory(idle_since=idle_since, started_at=started_at, worker_seen=worker_seen, silent_since=resting)
+    return decision, memory

@@ -63,6 +63,9 @@ def _panel_context(request: HttpRequest) -> dict[str, Any]:
     status["queue"]["oldest_queued_age"] = duration(status["queue"]["oldest_queued_age_s"])
     if status["power_error"]:
         status["power_error"]["retry_in"] = duration(status["power_error"]["retry_in_s"])
+    for silent in status["silent"]:
+        silent["timeout"] = duration(silent["timeout_s"])
+        silent["retry_in"] = duration(silent["retry_in_s"])
     is_staff = request.user.is_staff
     return {
         "power": status,

@@ -11,6 +11,7 @@ import time
 import pytest
 from django.db import connection
 from django.urls import reverse
+from rq import Worker
 
 from dashboard import power, services
 from dashboard.aws import dynamodb
@@ -89,8 +90,10 @@ def test_no_start_call_when_an_instance_is_already_running(results_table, queue,
     assert start_calls == []
 
 
-def test_the_idle_stop_waits_for_an_empty_queue_and_the_idle_period(results_table, queue, ec2_fleet):
+def test_the_idle_stop_waits_for_an_empty_queue_and_the_idle_period(results_table, queue, ec2_fleet, settings):
     [instance_id] = ec2_fleet["ids"][:1]
+    # No worker runs here; an instance silent that long would be stopped (tests/faults/test_no_capacity.py).
+    settings.POWER_BOOT_TIMEOUT = 86400
     ec2_fleet["client"].start_instances(InstanceIds=[instance_id])
     t0 = time.time()
     job_id = classify_enqueue(item_ids=["queued-in-rq"])
@@ -115,6 +118,21 @@ def test_the_idle_stop_waits_for_an_empty_queue_and_the_idle_period(results_tabl
     assert decision.stop == (instance_id,)
     assert ec2_state(ec2_fleet, instance_id) == "stopped"
     assert AuditEvent.objects.filter(action="stop", actor_name="system (power_tick)", outcome="ok").count() == 1
+
+
+def test_no_instance_is_judged_silent_while_a_worker_does_not_say_where_it_runs(results_table, queue, ec2_fleet):
+    [instance_id] = ec2_fleet["ids"][:1]
+    ec2_fleet["client"].start_instances(InstanceIds=[instance_id])
+    classify_enqueue(item_ids=["queued-in-rq"])
+    unplaced = Worker([queue], connection=queue.connection, name="no-instance-id")  # no COMPUTE_INSTANCE_ID
+    unplaced.register_birth()
+    try:
+        decision = power.power_tick(now=time.time() + 3600)
+        assert decision.silent == () and ec2_state(ec2_fleet, instance_id) == "running"
+    finally:
+        unplaced.register_death()
+    decision = power.power_tick(now=time.time() + 3600)
+    assert decision.silent == (instance_id,) and ec2_state(ec2_fleet, instance_id) == "stopped"
 
 
 def test_capacity_errors_show_on_the_panel_and_are_retried_with_backoff(

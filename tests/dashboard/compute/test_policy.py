@@ -88,3 +88,76 @@ def test_no_surplus_stop_while_a_running_job_is_not_accounted_to_an_instance():
 def test_memory_survives_a_round_trip_through_json():
     _, memory = decide(Snapshot(now=7, instances=fleet("running", "stopped"), queued=0), CONFIG, Memory())
     assert Memory.from_json(memory.to_json()) == memory
+
+
+def observed(*states: str, workers: tuple[int, ...] = (), up_since: float = 0.0) -> tuple[InstanceView, ...]:
+    """A fleet as the site sees it: which instances have a worker, and when each was started."""
+    return tuple(
+        InstanceView(
+            id=f"i-{n}",
+            state=s,
+            has_worker=n in workers,
+            up_since=up_since if s in {"pending", "running"} else None,
+        )
+        for n, s in enumerate(states)
+    )
+
+
+BOOT = PolicyConfig(idle_stop_after=120, backlog_per_instance=10, start_grace=60, boot_timeout=600)
+
+
+def test_an_instance_with_no_worker_after_the_boot_timeout_is_stopped_and_rests():
+    memory = Memory()
+    for now in (0, 300, 599):  # booting: patience
+        decision, memory = decide(Snapshot(now=now, instances=observed("running"), queued=2), BOOT, memory)
+        assert decision.stop == () and decision.silent == ()
+    decision, memory = decide(Snapshot(now=600, instances=observed("running"), queued=2), BOOT, memory)
+    assert decision.stop == ("i-0",) and decision.silent == ("i-0",)
+    assert "no worker reported from i-0 within 600 s" in decision.reason
+    # Stopped, it is not started again while it rests, although work waits; then it is.
+    for now in (610, 1199):
+        decision, memory = decide(Snapshot(now=now, instances=observed("stopped"), queued=2), BOOT, memory)
+        assert decision.start == ()
+    decision, memory = decide(Snapshot(now=1200, instances=observed("stopped"), queued=2), BOOT, memory)
+    assert decision.start == ("i-0",)
+    assert memory.silent_since == {}
+
+
+def test_another_instance_is_started_in_place_of_a_silent_one():
+    decision, memory = decide(Snapshot(now=700, instances=observed("running", "stopped"), queued=1), BOOT, Memory())
+    assert decision.stop == ("i-0",) and decision.start == ("i-1",)
+    # While i-0 is stopping, nobody waits for it: i-1 is the one on.
+    decision, _ = decide(
+        Snapshot(now=710, instances=observed("stopping", "pending", up_since=700), queued=1), BOOT, memory
+    )
+    assert decision.start == () and decision.waiting == () and decision.stop == ()
+
+
+def test_a_worker_that_reported_keeps_its_instance_and_its_loss_is_counted_from_then():
+    memory = Memory()
+    _, memory = decide(Snapshot(now=0, instances=observed("pending"), queued=3), BOOT, memory)
+    _, memory = decide(Snapshot(now=100, instances=observed("running", workers=(0,)), queued=3), BOOT, memory)
+    assert memory.worker_seen == {"i-0": 100}
+    # Its worker dies at 2 h: the instance is given a whole boot_timeout from the last sighting.
+    decision, memory = decide(Snapshot(now=7200, instances=observed("running", workers=(0,)), queued=3), BOOT, memory)
+    decision, memory = decide(Snapshot(now=7799, instances=observed("running"), queued=3), BOOT, memory)
+    assert decision.stop == ()
+    decision, memory = decide(Snapshot(now=7800, instances=observed("running"), queued=3), BOOT, memory)
+    assert decision.silent == ("i-0",)
+
+
+def test_silence_matters_only_while_work_waits_and_where_workers_are_observed():
+    # Nothing queued: the idle rule decides, not this one.
+    decision, _ = decide(Snapshot(now=5000, instances=observed("running"), running=1), BOOT, Memory())
+    assert decision.stop == ()
+    # A caller that does not observe workers (bench/power_sim.py) never has an instance called silent.
+    decision, _ = decide(Snapshot(now=5000, instances=fleet("running"), queued=5), BOOT, Memory())
+    assert decision.stop == () and decision.silent == ()
+
+
+def test_silent_memory_survives_a_round_trip_through_json():
+    _, memory = decide(
+        Snapshot(now=900, instances=observed("running", "running", workers=(1,)), queued=4), BOOT, Memory()
+    )
+    assert memory.silent_since == {"i-0": 900} and memory.worker_seen == {"i-1": 900}
+    assert Memory.from_json(memory.to_json()) == memory
