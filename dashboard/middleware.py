@@ -62,3 +62,24 @@ class SecurityHeadersMiddleware:
             # Pages with results on them are per-user: never keep them in a shared cache.
             response.headers.setdefault("Cache-Control", "private, no-store")
         return response
+
+
+class HealthCheckMiddleware:
+    """Answer `/healthz` and `/readyz` before the Host header is checked.
+
+    A load balancer's health check addresses the target by its IP (an ALB sends `Host: 10.0.1.23`),
+    which is not in ALLOWED_HOSTS; through CommonMiddleware that is a 400 and the target reads as
+    unhealthy. These two answers are the same whatever the host and carry no session, cookie or
+    redirect, so they are served here, after the security headers and before anything that reads
+    the host. Every other path keeps Django's host validation.
+    """
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        from dashboard.views import health
+
+        self.get_response = get_response
+        self.views = {"/healthz": health.healthz, "/readyz": health.readyz}
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        view = self.views.get(request.path_info)
+        return view(request) if view is not None else self.get_response(request)

@@ -315,6 +315,8 @@ SUBMIT_COMMITTERS = env_int("SUBMIT_COMMITTERS", 2, minimum=1)
 MIDDLEWARE = [*MIDDLEWARE, "django.contrib.auth.middleware.LoginRequiredMiddleware"]
 _after_security = MIDDLEWARE.index("django.middleware.security.SecurityMiddleware") + 1
 MIDDLEWARE.insert(_after_security, "dashboard.middleware.SecurityHeadersMiddleware")
+# Health checks are answered before anything reads the Host header (a load balancer sends its IP).
+MIDDLEWARE.insert(_after_security + 1, "dashboard.middleware.HealthCheckMiddleware")
 # Old keys still accepted for sessions and signed values while a rotated SECRET_KEY takes over.
 SECRET_KEY_FALLBACKS = env_list("SECRET_KEY_FALLBACKS")
 SESSION_COOKIE_HTTPONLY = True

@@ -65,6 +65,19 @@ def test_health_says_not_ready_while_the_site_keeps_answering(client, store_down
     assert client.get("/healthz").status_code == 200
 
 
+def test_health_says_not_ready_without_redis_while_the_site_keeps_answering(client, results_table, settings):
+    from django.conf import settings as live
+
+    assert client.get("/readyz").status_code == 200
+    settings.RQ_QUEUES = {
+        name: config | {"URL": f"redis://127.0.0.1:{free_port()}/0"} for name, config in live.RQ_QUEUES.items()
+    }
+    response = client.get("/readyz")
+    assert response.status_code == 503
+    assert response.json()["checks"] == {"redis": "error: ConnectionError", "dynamodb": "ok"}
+    assert client.get("/healthz").status_code == 200
+
+
 @pytest.mark.slow
 def test_a_result_write_that_fails_is_retried_with_backoff_and_lands_once(workers, results_table, queue, dynamo_proxy):
     from dashboard.queue import classify_enqueue
