@@ -81,3 +81,31 @@ def test_finished_and_missing_items_are_not_claimed(results_table):
 
     assert [item["id"] for item in claimed] == ids[1:]
     assert dynamodb.item_get(item_id=ids[0])["status"] == "done"
+
+
+def test_a_stale_holder_never_overwrites_a_newer_result_or_a_newer_claim(results_table):
+    from dashboard.exceptions import ItemConflict
+
+    ids = _queued(3, prefix="stale")
+    assert len(dynamodb.items_claim_many(item_ids=ids, claimed_by="old:1:a", job_id="a")) == 3
+    # The reconciler decides the old holder is gone and hands two items to a new worker, which
+    # finishes one and is still on the other when the old holder comes back with its results.
+    for item_id in ids[1:]:
+        assert dynamodb.item_release(item_id=item_id, claimed_by="old:1:a")
+    assert len(dynamodb.items_claim_many(item_ids=ids[1:], claimed_by="new:2:b", job_id="b")) == 2
+    dynamodb.item_finish(item_id=ids[1], status="done", claimed_by="new:2:b", label=1, label_name="positive")
+
+    stale = [
+        {"item_id": item_id, "status": "done", "claimed_by": "old:1:a", "label": 0, "label_name": "negative"}
+        for item_id in ids
+    ]
+    written, lost = dynamodb.items_finish_many(outcomes=stale)
+    assert (written, lost) == (1, ids[1:])
+    with pytest.raises(ItemConflict):
+        dynamodb.item_finish(**stale[1])
+
+    first, newer, held = (dynamodb.item_get(item_id=item_id) for item_id in ids)
+    assert (first["status"], first["label_name"], first["result_writes"]) == ("done", "negative", 1)
+    assert (newer["status"], newer["label_name"], newer["result_writes"]) == ("done", "positive", 1)
+    assert (held["status"], held["claimed_by"]) == ("running", "new:2:b")
+    assert "result_writes" not in held
