@@ -104,6 +104,7 @@ class DynamoProxy:
         self.blocked_if: dict[str, bytes] = {}
         self.dropped: list[str] = []
         self.passed: list[str] = []
+        self.bodies: list[tuple[str, bytes]] = []  # what passed, with the request: which items, which actions
         proxy = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -119,6 +120,7 @@ class DynamoProxy:
                     self.connection.shutdown(2)  # as if DynamoDB were unreachable: no answer at all
                     return
                 proxy.passed.append(operation)
+                proxy.bodies.append((operation, body))
                 upstream = http.client.HTTPConnection(*proxy.upstream, timeout=30)
                 try:
                     upstream.request("POST", self.path, body=body, headers=dict(self.headers.items()))

@@ -26,6 +26,8 @@ TABLE_READ_WRITE = [
     "dynamodb:BatchWriteItem",
 ]
 
+WORKER_TABLE_ACTIONS = ["dynamodb:GetItem", "dynamodb:UpdateItem", "dynamodb:BatchGetItem", "dynamodb:DescribeTable"]
+
 
 def _tables() -> list[str]:
     names = [settings.DYNAMODB_TABLE, getattr(settings, "DYNAMODB_GENERATIONS_TABLE", "")]
@@ -73,6 +75,8 @@ def web_policy(*, region: str, account: str) -> dict:
                 "Sid": "EndpointStatus",
                 "Effect": "Allow",
                 "Action": ["sagemaker:DescribeEndpoint", "sagemaker:DescribeEndpointConfig"],
+                # The panel reads the config of each endpoint it shows, whose name it learns only from
+                # DescribeEndpoint (endpoints made outside the console name theirs freely): read-only.
                 "Resource": [f"arn:aws:sagemaker:{region}:{account}:endpoint/{n.lower()}" for n in names]
                 + [f"arn:aws:sagemaker:{region}:{account}:endpoint-config/*"],
             }
@@ -98,15 +102,28 @@ def web_policy(*, region: str, account: str) -> dict:
 
 
 def worker_policy(*, region: str, account: str) -> dict:
-    """The GPU instance's role: the results table only (its queue is Redis, reached over the network)."""
+    """The GPU instance's role: the calls its code makes on the results table, nothing else.
+
+    Its queue is Redis, reached over the network. UpdateItem covers claims, outcomes (TransactWriteItems
+    is authorised per UpdateItem) and the reconciler's conditional resets; Query is the reconciler's
+    by_status read at start-up. No PutItem, DeleteItem or BatchWriteItem: a worker never creates or
+    deletes items. The same as the WorkerRole in deploy/cloudformation/console.yaml.
+    """
+    table = f"arn:aws:dynamodb:{region}:{account}:table/{settings.DYNAMODB_TABLE}"
     return {
         "Version": "2012-10-17",
         "Statement": [
             {
-                "Sid": "ResultsTables",
+                "Sid": "ClaimAndRecord",
                 "Effect": "Allow",
-                "Action": TABLE_READ_WRITE,
-                "Resource": _table_arns(region, account),
+                "Action": WORKER_TABLE_ACTIONS,
+                "Resource": [table],
+            },
+            {
+                "Sid": "ReconcileReads",
+                "Effect": "Allow",
+                "Action": ["dynamodb:Query"],
+                "Resource": [f"{table}/index/by_status"],
             },
             # user-data reads its own instance id from IMDSv2, which needs no IAM permission.
         ],
