@@ -304,8 +304,10 @@ def openapi_document() -> dict[str, Any]:
                 "get": {
                     "summary": "This document",
                     "operationId": "getOpenApi",
-                    "security": [],
-                    "responses": {"200": {"description": "OpenAPI 3.1", "content": {"application/json": {}}}},
+                    "responses": {
+                        "200": {"description": "OpenAPI 3.1", "content": {"application/json": {}}},
+                        "401": _error("No session and no valid bearer token."),
+                    },
                 }
             },
         },

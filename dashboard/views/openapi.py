@@ -1,15 +1,19 @@
-"""The API's description, public so clients and code generators can fetch it without a token."""
+"""The API's description: for a logged-in user or a bearer token, like the rest of the API.
+
+Issue 7 allows only the login page and the health checks without a login; code generators fetch it
+with `Authorization: Bearer <token>`.
+"""
 
 from __future__ import annotations
 
-from django.contrib.auth.decorators import login_not_required
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.views.decorators.http import require_GET
 
+from dashboard.auth import api_login_required
 from dashboard.openapi import openapi_document
 
 
-@login_not_required  # a description of the API, no data: public by design (LoginRequiredMiddleware)
+@api_login_required
 @require_GET
 def openapi_json(request: HttpRequest) -> HttpResponse:
     return JsonResponse(openapi_document(), json_dumps_params={"indent": 2})

@@ -5,6 +5,8 @@ import re
 import pytest
 from django.urls import URLPattern, URLResolver, get_resolver
 
+from dashboard.services import api_token_create
+
 pytestmark = pytest.mark.django_db
 
 
@@ -25,29 +27,31 @@ def _api_routes() -> set[str]:
     return routes
 
 
-def test_the_document_is_served_without_login(client):
-    response = client.get("/api/v1/openapi.json")
+def test_the_document_needs_a_login_or_a_token(client, user):
+    assert client.get("/api/v1/openapi.json").status_code == 401
+    _, raw = api_token_create(user=user, name="codegen")
+    response = client.get("/api/v1/openapi.json", HTTP_AUTHORIZATION=f"Bearer {raw}")
     assert response.status_code == 200
     document = response.json()
     assert document["openapi"].startswith("3.")
     assert document["components"]["securitySchemes"]["bearer"]["scheme"] == "bearer"
 
 
-def test_every_api_route_is_documented(client):
-    documented = set(client.get("/api/v1/openapi.json").json()["paths"])
+def test_every_api_route_is_documented(user_client):
+    documented = set(user_client.get("/api/v1/openapi.json").json()["paths"])
     assert _api_routes(), "no API routes found"
     assert _api_routes() <= documented, f"undocumented: {sorted(_api_routes() - documented)}"
     assert {"/api/v1/submissions", "/api/v1/batches", "/api/v1/batches/{id}"} <= documented
 
 
-def test_every_schema_reference_resolves(client):
-    document = client.get("/api/v1/openapi.json").json()
+def test_every_schema_reference_resolves(user_client):
+    document = user_client.get("/api/v1/openapi.json").json()
     text = str(document)
     for name in set(re.findall(r"#/components/schemas/(\w+)", text)):
         assert name in document["components"]["schemas"], name
 
 
-def test_documented_limits_follow_the_settings(client, settings):
+def test_documented_limits_follow_the_settings(user_client, settings):
     settings.BATCH_MAX_ROWS = 123
-    schema = client.get("/api/v1/openapi.json").json()["components"]["schemas"]["BatchRequest"]
+    schema = user_client.get("/api/v1/openapi.json").json()["components"]["schemas"]["BatchRequest"]
     assert schema["properties"]["texts"]["maxItems"] == 123
