@@ -1,16 +1,19 @@
 from __future__ import annotations
 
 import json
+import logging
+import runpy
 from datetime import datetime, timedelta
+from pathlib import Path
 
 import pytest
-from django.core.management import call_command
+from django.core.management import CommandError, call_command
 from django.test import Client
 from django.urls import reverse
 from django.utils import timezone
 
 from dashboard.aws import dynamodb
-from dashboard.services import api_token_authenticate, api_token_create, api_token_revoke
+from dashboard.services import TOKEN_PREFIX, api_token_authenticate, api_token_create, api_token_revoke
 
 pytestmark = pytest.mark.django_db
 
@@ -125,6 +128,32 @@ def test_create_api_token_prints_a_working_token(client, user, results_table, qu
     call_command("create_api_token", "alice")
     raw = capsys.readouterr().out.strip()
     assert _post(client, {"text": "works"}, raw).status_code == 202
+
+
+def test_revoke_api_token_stops_a_token_at_its_next_request(client, user, token, results_table, queue, capsys):
+    assert _post(client, {"text": "before"}, token).status_code == 202
+    call_command("revoke_api_token", token[:12])
+    assert capsys.readouterr().out.strip() == "Revoked 1 token(s)."
+    assert _post(client, {"text": "after"}, token).status_code == 401
+    with pytest.raises(CommandError, match="No active token starts with"):
+        call_command("revoke_api_token", token[:12])  # already revoked: says so, exits non-zero
+
+
+def test_tokens_and_passwords_never_reach_the_logs(client, user, token, results_table, queue, caplog):
+    caplog.set_level(logging.DEBUG)
+    assert _post(client, {"text": "logged?"}, token).status_code == 202
+    assert _post(client, {"text": "logged?"}, token + "x").status_code == 401
+    api_token_revoke(prefix=token[:12])
+    assert _post(client, {"text": "logged?"}, token).status_code == 401
+    password = "not-the-password-4f1c"
+    assert client.post(reverse("login"), {"username": "alice", "password": password}).status_code == 200
+
+    assert any(record.levelno >= logging.WARNING for record in caplog.records)  # the 401s were logged
+    secret = token.removeprefix(TOKEN_PREFIX)
+    assert secret[:16] not in caplog.text and password not in caplog.text
+    # gunicorn's access log: its default format, which names no request header.
+    config = runpy.run_path(str(Path(__file__).resolve().parents[2] / "webapp" / "gunicorn.conf.py"))
+    assert config["accesslog"] == "-" and "access_log_format" not in config
 
 
 def test_a_token_resolves_to_its_whole_user_as_the_orm_loads_it(user, token):

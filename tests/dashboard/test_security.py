@@ -259,6 +259,8 @@ _PRINT_COOKIES = (
         ({}, "Production settings are missing: SECRET_KEY, ALLOWED_HOSTS, REDIS_URL, DYNAMODB_TABLE, AWS_REGION"),
         ({"SECRET_KEY": "short"}, "SECRET_KEY is too weak"),
         ({"DJANGO_DEBUG": "true"}, "DJANGO_DEBUG must be off in production"),
+        ({"COMPUTE_BACKEND": "ec2"}, "COMPUTE_BACKEND=ec2 needs EC2_INSTANCE_IDS"),
+        ({"ALLOWED_HOSTS": ""}, "Production settings are missing: ALLOWED_HOSTS."),
     ],
 )
 def test_production_refuses_to_start_without_what_it_needs(env, message):
