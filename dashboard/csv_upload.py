@@ -183,18 +183,20 @@ def parse_api_body(body: object) -> ParsedBatch:
     if unknown:
         parsed.problems.append((None, f"Unknown field(s): {', '.join(unknown)}."))
         return parsed
-    entries: list[tuple[object, object]] = []
+    entries: list[tuple[object, object, str]] = []  # (id, text, what is wrong with the entry's shape)
     for value in _list_field(parsed, body, "texts"):
-        entries.append((None, value))
+        entries.append((None, value, ""))
     for value in _list_field(parsed, body, "items"):
-        if isinstance(value, dict) and set(value) <= {"id", "text"}:
-            entries.append((value.get("id"), value.get("text")))
+        if not isinstance(value, dict):
+            entries.append((None, None, 'Each item must be an object {"id": "...", "text": "..."}.'))
+        elif extra := sorted(set(value) - {"id", "text"}):
+            entries.append((None, None, f"Unknown field(s) in the item: {', '.join(map(str, extra))}."))
         else:
-            entries.append(("", None))
+            entries.append((value.get("id"), value.get("text"), ""))
     numbered: list[tuple[int, BatchRow]] = []
-    for number, (raw_id, raw_text) in enumerate(entries, start=1):
-        if raw_id == "" and raw_text is None:
-            parsed.problems.append((number, 'Each item must be an object {"id": "...", "text": "..."}.'))
+    for number, (raw_id, raw_text, shape) in enumerate(entries, start=1):
+        if shape:
+            parsed.problems.append((number, shape))
             continue
         if raw_id is not None and not (isinstance(raw_id, str) and item_id_valid(raw_id)):
             parsed.problems.append((number, "id is not valid: use 1-128 letters, digits, '_', '-' or '.'."))

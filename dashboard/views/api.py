@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import json
 
-from django.core.exceptions import ValidationError
+from django.conf import settings
+from django.core.exceptions import RequestDataTooBig, ValidationError
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.views.decorators.http import require_GET, require_http_methods
 
@@ -23,6 +24,10 @@ def api_submissions(request: HttpRequest) -> HttpResponse:
         return api_error(415, 'Send the submission as application/json: {"text": "..."}.')
     try:
         body = json.loads(request.body)
+    except RequestDataTooBig:
+        limit = settings.DATA_UPLOAD_MAX_MEMORY_SIZE
+        chars = settings.SUBMISSION_MAX_CHARS
+        return api_error(413, f"The body is larger than {limit:,} bytes; a text may have up to {chars:,} characters.")
     except (ValueError, UnicodeDecodeError):
         return api_error(400, "The body is not valid JSON.")
     if not isinstance(body, dict):

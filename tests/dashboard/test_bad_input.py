@@ -55,13 +55,19 @@ def _still_serving(client, api) -> None:
         (b"\xff\xfe\x00t\x00e\x00x\x00t", "text/csv", 400, "not UTF-8"),  # UTF-16 is not UTF-8 either
         (b"texte,id\r\nbonjour,1\r\n", "text/csv", 400, "column"),  # CSV without the text column
         (b"", "text/csv", 415, "Send"),  # an empty body has no content type to speak of
-        ({"texts": "not a list"}, "application/json", 400, ""),  # wrong JSON types
-        ({"texts": [1, None, ["x"]]}, "application/json", 400, ""),
-        ({"items": [{"id": "a", "text": "x", "label": 1}]}, "application/json", 400, ""),  # extra field
+        ({"texts": "not a list"}, "application/json", 400, "'texts' must be a list"),  # wrong JSON types
+        ({"texts": [1, None, ["x"]]}, "application/json", 400, "Text must be a string"),
+        (
+            {"items": [{"id": "a", "text": "x", "label": 1}]},
+            "application/json",
+            400,
+            "Unknown field(s) in the item: label",
+        ),
+        ({"items": ["just a string"]}, "application/json", 400, "Each item must be an object"),
         ({"texts": ["ok"], "priority": "high"}, "application/json", 400, "Unknown field(s): priority"),
         ({"items": [{"id": "../../etc/passwd", "text": "x"}]}, "application/json", 400, "id is not valid"),
         ({"items": [{"id": "a/b", "text": "x"}]}, "application/json", 400, "id is not valid"),
-        ({"texts": ["fine", "bad \u0000 nul"]}, "application/json", 400, ""),
+        ({"texts": ["fine", "bad \u0000 nul"]}, "application/json", 400, "control character (U+0000)"),
         ('{"texts": ["\\ud800 lone surrogate"]}', "application/json", 400, "lone surrogate"),
         ("{truncated", "application/json", 400, "not valid JSON"),
     ],
@@ -90,8 +96,10 @@ def test_a_huge_csv_is_refused_before_it_is_read(client, api, results_table, que
 def test_a_huge_json_body_is_refused_not_a_500(client, api, results_table, queue):
     response = api("post", "/api/v1/submissions", {"text": "y" * 3_000_000})
 
-    assert 400 <= response.status_code < 500
+    assert response.status_code == 413
+    assert response.json()["error"].startswith("The body is larger than")
     assert _nothing_stored(queue)
+    _still_serving(client, api)
 
 
 @pytest.mark.parametrize(
