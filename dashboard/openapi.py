@@ -29,6 +29,7 @@ def _json(schema: str, description: str) -> dict[str, Any]:
 
 UNAUTHORIZED = _error("No session and no valid bearer token.")
 UNAVAILABLE = _error("DynamoDB or Redis cannot be reached; retry after the Retry-After seconds.")
+RATE_LIMITED = _error("Over this user's submission rate (SUBMISSIONS_PER_MINUTE); retry after Retry-After seconds.")
 
 
 def _schemas() -> dict[str, Any]:
@@ -192,7 +193,9 @@ def openapi_document() -> dict[str, Any]:
                         "202": _json("SubmissionAccepted", "Stored and queued."),
                         "400": _error("The text is empty, too long, has control characters, or the JSON is wrong."),
                         "401": UNAUTHORIZED,
+                        "413": _error("The body is over DATA_UPLOAD_MAX_MEMORY_SIZE."),
                         "415": _error("The body is not application/json."),
+                        "429": RATE_LIMITED,
                         "503": UNAVAILABLE,
                     },
                 }
@@ -245,6 +248,7 @@ def openapi_document() -> dict[str, Any]:
                         "401": UNAUTHORIZED,
                         "413": _error("The body or file is over the size limit."),
                         "415": _error("Unsupported content type."),
+                        "429": RATE_LIMITED,
                         "503": UNAVAILABLE,
                     },
                 }

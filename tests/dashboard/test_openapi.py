@@ -55,3 +55,12 @@ def test_documented_limits_follow_the_settings(user_client, settings):
     settings.BATCH_MAX_ROWS = 123
     schema = user_client.get("/api/v1/openapi.json").json()["components"]["schemas"]["BatchRequest"]
     assert schema["properties"]["texts"]["maxItems"] == 123
+
+
+def test_the_submission_statuses_the_tests_see_are_documented(user_client):
+    paths = user_client.get("/api/v1/openapi.json").json()["paths"]
+    submit = set(paths["/api/v1/submissions"]["post"]["responses"])
+    batch = set(paths["/api/v1/batches"]["post"]["responses"])
+    # 413: test_bad_input; 429: test_security's rate limit; 503: tests/faults/test_dynamodb_down.py
+    assert {"202", "400", "401", "413", "415", "429", "503"} <= submit
+    assert {"202", "400", "401", "413", "415", "429", "503"} <= batch
