@@ -173,9 +173,22 @@ def _orphan_reason(item: dict[str, Any], *, now: datetime, lease: float, connect
     status = str(getattr(job.get_status(refresh=False), "value", job.get_status(refresh=False)))
     if status not in _ALIVE_JOB_STATES:
         return f"its job {job_id} ended ({status}) without writing a result"
+    if status != "started" and item["id"] not in _retaken_by(job):
+        # The run that claimed it is over (RQ retried the job after its worker died): the next run takes
+        # back its own ids and its stashed results, not the ids it took from other jobs for a micro-batch,
+        # whose own jobs skipped them as held.
+        return f"its job {job_id} is waiting to run again, and that run would not take it back"
     if status == "started" and job.worker_name and not _worker_alive(job.worker_name, connection=connection):
         return f"the worker {job.worker_name} running its job {job_id} is gone"
     return None
+
+
+def _retaken_by(job: Any) -> set[str]:
+    """The item ids a job's next run claims back when it finds them running under its claim."""
+    from classifier.jobs import STASH_KEY
+
+    ids = {str(item_id) for item_id in (job.args[0] if job.args else [])}
+    return ids | {str(record.get("item_id")) for record in job.meta.get(STASH_KEY) or []}
 
 
 def _worker_alive(worker_name: str, *, connection: Any) -> bool:

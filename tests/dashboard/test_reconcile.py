@@ -241,3 +241,32 @@ def test_a_worker_start_runs_the_reconciler_without_powering_anything(results_ta
     reconcile_at_start()
 
     assert _carried(queue) == ["lost-in-redis"]
+
+
+def test_items_a_retried_job_took_for_a_micro_batch_are_taken_back_its_own_are_left_to_it(results_table, queue):
+    from classifier.jobs import STASH_KEY
+
+    for item_id in ("own", "stashed", "absorbed"):
+        _queued(item_id, created_at=dynamodb.now_iso())
+    # Its worker died mid-batch, and RQ put the job back in the queue for a retry (status queued).
+    job = queue.enqueue("classifier.jobs.classify_items", ["own"])
+    job.meta[STASH_KEY] = [{"item_id": "stashed", "status": "done", "claimed_by": "x", "label": 1}]
+    job.save_meta()
+    for item_id in ("own", "stashed", "absorbed"):  # "absorbed" is another job's id, batched with these
+        _claim(item_id, job.id)
+
+    report = reconcile(queued_after=60)
+
+    assert report.released == ["absorbed"]
+    assert dynamodb.item_get(item_id="absorbed")["status"] == "queued"
+    assert "absorbed" in _carried(queue)  # enqueued again at once
+    assert {dynamodb.item_get(item_id=i)["status"] for i in ("own", "stashed")} == {"running"}  # the retry's
+
+
+def test_items_of_a_job_that_is_running_are_never_taken_back(results_table, queue):
+    _queued("busy", created_at=dynamodb.now_iso())
+    job_id = _fake_started_job(queue, item_ids=["other"], worker_name="alive-worker", pid=1, hostname="another-host")
+    _claim("busy", job_id)  # absorbed into its running micro-batch
+
+    assert reconcile(queued_after=60).released == []
+    assert dynamodb.item_get(item_id="busy")["status"] == "running"
