@@ -180,7 +180,24 @@ def _orphan_reason(item: dict[str, Any], *, now: datetime, lease: float, connect
         return f"its job {job_id} is waiting to run again, and that run would not take it back"
     if status == "started" and job.worker_name and not _worker_alive(job.worker_name, connection=connection):
         return f"the worker {job.worker_name} running its job {job_id} is gone"
+    if status == "started" and item["id"] not in _retaken_by(job) and not _held_by_run(item, job):
+        return f"its job {job_id} is running again, in another process, and will not take it back"
     return None
+
+
+def _held_by_run(item: dict[str, Any], job: Any) -> bool:
+    """Whether the job's current run claimed the item: its claim is no older than the run.
+
+    By time, not by pid: a forking worker runs each job in a child with a pid of its own. An earlier run
+    ended before RQ re-queued the job (after its timeout), minutes before the current run began.
+    """
+    started = job.started_at
+    if started is None:
+        return True  # not known: leave it to the lease
+    if started.tzinfo is None:
+        started = started.replace(tzinfo=UTC)
+    claimed = _age(item.get("started_at"), started)  # seconds from the claim to the run's start
+    return claimed <= 0
 
 
 def _retaken_by(job: Any) -> set[str]:

@@ -263,10 +263,24 @@ def test_items_a_retried_job_took_for_a_micro_batch_are_taken_back_its_own_are_l
     assert {dynamodb.item_get(item_id=i)["status"] for i in ("own", "stashed")} == {"running"}  # the retry's
 
 
-def test_items_of_a_job_that_is_running_are_never_taken_back(results_table, queue):
-    _queued("busy", created_at=dynamodb.now_iso())
-    job_id = _fake_started_job(queue, item_ids=["other"], worker_name="alive-worker", pid=1, hostname="another-host")
-    _claim("busy", job_id)  # absorbed into its running micro-batch
+def test_items_a_running_job_claimed_are_left_to_it_unless_an_earlier_run_claimed_them(results_table, queue):
+    from rq.job import Job
 
-    assert reconcile(queued_after=60).released == []
-    assert dynamodb.item_get(item_id="busy")["status"] == "running"
+    for item_id in ("in-the-last-run", "own-id", "in-this-run"):
+        _queued(item_id, created_at=dynamodb.now_iso())
+    job_id = _fake_started_job(queue, item_ids=["own-id"], worker_name="alive", pid=4242, hostname="gpu-2")
+    for item_id in ("in-the-last-run", "own-id"):  # the previous run, whose worker died
+        _claim(item_id, job_id)
+    time.sleep(0.01)
+    job = Job.fetch(job_id, connection=queue.connection)
+    job.started_at = datetime.now(UTC)  # the retried run began after those claims...
+    job.save()
+    time.sleep(0.01)
+    _claim("in-this-run", job_id)  # ...and absorbed this one itself
+
+    report = reconcile(queued_after=60)
+
+    # The current run takes back its own id and keeps what it claimed; the item the previous run took
+    # from another job for its micro-batch is nobody's now.
+    assert report.released == ["in-the-last-run"]
+    assert {dynamodb.item_get(item_id=i)["status"] for i in ("in-this-run", "own-id")} == {"running"}
