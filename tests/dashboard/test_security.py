@@ -305,3 +305,28 @@ def test_no_credentials_are_committed():
         if _SECRETS.search(path.read_text(errors="ignore")):
             leaks.append(name)
     assert leaks == []
+
+
+def test_aws_access_comes_from_the_default_credential_chain(monkeypatch, settings):
+    """Keys are never set by the code for AWS itself: the instance role (or the environment) supplies them.
+    Only an emulator endpoint with no keys in the environment gets placeholders."""
+    from dashboard.aws import clients
+    from dashboard.aws.clients import cached_client
+
+    monkeypatch.setattr(clients, "_clients", {})  # these clients are this test's alone
+    for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_PROFILE"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", "/nonexistent")
+    monkeypatch.setenv("AWS_CONFIG_FILE", "/nonexistent")
+    monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")  # no instance role here
+    settings.AWS_REGION = "eu-west-1"
+
+    emulator = cached_client("dynamodb", endpoint_url="http://127.0.0.1:1", connect_timeout=1)
+    assert emulator._request_signer._credentials.access_key == "local"
+    aws = cached_client("dynamodb", endpoint_url=None, connect_timeout=1)
+    assert aws._request_signer._credentials is None  # nothing found: the chain, not the code, supplies keys
+
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "AKIDEXAMPLEFROMENV")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "secret-from-env")
+    aws = cached_client("dynamodb", endpoint_url=None, connect_timeout=2)  # another key: a fresh client
+    assert aws._request_signer._credentials.access_key == "AKIDEXAMPLEFROMENV"
