@@ -82,3 +82,38 @@ def test_the_memory_of_ids_already_tried_is_bounded_and_keeps_the_newest(monkeyp
     jobs._decided_add(["b"])
 
     assert list(jobs._decided) == ["c", "d", "b"]
+
+
+def test_a_failing_result_write_backs_off_exponentially_then_keeps_the_results_for_the_retry(monkeypatch, settings):
+    """The delays double (capped at 10 s) within RESULT_WRITE_RETRY_SECONDS; then the outcomes are stashed."""
+    from dashboard.exceptions import StoreUnavailable
+
+    settings.RESULT_WRITE_BACKOFF_S = 0.5
+    settings.RESULT_WRITE_RETRY_SECONDS = 60.0
+    clock = {"now": 1000.0}
+    slept: list[float] = []
+
+    def sleep(seconds: float) -> None:
+        slept.append(seconds)
+        clock["now"] += seconds
+
+    def unreachable(*, outcomes):
+        raise StoreUnavailable("DynamoDB is unreachable")
+
+    class Job:
+        id, meta = "job-1", {}
+
+        def save_meta(self) -> None:
+            pass
+
+    monkeypatch.setattr(jobs.time, "monotonic", lambda: clock["now"])
+    monkeypatch.setattr(jobs.time, "sleep", sleep)
+    monkeypatch.setattr(jobs.dynamodb, "items_finish_many", unreachable)
+    records = [{"item_id": "a", "status": "done", "claimed_by": "me", "label": 1}]
+    job = Job()
+
+    with pytest.raises(StoreUnavailable, match="kept for the retry"):
+        jobs._finish_with_backoff(records, job=job)
+
+    assert slept == [0.5, 1.0, 2.0, 4.0, 8.0, 10.0, 10.0, 10.0, 10.0]  # 55.5 s; another 10 s would pass 60
+    assert job.meta[jobs.STASH_KEY] == records
