@@ -310,7 +310,7 @@ def openapi_document() -> dict[str, Any]:
                     "operationId": "getOpenApi",
                     "responses": {
                         "200": {"description": "OpenAPI 3.1", "content": {"application/json": {}}},
-                        "401": _error("No session and no valid bearer token."),
+                        "401": UNAUTHORIZED,
                     },
                 }
             },

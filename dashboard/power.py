@@ -331,6 +331,11 @@ def _apply(backend: ComputeBackend, decision: Decision, memory: Memory, *, actor
     return replace(memory, started_at=started_at)
 
 
+def _not_resting(memory: Memory, silent: tuple[str, ...]) -> Memory:
+    """A silent instance that is not stopped now is not resting either: the next check looks at it again."""
+    return replace(memory, silent_since={k: v for k, v in memory.silent_since.items() if k not in silent})
+
+
 def _cycle(*, queued: int, running: int, actor_name: str, now: float, allow_stop: bool = True) -> Decision:
     """Observe, decide, act, remember. The caller holds the lock."""
     backend = compute.backend()
@@ -341,14 +346,13 @@ def _cycle(*, queued: int, running: int, actor_name: str, now: float, allow_stop
     memory = Memory.from_json(_json_get(MEMORY_KEY))
     decision, memory = decide(snapshot, policy_config(), memory)
     if not allow_stop and decision.stop:
-        decision = replace(decision, stop=(), reason="not stopping: the results table cannot be read")
+        memory = _not_resting(memory, decision.silent)
+        decision = replace(decision, stop=(), silent=(), reason="not stopping: the results table cannot be read")
     if (decision.start or decision.stop) and _in_backoff(now):
         blocked = set(decision.start)
         started_at = {k: v for k, v in memory.started_at.items() if k not in blocked}
-        # A silent instance not stopped now is not resting either: the next check looks at it again.
-        silent_since = {k: v for k, v in memory.silent_since.items() if k not in decision.silent}
+        memory = replace(_not_resting(memory, decision.silent), started_at=started_at)
         decision = Decision(waiting=decision.waiting, desired=decision.desired, reason="retrying after an error")
-        memory = replace(memory, started_at=started_at, silent_since=silent_since)
     else:
         memory = _apply(backend, decision, memory, actor_name=actor_name, now=now)
     _json_set(MEMORY_KEY, memory.to_json())

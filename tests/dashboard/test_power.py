@@ -135,6 +135,27 @@ def test_no_instance_is_judged_silent_while_a_worker_does_not_say_where_it_runs(
     assert decision.silent == (instance_id,) and ec2_state(ec2_fleet, instance_id) == "stopped"
 
 
+def test_a_silent_instance_is_not_stopped_while_the_results_table_cannot_be_read(
+    results_table, queue, ec2_fleet, settings
+):
+    from dashboard.devservices import free_port
+
+    [instance_id] = ec2_fleet["ids"][:1]
+    ec2_fleet["client"].start_instances(InstanceIds=[instance_id])
+    classify_enqueue(item_ids=["queued-in-rq"])
+    reachable = settings.DYNAMODB_ENDPOINT_URL
+    settings.DYNAMODB_ENDPOINT_URL = f"http://127.0.0.1:{free_port()}"  # DynamoDB away: stop nothing
+    try:
+        decision = power.power_tick(now=time.time() + 3600)
+        silent = power.power_status()["silent"]
+    finally:
+        settings.DYNAMODB_ENDPOINT_URL = reachable  # for the table's clean-up
+
+    assert decision.stop == () and decision.silent == ()
+    assert ec2_state(ec2_fleet, instance_id) == "running"
+    assert silent == []  # not shown as stopped, and looked at again next time
+
+
 def test_capacity_errors_show_on_the_panel_and_are_retried_with_backoff(
     user_client, results_table, queue, ec2_fleet, fault_proxy
 ):
