@@ -173,14 +173,15 @@ def _orphan_reason(item: dict[str, Any], *, now: datetime, lease: float, connect
     status = str(getattr(job.get_status(refresh=False), "value", job.get_status(refresh=False)))
     if status not in _ALIVE_JOB_STATES:
         return f"its job {job_id} ended ({status}) without writing a result"
-    if status != "started" and item["id"] not in _retaken_by(job):
-        # The run that claimed it is over (RQ retried the job after its worker died): the next run takes
-        # back its own ids and its stashed results, not the ids it took from other jobs for a micro-batch,
-        # whose own jobs skipped them as held.
-        return f"its job {job_id} is waiting to run again, and that run would not take it back"
     if status == "started" and job.worker_name and not _worker_alive(job.worker_name, connection=connection):
         return f"the worker {job.worker_name} running its job {job_id} is gone"
-    if status == "started" and item["id"] not in _retaken_by(job) and not _held_by_run(item, job):
+    if item["id"] in _retaken_by(job):
+        return None  # the job's next run, or this one, takes it back itself
+    # A run that claimed it for a micro-batch from another job's ids is over (RQ retried the job after
+    # its worker died); that other job skipped it as held, and the job's next run will not look at it.
+    if status != "started":
+        return f"its job {job_id} is waiting to run again, and that run would not take it back"
+    if not _held_by_run(item, job):
         return f"its job {job_id} is running again, in another process, and will not take it back"
     return None
 

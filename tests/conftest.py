@@ -87,3 +87,14 @@ def engine(demo_model_dir):
     from classifier.engine import load_engine
 
     return load_engine(str(demo_model_dir))
+
+
+def queue_unreachable(settings) -> None:
+    """Point the job queue at a port nothing listens on: Redis is down, as far as this test is concerned."""
+    from django.conf import settings as live
+
+    from dashboard.devservices import free_port
+
+    settings.RQ_QUEUES = {
+        name: config | {"URL": f"redis://127.0.0.1:{free_port()}/0"} for name, config in live.RQ_QUEUES.items()
+    }

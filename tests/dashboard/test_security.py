@@ -207,14 +207,7 @@ def test_batches_count_by_items(client, user, results_table, queue, settings):
 
 
 def test_production_settings_pass_check_deploy():
-    env = {
-        "DJANGO_ENV": "production",
-        "SECRET_KEY": secrets.token_urlsafe(64),
-        "ALLOWED_HOSTS": "console.example.com",
-        "REDIS_URL": "redis://redis.internal:6379/0",
-        "DYNAMODB_TABLE": "classifier-results",
-        "AWS_REGION": "eu-west-1",
-    }
+    env = _production()
     result = _manage(["check", "--deploy", "--fail-level", "WARNING"], env)
     assert result.returncode == 0, result.stderr + result.stdout
     assert "System check identified no issues" in result.stdout
@@ -225,15 +218,12 @@ def test_production_settings_pass_check_deploy():
 
 def test_health_checks_answer_a_load_balancer_that_sends_its_ip_as_host(results_table):
     # An ALB's health check says `Host: <target IP>` over plain HTTP; anything else keeps host validation.
-    env = {
-        "DJANGO_ENV": "production",
-        "SECRET_KEY": secrets.token_urlsafe(64),
-        "ALLOWED_HOSTS": "console.example.com",
-        "REDIS_URL": os.environ["REDIS_URL"],
-        "DYNAMODB_TABLE": results_table,
-        "DYNAMODB_ENDPOINT_URL": os.environ["DYNAMODB_ENDPOINT_URL"],
-        "AWS_REGION": "us-east-1",
-    }
+    env = _production(
+        REDIS_URL=os.environ["REDIS_URL"],
+        DYNAMODB_TABLE=results_table,
+        DYNAMODB_ENDPOINT_URL=os.environ["DYNAMODB_ENDPOINT_URL"],
+        AWS_REGION="us-east-1",
+    )
     shown = _manage(["shell", "--no-imports", "-c", _HEALTH_BY_IP], env)
     assert shown.stdout.split() == ["/healthz", "200", "/readyz", "200", "/", "400", "/api/v1/submissions", "400"], (
         shown.stderr[-2000:]
@@ -264,18 +254,22 @@ _PRINT_COOKIES = (
     ],
 )
 def test_production_refuses_to_start_without_what_it_needs(env, message):
-    base = {"DJANGO_ENV": "production"}
-    if env:
-        base |= {
-            "SECRET_KEY": secrets.token_urlsafe(64),
-            "ALLOWED_HOSTS": "console.example.com",
-            "REDIS_URL": "redis://r:6379/0",
-            "DYNAMODB_TABLE": "t",
-            "AWS_REGION": "eu-west-1",
-        }
+    base = _production() if env else {"DJANGO_ENV": "production"}
     result = _manage(["check"], base | env)
     assert result.returncode != 0
     assert message in result.stderr
+
+
+def _production(**overrides: str) -> dict[str, str]:
+    """The environment of a complete production deployment, as far as settings go."""
+    return {
+        "DJANGO_ENV": "production",
+        "SECRET_KEY": secrets.token_urlsafe(64),
+        "ALLOWED_HOSTS": "console.example.com",
+        "REDIS_URL": "redis://redis.internal:6379/0",
+        "DYNAMODB_TABLE": "classifier-results",
+        "AWS_REGION": "eu-west-1",
+    } | overrides
 
 
 def _manage(args: list[str], env: dict[str, str]) -> subprocess.CompletedProcess:

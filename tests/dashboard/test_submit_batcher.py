@@ -17,6 +17,7 @@ from dashboard.aws import dynamodb
 from dashboard.devservices import free_port
 from dashboard.exceptions import QueueUnavailable, StoreUnavailable
 from dashboard.submit_batcher import GroupCommitter
+from tests.conftest import queue_unreachable
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -137,11 +138,7 @@ def test_the_api_answers_503_to_every_request_when_dynamodb_is_down(client, user
 
 
 def test_redis_down_marks_every_item_of_the_group_failed_with_the_reason(results_table, redis_conn, settings):
-    from django.conf import settings as live
-
-    settings.RQ_QUEUES = {
-        name: config | {"URL": f"redis://127.0.0.1:{free_port()}/0"} for name, config in live.RQ_QUEUES.items()
-    }
+    queue_unreachable(settings)
     stored: list[str] = []
     real_write = services._submissions_write
 

@@ -11,6 +11,7 @@ from django.urls import reverse
 from dashboard.aws import dynamodb
 from dashboard.devservices import free_port
 from dashboard.services import api_token_create
+from tests.conftest import queue_unreachable
 from tests.faults.conftest import wait_finished
 
 pytestmark = pytest.mark.django_db
@@ -66,12 +67,8 @@ def test_health_says_not_ready_while_the_site_keeps_answering(client, store_down
 
 
 def test_health_says_not_ready_without_redis_while_the_site_keeps_answering(client, results_table, settings):
-    from django.conf import settings as live
-
     assert client.get("/readyz").status_code == 200
-    settings.RQ_QUEUES = {
-        name: config | {"URL": f"redis://127.0.0.1:{free_port()}/0"} for name, config in live.RQ_QUEUES.items()
-    }
+    queue_unreachable(settings)
     response = client.get("/readyz")
     assert response.status_code == 503
     assert response.json()["checks"] == {"redis": "error: ConnectionError", "dynamodb": "ok"}
