@@ -141,9 +141,11 @@ def decide(snapshot: Snapshot, config: PolicyConfig, memory: Memory) -> tuple[De
         for i in snapshot.instances
         if i.has_worker is False
         and snapshot.queued > 0
-        and states[i.id] in {PENDING, RUNNING}
+        and i.state in {PENDING, RUNNING}  # as the provider says: not one counted as pending by start_grace
         and _silent_for(i, memory, now) >= config.boot_timeout
     )
+    for instance_id in silent:
+        started_at.pop(instance_id, None)  # stopped now: no longer "just started"
     resting = {k: v for k, v in memory.silent_since.items() if now - v < config.boot_timeout}
     resting.update({instance_id: now for instance_id in silent})
 

@@ -161,3 +161,19 @@ def test_silent_memory_survives_a_round_trip_through_json():
     )
     assert memory.silent_since == {"i-0": 900} and memory.worker_seen == {"i-1": 900}
     assert Memory.from_json(memory.to_json()) == memory
+
+
+def test_a_silent_instance_is_stopped_once_not_again_while_the_provider_catches_up():
+    # Seen with `make run` and POWER_BOOT_TIMEOUT=30 (a boot that never finished): the stop was sent again
+    # on every check, because the start's grace period made the stopped instance look pending, and its
+    # worker from an earlier session made it look silent.
+    short = PolicyConfig(idle_stop_after=120, backlog_per_instance=10, start_grace=60, boot_timeout=30)
+    memory = Memory(worker_seen={"i-0": -5000.0})
+    decision, memory = decide(Snapshot(now=0, instances=observed("stopped"), queued=1), short, memory)
+    assert decision.start == ("i-0",)
+    decision, memory = decide(Snapshot(now=30, instances=observed("pending"), queued=1), short, memory)
+    assert decision.silent == ("i-0",)
+    for now in (32, 34, 50):
+        decision, memory = decide(Snapshot(now=now, instances=observed("stopped"), queued=1), short, memory)
+        assert decision.stop == () and decision.start == ()
+    assert memory.silent_since == {"i-0": 30}
