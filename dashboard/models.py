@@ -72,19 +72,22 @@ class Batch(models.Model):
         return f"batch {self.id} ({self.total} items)"
 
 
-# --- Power management audit log (issue 4) ---------------------------------------------------
+# --- The audit trail: every change to data, capacity and access ----------------------------
 
 
 class AuditEvent(models.Model):
-    """Who started, stopped or rebooted which instance, when, and what came of it.
+    """Who did what to how many of which, when, and what came of it.
 
     Automatic actions (a submission's capacity check, the idle stop) are recorded too, with no user
-    and an `actor_name` such as "system (power_tick)", so the log explains every power change.
+    and an `actor_name` such as "system (power_tick)", so the log explains every change.
     """
 
-    OUTCOMES = [("ok", "ok"), ("error", "error")]
+    OUTCOMES = [("ok", "ok"), ("error", "error"), ("refused", "refused")]
+    KINDS = [("power", "power"), ("data", "data"), ("token", "token"), ("auth", "auth")]
 
     created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+    kind = models.CharField(max_length=8, choices=KINDS, default="power", db_index=True)
+    count = models.PositiveIntegerField(default=1, help_text="How many items or objects the action touched.")
     actor = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="audit_events"
     )

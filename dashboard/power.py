@@ -31,7 +31,7 @@ from django.conf import settings
 from rq import Worker
 from rq.registry import StartedJobRegistry
 
-from dashboard import compute
+from dashboard import audit, compute
 from dashboard.aws import dynamodb, sagemaker
 from dashboard.compute.base import PENDING, POWERED_STATES, RUNNING, STOPPING, ComputeBackend, Instance
 from dashboard.compute.policy import Decision, InstanceView, Memory, PolicyConfig, Snapshot, decide
@@ -43,7 +43,6 @@ from dashboard.exceptions import (
     EndpointStatusUnavailable,
     StoreUnavailable,
 )
-from dashboard.models import AuditEvent
 from dashboard.queue import inference_queue
 
 log = logging.getLogger(__name__)
@@ -152,19 +151,10 @@ def _in_backoff(now: float) -> bool:
 
 
 def audit_record(*, actor: Any = None, actor_name: str, action: str, target: str, outcome: str, detail: str = ""):
-    """Write one audit event; never raises (an audit failure must not undo a start or a stop)."""
-    try:
-        return AuditEvent.objects.create(
-            actor=actor if getattr(actor, "pk", None) else None,
-            actor_name=actor_name[:150],
-            action=action,
-            target=target[:100],
-            outcome=outcome,
-            detail=detail[:2000],
-        )
-    except Exception:  # the database being down must not turn a successful stop into an error
-        log.exception("could not write the audit event %s %s %s", actor_name, action, target)
-        return None
+    """A power action in the audit trail; never raises."""
+    return audit.audit_record(
+        kind="power", actor=actor, actor_name=actor_name, action=action, target=target, outcome=outcome, detail=detail
+    )
 
 
 # --- observing the fleet ----------------------------------------------------------------------

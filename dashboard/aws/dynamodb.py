@@ -865,13 +865,25 @@ def _top(plan: _Plan) -> tuple[str, None]:
     return (plan.partition if plan.partition is not None else plan.top_month, None)
 
 
+def _walk_page(plan: _Plan, *, start: tuple[str, list[str] | None], older: bool, limit: int, budget: int) -> _Walk:
+    """A page's walk. It reads one entry more than it shows, so a cursor is given only when that
+    direction really holds more: a page that ends at a month's end never links to empty months."""
+    walk = _walk(plan, start=start, older=older, limit=limit + 1, budget=budget)
+    if len(walk.raws) > limit:
+        walk.raws = walk.raws[:limit]
+        walk.position = _position_of(plan, walk.raws[-1])
+    elif not walk.budget_exhausted:
+        walk.position = None
+    return walk
+
+
 def _page(plan: _Plan, item_filter: ItemFilter, *, limit: int, cursor: str | None, budget: int) -> Page:
     if cursor:
         start, direction = _cursor_decode(cursor, item_filter)
     else:
         start, direction = _top(plan), "n"
     if direction == "p":
-        walk = _walk(plan, start=start, older=False, limit=limit, budget=budget)
+        walk = _walk_page(plan, start=start, older=False, limit=limit, budget=budget)
         if walk.position is None and not walk.budget_exhausted:
             return _page(plan, item_filter, limit=limit, cursor=None, budget=budget)  # back at the top
         raws = list(reversed(walk.raws))
@@ -886,7 +898,7 @@ def _page(plan: _Plan, item_filter: ItemFilter, *, limit: int, cursor: str | Non
             index=plan.index,
             budget_exhausted=walk.budget_exhausted,
         )
-    walk = _walk(plan, start=start, older=True, limit=limit, budget=budget)
+    walk = _walk_page(plan, start=start, older=True, limit=limit, budget=budget)
     prev_cursor = None
     if cursor:
         before = _position_of(plan, walk.raws[0]) if walk.raws else start

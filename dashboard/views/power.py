@@ -14,9 +14,8 @@ from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_GET, require_http_methods
 
-from dashboard import compute, power
+from dashboard import audit, compute, power
 from dashboard.exceptions import ComputeError
-from dashboard.models import AuditEvent
 
 log = logging.getLogger(__name__)
 
@@ -70,7 +69,7 @@ def _panel_context(request: HttpRequest) -> dict[str, Any]:
     return {
         "power": status,
         "can_control": is_staff,
-        "audit_events": list(AuditEvent.objects.all()[:5]) if is_staff else [],
+        "audit_events": list(audit.audit_events(kind="power")[:5]) if is_staff else [],
         "refresh_ms": 2000 if status["transitioning"] else 5000,
     }
 
@@ -140,5 +139,18 @@ def instance_action(request: HttpRequest, instance_id: str, action: str) -> Http
 @staff_required
 @require_GET
 def audit_log(request: HttpRequest) -> HttpResponse:
-    page = Paginator(AuditEvent.objects.select_related("actor"), 50).get_page(request.GET.get("page"))
-    return render(request, "dashboard/audit_log.html", {"page": page})
+    kind = request.GET.get("kind", "")
+    kind = kind if kind in audit.KINDS else ""
+    actor_name = request.GET.get("user", "").strip()[:150]
+    events = audit.audit_events(kind=kind or None, actor_name=actor_name or None)
+    page = Paginator(events, 50).get_page(request.GET.get("page"))
+    filters = request.GET.copy()
+    filters.pop("page", None)
+    context = {
+        "page": page,
+        "kinds": audit.KINDS,
+        "kind": kind,
+        "user_filter": actor_name,
+        "filter_query": filters.urlencode(),
+    }
+    return render(request, "dashboard/audit_log.html", context)
