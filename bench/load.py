@@ -329,7 +329,7 @@ def _wait_http(url: str, process: subprocess.Popen, timeout: float = 60) -> None
     raise SystemExit("gunicorn did not answer /healthz in time")
 
 
-def _wait_worker(log: Path, process: subprocess.Popen, timeout: float = 120) -> None:
+def _wait_worker(log: Path, process: subprocess.Popen, timeout: float = 300) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if process.poll() is not None:
