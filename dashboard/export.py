@@ -1,5 +1,9 @@
 """Results as CSV: streamed row by row, and safe to open in a spreadsheet.
 
+What a download may cost: a text filter is a `contains` on every item in range (DynamoDB has no text
+index), so "Download all matching" with one reads the whole table, however few items match. Only staff
+may start that; everyone else narrows by an indexed filter or downloads a selection.
+
 A cell that starts with `=`, `+`, `-`, `@`, a tab or a carriage return is read by Excel and
 LibreOffice as a formula (CSV injection), so such a cell is written with a leading `'`, which
 spreadsheets show as plain text.
@@ -11,11 +15,22 @@ import csv
 from collections.abc import Iterable, Iterator
 from typing import Any
 
-from dashboard.aws.dynamodb import ITEM_FIELDS
+from dashboard.aws.dynamodb import ITEM_FIELDS, ItemFilter
 
 EXPORT_FIELDS = (*ITEM_FIELDS, "batch_id", "submitted_by", "started_at")
 _FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 BOM = "\ufeff"  # lets Excel recognise the file as UTF-8; our own upload accepts it
+
+
+STAFF_ONLY_MESSAGE = (
+    "Downloading every match of a text filter reads every item in the table, so only staff can start it. "
+    "Narrow it by label, status, model or dates instead, or select rows and download those."
+)
+
+
+def export_needs_staff(item_filter: ItemFilter) -> bool:
+    """Whether exporting everything this filter matches scans the whole table (a text filter)."""
+    return bool(item_filter.text)
 
 
 def csv_safe(value: Any) -> Any:
