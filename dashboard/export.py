@@ -1,8 +1,8 @@
 """Results as CSV: streamed row by row, and safe to open in a spreadsheet.
 
 What a download may cost: a text filter is a `contains` on every item in range (DynamoDB has no text
-index), so "Download all matching" with one reads the whole table, however few items match. Only staff
-may start that; everyone else narrows by an indexed filter or downloads a selection.
+index), so "Download all matching" with one reads every item in range (the whole table unless an indexed filter
+narrows it), however few match. Only staff may start that; everyone else downloads a selection.
 
 A cell that starts with `=`, `+`, `-`, `@`, a tab or a carriage return is read by Excel and
 LibreOffice as a formula (CSV injection), so such a cell is written with a leading `'`, which
@@ -23,8 +23,8 @@ BOM = "\ufeff"  # lets Excel recognise the file as UTF-8; our own upload accepts
 
 
 STAFF_ONLY_MESSAGE = (
-    "Downloading every match of a text filter reads every item in the table, so only staff can start it. "
-    "Narrow it by label, status, model or dates instead, or select rows and download those."
+    "A text filter reads every item in range to find its matches (the whole table unless a label, status, "
+    "model or date narrows it), so only staff can download all of them. Select rows and download those instead."
 )
 
 
