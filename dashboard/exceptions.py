@@ -106,6 +106,10 @@ class ComputeNotFound(ComputeError):
     retryable = False
 
 
+class PowerBusy(DashboardError):
+    """Another process holds the fleet lock (a check deciding, or another staff action): try again shortly."""
+
+
 class EndpointStatusUnavailable(DashboardError):
     """SageMaker's control plane (DescribeEndpoint/ListEndpoints) could not be read."""
 

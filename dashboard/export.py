@@ -1,5 +1,9 @@
 """Results as CSV: streamed row by row, and safe to open in a spreadsheet.
 
+What a download may cost: a text filter is a `contains` on every item in range (DynamoDB has no text
+index), so "Download all matching" with one reads every item in range (the whole table unless an indexed filter
+narrows it), however few match. Only staff may start that; everyone else downloads a selection.
+
 A cell that starts with `=`, `+`, `-`, `@`, a tab or a carriage return is read by Excel and
 LibreOffice as a formula (CSV injection), so such a cell is written with a leading `'`, which
 spreadsheets show as plain text.
@@ -11,11 +15,22 @@ import csv
 from collections.abc import Iterable, Iterator
 from typing import Any
 
-from dashboard.aws.dynamodb import ITEM_FIELDS
+from dashboard.aws.dynamodb import ITEM_FIELDS, ItemFilter
 
 EXPORT_FIELDS = (*ITEM_FIELDS, "batch_id", "submitted_by", "started_at")
 _FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 BOM = "\ufeff"  # lets Excel recognise the file as UTF-8; our own upload accepts it
+
+
+STAFF_ONLY_MESSAGE = (
+    "A text filter reads every item in range to find its matches (the whole table unless a label, status, "
+    "model or date narrows it), so only staff can download all of them. Select rows and download those instead."
+)
+
+
+def export_needs_staff(item_filter: ItemFilter) -> bool:
+    """Whether exporting everything this filter matches scans the whole table (a text filter)."""
+    return bool(item_filter.text)
 
 
 def csv_safe(value: Any) -> Any:

@@ -4,7 +4,7 @@ Writes and the panel's reads for power management live here; the decisions thems
 the pure `dashboard.compute.policy`. Shared state is in Redis, never in process memory, because
 the web tier runs several stateless processes and `manage.py power_tick` runs beside them:
 
-  power:lock          SET NX PX lock: one process decides and calls start/stop at a time
+  power:lock          redis-py Lock: one process decides and calls start/stop at a time
   power:capacity-ok   short-lived flag: an instance was on a moment ago (skips the check per submit)
   power:memory        the policy's memory (idle timers, recent starts), JSON
   power:error         the last provider error, its attempt count and when to retry, JSON
@@ -20,7 +20,6 @@ from __future__ import annotations
 import json
 import logging
 import time
-import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import replace
@@ -28,19 +27,29 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from django.conf import settings
+from redis.exceptions import LockError
 from rq import Worker
 from rq.registry import StartedJobRegistry
 
 from dashboard import audit, compute
 from dashboard.aws import dynamodb, sagemaker
 from dashboard.compute.base import PENDING, POWERED_STATES, RUNNING, STOPPING, ComputeBackend, Instance
-from dashboard.compute.policy import Decision, InstanceView, Memory, PolicyConfig, Snapshot, decide
+from dashboard.compute.policy import (
+    Decision,
+    InstanceView,
+    Memory,
+    PolicyConfig,
+    Snapshot,
+    capacity_covered,
+    decide,
+)
 from dashboard.exceptions import (
     ComputeError,
     ComputeNotFound,
     ComputeStateConflict,
     ComputeUnauthorized,
     EndpointStatusUnavailable,
+    PowerBusy,
     StoreUnavailable,
 )
 from dashboard.queue import inference_queue
@@ -58,14 +67,14 @@ ENDPOINTS_CACHE_KEY = "power:endpoints"
 TICK_ALIVE_KEY = "power:tick-alive"
 WORKER_META_PREFIX = "inference:worker:"
 
-LOCK_MS = 30_000  # longer than any start/stop call with its retries; released as soon as we finish
+LOCK_SECONDS = 30.0  # longer than any start/stop call with its retries; released as soon as we finish
+# How long a staff action waits for a check in progress (one describe and a start or stop) to finish.
+ACTION_LOCK_WAIT_SECONDS = 5.0
 CAPACITY_OK_SECONDS = 5
 BACKOFF_BASE_SECONDS = 10
 BACKOFF_MAX_SECONDS = 300
 ENDPOINTS_CACHE_SECONDS = 15
 ACTIONS = ("start", "stop", "reboot")
-
-_RELEASE = "if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) else return 0 end"
 
 
 def _redis():
@@ -85,19 +94,23 @@ def policy_config() -> PolicyConfig:
 
 @contextmanager
 def power_lock(*, wait_seconds: float = 0.0) -> Iterator[bool]:
-    """Hold the fleet lock (yields True) or learn that another process holds it (yields False)."""
-    redis = _redis()
-    token = uuid.uuid4().hex
-    deadline = time.monotonic() + wait_seconds
-    acquired = bool(redis.set(LOCK_KEY, token, nx=True, px=LOCK_MS))
-    while not acquired and time.monotonic() < deadline:
-        time.sleep(0.1)
-        acquired = bool(redis.set(LOCK_KEY, token, nx=True, px=LOCK_MS))
+    """Hold the fleet lock (yields True) or learn that another process holds it (yields False).
+
+    redis-py's Lock releases by token in one script, so a holder whose lock expired never deletes the
+    lock a later holder took.
+    """
+    lock = _redis().lock(
+        LOCK_KEY, timeout=LOCK_SECONDS, sleep=0.1, blocking=wait_seconds > 0, blocking_timeout=wait_seconds or None
+    )
+    acquired = bool(lock.acquire())
     try:
         yield acquired
     finally:
         if acquired:
-            redis.eval(_RELEASE, 1, LOCK_KEY, token)
+            try:
+                lock.release()
+            except LockError:  # it expired while we acted (and may be another's now): leave it be
+                log.warning("the power lock expired before this holder released it")
 
 
 def _json_get(key: str) -> Any:
@@ -361,9 +374,8 @@ def _cycle(*, queued: int, running: int, actor_name: str, now: float, allow_stop
             "transitioning": any(i.state in {PENDING, STOPPING} for i in instances),
         },
     )
-    if any(i.state in {PENDING, RUNNING} for i in instances) or decision.start:
-        if decision.desired <= sum(1 for i in instances if i.state in {PENDING, RUNNING}) + len(decision.start):
-            _redis().set(CAPACITY_OK_KEY, "1", ex=CAPACITY_OK_SECONDS)
+    if capacity_covered(snapshot, decision):
+        _redis().set(CAPACITY_OK_KEY, "1", ex=CAPACITY_OK_SECONDS)
     return decision
 
 
@@ -445,7 +457,10 @@ def power_tick(*, now: float | None = None, wait_seconds: float = 5.0) -> Decisi
 
 
 def instance_action(*, instance_id: str, action: str, actor: Any) -> str:
-    """A staff member's start/stop/reboot. Audited whatever the outcome; raises ComputeError on failure."""
+    """A staff member's start/stop/reboot. Audited whatever the outcome.
+
+    Raises ComputeError when the provider refuses, PowerBusy when the fleet lock stays taken.
+    """
     backend = compute.backend()
     name = actor.get_username() if actor is not None else "system"
     if instance_id not in backend.instance_ids():
@@ -453,7 +468,18 @@ def instance_action(*, instance_id: str, action: str, actor: Any) -> str:
     if action not in ACTIONS or (action == "reboot" and not backend.supports_reboot):
         raise ValueError(f"{action!r} is not possible on {backend.name} instances")
     try:
-        with power_lock(wait_seconds=10.0):
+        with power_lock(wait_seconds=ACTION_LOCK_WAIT_SECONDS) as acquired:
+            if not acquired:
+                # Acting beside a check that is starting or stopping the same fleet could undo its decision.
+                audit_record(
+                    actor=actor,
+                    actor_name=name,
+                    action=action,
+                    target=instance_id,
+                    outcome="refused",
+                    detail="another power check or action held the fleet lock",
+                )
+                raise PowerBusy("Another power check or action is in progress; try again in a few seconds.")
             if action == "start":
                 outcome = backend.start(instance_id)
             elif action == "stop":

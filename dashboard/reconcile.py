@@ -24,13 +24,14 @@ It runs in `manage.py power_tick` every RECONCILE_EVERY_TICKS checks, once when 
 from __future__ import annotations
 
 import logging
-import os
 import socket
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
 from django.conf import settings
+from redis.exceptions import LockError
+from redis.lock import Lock
 
 from dashboard.aws import dynamodb
 from dashboard.compute.local import process_alive
@@ -39,7 +40,7 @@ from dashboard.queue import CLASSIFY_JOB, classify_enqueue, inference_queue
 log = logging.getLogger(__name__)
 
 LOCK_KEY = "reconcile:lock"
-LOCK_MS = 120_000
+LOCK_SECONDS = 120.0
 # Items read per status per run: enough for any backlog one run should fix; the next run takes the rest.
 SCAN_LIMIT = 5000
 _ALIVE_JOB_STATES = {"queued", "scheduled", "deferred", "started"}
@@ -85,9 +86,9 @@ def reconcile(
     max_recoveries = settings.RECONCILE_MAX_RECOVERIES if max_recoveries is None else max_recoveries
     queue = inference_queue()
     connection = queue.connection
-    token = os.urandom(8).hex()
     report = ReconcileReport()
-    if not connection.set(LOCK_KEY, token, nx=True, px=LOCK_MS):
+    lock = connection.lock(LOCK_KEY, timeout=LOCK_SECONDS, blocking=False)
+    if not lock.acquire():
         report.skipped = True
         return report
     try:
@@ -108,11 +109,18 @@ def reconcile(
             _take_back(item, reason=reason, max_recoveries=max_recoveries, report=report)
         _enqueue(report.requeued + report.released, report=report, ensure_capacity=ensure_capacity)
     finally:
-        if connection.get(LOCK_KEY) in (token, token.encode()):
-            connection.delete(LOCK_KEY)
+        _release(lock)
     if report.changed:
         log.warning(report.summary())
     return report
+
+
+def _release(lock: Lock) -> None:
+    """Release by token: a run that outlived its lock must not delete the one another run took since."""
+    try:
+        lock.release()
+    except LockError:  # LockNotOwnedError: it expired, and may be another run's now
+        log.warning("reconcile: the lock expired before this run finished; left to its new holder")
 
 
 def _age(timestamp: str | None, now: datetime) -> float:

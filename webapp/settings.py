@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from urllib.parse import unquote, urlparse
+from urllib.parse import quote, unquote, urlparse
 
 from django.core.exceptions import ImproperlyConfigured
 
@@ -91,6 +91,29 @@ def database_from_url(url: str) -> dict:
     if parsed.scheme == "sqlite":
         return {"ENGINE": "django.db.backends.sqlite3", "NAME": unquote(parsed.path) or ":memory:", **_KEEP_CONNECTIONS}
     raise ImproperlyConfigured(f"DATABASE_URL must start with postgres:// or sqlite://, got {parsed.scheme!r}")
+
+
+def redis_url_with_password(url: str, password: str = "") -> str:
+    """REDIS_URL with REDIS_PASSWORD in it (`scheme://[user]:password@host:port/db`), for every client.
+
+    Accepts `redis://` (plain TCP) and `rediss://` (TLS). A password given both ways is refused rather
+    than one silently winning.
+    """
+    parsed = urlparse(url)
+    if parsed.scheme not in {"redis", "rediss"} or not parsed.hostname:
+        raise ImproperlyConfigured(f"REDIS_URL must be redis://host:port/db or rediss://host:port/db, got {url!r}")
+    if not password:
+        return url
+    if parsed.password:
+        raise ImproperlyConfigured("The Redis password is set twice: in REDIS_URL and in REDIS_PASSWORD. Keep one.")
+    userinfo, _, hostinfo = parsed.netloc.rpartition("@")
+    return parsed._replace(netloc=f"{userinfo}:{quote(password, safe='')}@{hostinfo}").geturl()
+
+
+def redis_is_insecure(url: str) -> bool:
+    """Plain TCP with no password: anyone who reaches the port can enqueue a job, i.e. run code on a worker."""
+    parsed = urlparse(url)
+    return parsed.scheme == "redis" and not parsed.password
 
 
 DJANGO_ENV = env_str("DJANGO_ENV", "local")
@@ -181,6 +204,18 @@ STORAGES = {
 
 # --- Queue (Redis + RQ) -------------------------------------------------------------------
 REDIS_URL = env_str("REDIS_URL", "redis://127.0.0.1:6379/0", required_in_production=True)
+# The AUTH token (ElastiCache's, from Secrets Manager), kept out of REDIS_URL so the URL can be shown.
+REDIS_PASSWORD = env_str("REDIS_PASSWORD", "")
+# Production refuses redis:// with no password: RQ runs whatever function a job names, so writing to
+# Redis is running code on the workers (docs/operations.md). This says the network alone protects it.
+REDIS_ALLOW_INSECURE = env_bool("REDIS_ALLOW_INSECURE", False)
+# What every Redis client connects with: the queue, locks and rate limits (RQ_QUEUES) and CACHES.
+REDIS_CONNECTION_URL = redis_url_with_password(REDIS_URL, REDIS_PASSWORD) if REDIS_URL else ""
+if PRODUCTION and REDIS_URL and redis_is_insecure(REDIS_CONNECTION_URL) and not REDIS_ALLOW_INSECURE:
+    raise ImproperlyConfigured(
+        "REDIS_URL is plain redis:// with no password: anyone who reaches Redis can run code on the workers. "
+        "Use rediss:// with REDIS_PASSWORD (the AUTH token), or set REDIS_ALLOW_INSECURE=true."
+    )
 INFERENCE_QUEUE = "inference"
 # Long enough for one large micro-batch on a cold CPU; a GPU batch takes well under a second.
 INFERENCE_JOB_TIMEOUT = env_int("INFERENCE_JOB_TIMEOUT", 600, minimum=1)
@@ -189,10 +224,22 @@ INFERENCE_JOB_TIMEOUT = env_int("INFERENCE_JOB_TIMEOUT", 600, minimum=1)
 RQ = {"COMMIT_MODE": "auto"}
 RQ_QUEUES = {
     INFERENCE_QUEUE: {
-        "URL": REDIS_URL,
+        "URL": REDIS_CONNECTION_URL,
         "DEFAULT_TIMEOUT": INFERENCE_JOB_TIMEOUT,
         "SERIALIZER": "rq.serializers.JSONSerializer",
     },
+}
+# Django's cache is on the same Redis, shared by every web process (charts are read once for all of
+# them, not once per process). A cache that does not answer within the socket timeouts is skipped.
+CACHE_TIMEOUT = env_int("CACHE_TIMEOUT", 300, minimum=1)
+CACHES = {
+    "default": {
+        "BACKEND": "django.core.cache.backends.redis.RedisCache",
+        "LOCATION": REDIS_CONNECTION_URL,
+        "KEY_PREFIX": "console-cache",
+        "TIMEOUT": CACHE_TIMEOUT,
+        "OPTIONS": {"socket_connect_timeout": 1.0, "socket_timeout": 1.0},
+    }
 }
 
 # --- AWS ----------------------------------------------------------------------------------

@@ -190,6 +190,7 @@ class LocalBackend(ComputeBackend):
     def _spawn(self, instance_id: str, worker_name: str) -> subprocess.Popen:
         env = os.environ | {
             "REDIS_URL": settings.REDIS_URL,
+            "REDIS_PASSWORD": settings.REDIS_PASSWORD,
             "DYNAMODB_TABLE": settings.DYNAMODB_TABLE,
             "CLASSIFIER_MODEL": settings.CLASSIFIER_MODEL,
             "AWS_REGION": settings.AWS_REGION,

@@ -16,6 +16,8 @@ Rules
   known to be on another instance. With no work at all every idle instance may stop; with some,
   only instances beyond the `desired` count. Any job resets the timer (the hysteresis that stops
   it flapping).
+- Capacity after acting: `capacity_covered` counts the instances the decision stops as off, although
+  the snapshot it was made from (read before the stop) still shows them on.
 - Silent instances: an instance that has been pending or running for `boot_timeout` seconds while work
   waits, with no worker reporting from it in that time (a boot that never finishes, a worker service
   that does not start or died), is stopped so it costs nothing more, and is not started again for
@@ -197,3 +199,15 @@ def decide(snapshot: Snapshot, config: PolicyConfig, memory: Memory) -> tuple[De
     )
     memory = Memory(idle_since=idle_since, started_at=started_at, worker_seen=worker_seen, silent_since=resting)
     return decision, memory
+
+
+def capacity_covered(snapshot: Snapshot, decision: Decision) -> bool:
+    """Whether, once the decision is carried out, instances are on and enough of them for the work.
+
+    What the decision stops is off from now on, whatever the snapshot (read before the stop) says, so
+    an idle stop never reports the capacity it just removed as still there.
+    """
+    stopped = set(decision.stop)
+    on = sum(1 for i in snapshot.instances if i.state in {PENDING, RUNNING} and i.id not in stopped)
+    on += len(decision.start)
+    return on > 0 and decision.desired <= on

@@ -15,7 +15,7 @@ from django.shortcuts import redirect, render
 from django.views.decorators.http import require_GET, require_http_methods
 
 from dashboard import audit, compute, power
-from dashboard.exceptions import ComputeError
+from dashboard.exceptions import ComputeError, PowerBusy
 
 log = logging.getLogger(__name__)
 
@@ -111,13 +111,20 @@ def instance_action(request: HttpRequest, instance_id: str, action: str) -> Http
     if request.method == "POST":
         try:
             state = power.instance_action(instance_id=instance_id, action=action, actor=request.user)
+        except PowerBusy as error:
+            messages.warning(request, f"{ACTION_LABELS[action]} {instance_id}: busy, nothing done. {error}")
+            return render(request, "dashboard/instance_confirm.html", _confirm_context(instance_id, action), status=409)
         except ComputeError as error:
             messages.error(request, f"{ACTION_LABELS[action]} {instance_id} failed: {error}")
         else:
             messages.success(request, f"{ACTION_LABELS[action]} {instance_id}: requested; it is now {state}.")
         return redirect("home")
+    return render(request, "dashboard/instance_confirm.html", _confirm_context(instance_id, action))
+
+
+def _confirm_context(instance_id: str, action: str) -> dict[str, Any]:
     try:
-        instance = next((i for i in backend.instances() if i.id == instance_id), None)
+        instance = next((i for i in compute.backend().instances() if i.id == instance_id), None)
         describe_error = None
     except ComputeError as error:
         instance, describe_error = None, str(error)
@@ -125,7 +132,7 @@ def instance_action(request: HttpRequest, instance_id: str, action: str) -> Http
         counts = power.queue_counts()
     except Exception:
         counts = None
-    context = {
+    return {
         "instance_id": instance_id,
         "instance": instance,
         "describe_error": describe_error,
@@ -133,7 +140,6 @@ def instance_action(request: HttpRequest, instance_id: str, action: str) -> Http
         "action_label": ACTION_LABELS[action],
         "counts": counts,
     }
-    return render(request, "dashboard/instance_confirm.html", context)
 
 
 @staff_required

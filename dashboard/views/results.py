@@ -79,6 +79,7 @@ def _explorer_context(request: HttpRequest) -> dict:
     item_filter = form.item_filter()
     context["filtered"] = item_filter != dynamodb.ItemFilter()
     context["discards"] = item_filter.discards
+    context["export_needs_staff"] = export.export_needs_staff(item_filter)
     try:
         if lookup:
             context["lookup"] = lookup
@@ -204,16 +205,22 @@ def results_actions(request: HttpRequest) -> HttpResponse:
 @login_required
 @require_GET
 def results_export(request: HttpRequest) -> HttpResponse:
-    """Every result matching the filter as CSV, streamed: one DynamoDB page in memory at a time."""
+    """Every result matching the filter as CSV, streamed: one DynamoDB page in memory at a time.
+
+    A text filter makes that a read of the whole table: staff only (403 with the reason otherwise).
+    """
     form = ExplorerForm(request.GET)
     form.is_valid()
+    item_filter = form.item_filter()
+    if export.export_needs_staff(item_filter) and not request.user.is_staff:
+        return HttpResponse(export.STAFF_ONLY_MESSAGE, status=403, content_type="text/plain; charset=utf-8")
     try:
         dynamodb.store_ping()  # fail before the download starts, while a status code can still say so
     except StoreUnavailable as error:
         return HttpResponse(
             f"The results table cannot be read right now: {error}", status=503, content_type="text/plain"
         )
-    return csv_download(selectors.explorer_iter(item_filter=form.item_filter()), name="results")
+    return csv_download(selectors.explorer_iter(item_filter=item_filter), name="results")
 
 
 @login_required

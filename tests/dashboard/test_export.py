@@ -46,11 +46,44 @@ def test_cells_that_start_a_formula_are_neutralised(dangerous):
     assert cells[1] == "'" + dangerous
 
 
-def test_export_applies_the_filter(user_client, results_table):
+def test_export_applies_the_filter(client, staff, results_table):
     for n in range(6):
         dynamodb.item_put_new(item=dynamodb.new_item(item_id=f"f-{n}", text="wanted" if n % 2 else "other"))
-    rows = _rows(user_client.get(reverse("results_export"), {"text": "wanted"}))
+    client.force_login(staff)
+    rows = _rows(client.get(reverse("results_export"), {"text": "wanted"}))
     assert sorted(row["id"] for row in rows) == ["f-1", "f-3", "f-5"]
+
+
+def test_an_export_with_a_text_filter_reads_the_whole_table_so_it_needs_staff(user_client, results_table, monkeypatch):
+    from dashboard import selectors
+
+    for n in range(3):
+        dynamodb.item_put_new(item=dynamodb.new_item(item_id=f"w-{n}", text="wanted"))
+    read: list[object] = []
+    real = selectors.explorer_iter
+    monkeypatch.setattr(selectors, "explorer_iter", lambda **kwargs: read.append(kwargs) or real(**kwargs))
+
+    response = user_client.get(reverse("results_export"), {"text": "wanted", "status": "queued"})
+
+    assert response.status_code == 403
+    assert "A text filter reads every item in range" in response.content.decode()
+    assert "only staff can download" in response.content.decode()
+    assert read == [], "the scan must not start"
+    assert user_client.get(reverse("results_export"), {"status": "queued"}).status_code == 200  # an indexed filter
+
+
+def test_the_explorer_says_which_exports_scan_the_whole_table(client, user, staff, results_table):
+    client.force_login(user)
+    plain = client.get(reverse("results")).content.decode()
+    assert 'class="button export-all"' in plain and "export-note" not in plain
+
+    text = client.get(reverse("results"), {"text": "wanted"}).content.decode()
+    assert 'class="export-all" disabled' in text and 'class="button export-all"' not in text
+    assert "this reads the whole table: staff only" in text
+
+    client.force_login(staff)
+    text = client.get(reverse("results"), {"text": "wanted"}).content.decode()
+    assert 'class="button export-all"' in text and "reads every item in the table" in text
 
 
 def test_download_selected_exports_only_the_selection(user_client, results_table):

@@ -258,3 +258,18 @@ def test_the_home_page_includes_the_live_panel(user_client, results_table, ec2_f
     assert 'id="power-panel"' in html
     assert f'data-refresh-url="{reverse("power_panel")}"' in html
     assert "js/power.js" in html
+
+
+def test_an_idle_stop_does_not_report_the_stopped_capacity_as_on(results_table, queue, ec2_fleet, settings, redis_conn):
+    [instance_id] = ec2_fleet["ids"][:1]
+    settings.POWER_BOOT_TIMEOUT = 86400
+    ec2_fleet["client"].start_instances(InstanceIds=[instance_id])
+    t0 = time.time()
+    power.power_tick(now=t0)
+    assert power.power_tick(now=t0 + 61).stop == (instance_id,)
+    assert ec2_state(ec2_fleet, instance_id) == "stopped"
+    assert not redis_conn.exists(power.CAPACITY_OK_KEY), "the list read before the stop still showed it running"
+
+    services.submission_create(text="work right after the idle stop", submitted_by="alice")
+
+    assert ec2_state(ec2_fleet, instance_id) == "running"

@@ -85,3 +85,28 @@ def test_a_failed_action_is_shown_and_audited(client, staff, results_table, ec2_
     event = AuditEvent.objects.get()
     assert (event.actor, event.outcome) == (staff, "error")
     assert "InsufficientInstanceCapacity" in event.detail
+
+
+def test_an_action_while_another_holds_the_fleet_lock_is_refused_as_busy(
+    client, staff, results_table, ec2_fleet, redis_conn, monkeypatch
+):
+    from dashboard import power
+
+    [instance_id] = ec2_fleet["ids"][:1]
+    monkeypatch.setattr(power, "ACTION_LOCK_WAIT_SECONDS", 0.2)  # not the panel's few seconds
+    other = redis_conn.lock(power.LOCK_KEY, timeout=60)
+    assert other.acquire(blocking=False)
+    client.force_login(staff)
+
+    response = client.post(url(instance_id, "start"))
+
+    assert response.status_code == 409
+    assert "busy, nothing done" in response.content.decode() and "try again" in response.content.decode()
+    assert ec2_state(ec2_fleet, instance_id) == "stopped"
+    event = AuditEvent.objects.get()
+    assert (event.actor, event.action, event.target, event.outcome) == (staff, "start", instance_id, "refused")
+    assert other.owned(), "the refused action must leave the holder's lock alone"
+
+    other.release()
+    assert client.post(url(instance_id, "start")).status_code == 302
+    assert ec2_state(ec2_fleet, instance_id) == "running"

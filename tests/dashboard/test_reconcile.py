@@ -284,3 +284,38 @@ def test_items_a_running_job_claimed_are_left_to_it_unless_an_earlier_run_claime
     # from another job for its micro-batch is nobody's now.
     assert report.released == ["in-the-last-run"]
     assert {dynamodb.item_get(item_id=i)["status"] for i in ("in-this-run", "own-id")} == {"running"}
+
+
+def test_a_run_that_outlived_its_lock_never_releases_the_lock_another_run_took(
+    results_table, queue, redis_conn, monkeypatch
+):
+    import dashboard.reconcile as reconcile_module
+
+    monkeypatch.setattr(reconcile_module, "LOCK_SECONDS", 0.2)  # this run's lock expires while it works
+    other = redis_conn.lock(reconcile_module.LOCK_KEY, timeout=60)
+    connection = queue.connection
+    real = connection.execute_command
+    taken: list[bool] = []
+
+    def expire_then_let_another_take_it(*args, **kwargs):
+        # Just before the run lets go of its lock (its first write to the key after taking it), the lock
+        # expires and another run takes it: the moment a read-then-delete release gets wrong.
+        writes = {"DEL", "UNLINK", "EVAL", "EVALSHA"}
+        if not taken and str(args[0]).upper() in writes and reconcile_module.LOCK_KEY in args:
+            deadline = time.monotonic() + 10
+            while redis_conn.exists(reconcile_module.LOCK_KEY) and time.monotonic() < deadline:
+                time.sleep(0.02)
+            taken.append(bool(other.acquire(blocking=False)))
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(connection, "execute_command", expire_then_let_another_take_it)
+    _queued("lost")
+
+    report = reconcile(queued_after=0)
+
+    assert not report.skipped and report.requeued == ["lost"]
+    assert taken == [True]
+    assert other.owned(), "the expired run deleted the lock another run holds"
+    monkeypatch.undo()
+    assert reconcile(queued_after=0).skipped
+    other.release()

@@ -63,3 +63,71 @@ def test_the_chart_endpoint_reports_an_unreachable_store(user_client, settings):
     settings.DYNAMODB_TABLE = "no-such-table"
     response = user_client.get(reverse("charts_data"))
     assert response.status_code == 503 and "cannot be read" in response.json()["error"]
+
+
+_READ_IN_ANOTHER_PROCESS = (
+    "import json, os\n"
+    "from datetime import datetime\n"
+    "from dashboard.views.charts import charts_payload\n"
+    "print(json.dumps(charts_payload(now=datetime.fromisoformat(os.environ['CHARTS_NOW']))))\n"
+)
+
+
+@pytest.fixture
+def store_reads(monkeypatch):
+    """How many chart reads reach DynamoDB (the real reads still happen)."""
+    reads: list[str] = []
+    for name in ("items_created_since", "label_count_since"):
+        real = getattr(dynamodb, name)
+
+        def counting(*args, _real=real, _name=name, **kwargs):
+            reads.append(_name)
+            return _real(*args, **kwargs)
+
+        monkeypatch.setattr(dynamodb, name, counting)
+    return reads
+
+
+def test_a_second_web_process_reads_the_charts_from_the_shared_cache(results_table, redis_conn, store_reads):
+    import json
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    now = datetime(2026, 12, 31, 23, 59, 59, tzinfo=UTC)
+    dynamodb.item_put_new(item=dynamodb.new_item(item_id="q", text="waiting", created_at=_iso(now)))
+    other = subprocess.run(
+        [sys.executable, "manage.py", "shell", "--no-imports", "-c", _READ_IN_ANOTHER_PROCESS],
+        cwd=Path(__file__).resolve().parents[2],
+        env=os.environ | {"DYNAMODB_TABLE": results_table, "CHARTS_NOW": now.isoformat()},
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert other.returncode == 0, other.stderr
+    computed = json.loads(other.stdout)
+    assert computed["submitted"][-1] == 1
+
+    from dashboard.views.charts import charts_payload
+
+    assert charts_payload(now=now) == computed
+    assert store_reads == [], "this process read DynamoDB although another had just cached the charts"
+    cache.clear()
+    assert charts_payload(now=now) == computed
+    assert "items_created_since" in store_reads
+
+
+def test_charts_are_computed_when_the_shared_cache_is_down(user_client, results_table, settings, caplog):
+    from dashboard.devservices import free_port
+
+    settings.CACHES = {
+        "default": settings.CACHES["default"] | {"LOCATION": f"redis://127.0.0.1:{free_port()}/0"}  # nothing listens
+    }
+    dynamodb.item_put_new(item=dynamodb.new_item(item_id="q", text="waiting"))
+
+    response = user_client.get(reverse("charts_data"))
+
+    assert response.status_code == 200
+    assert sum(response.json()["submitted"]) == 1
+    assert "chart cache unreadable" in caplog.text

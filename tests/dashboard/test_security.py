@@ -220,6 +220,8 @@ def test_health_checks_answer_a_load_balancer_that_sends_its_ip_as_host(results_
     # An ALB's health check says `Host: <target IP>` over plain HTTP; anything else keeps host validation.
     env = _production(
         REDIS_URL=os.environ["REDIS_URL"],
+        REDIS_PASSWORD="",
+        REDIS_ALLOW_INSECURE="true",  # the test Redis: plain, no password, on this host
         DYNAMODB_TABLE=results_table,
         DYNAMODB_ENDPOINT_URL=os.environ["DYNAMODB_ENDPOINT_URL"],
         AWS_REGION="us-east-1",
@@ -266,7 +268,8 @@ def _production(**overrides: str) -> dict[str, str]:
         "DJANGO_ENV": "production",
         "SECRET_KEY": secrets.token_urlsafe(64),
         "ALLOWED_HOSTS": "console.example.com",
-        "REDIS_URL": "redis://redis.internal:6379/0",
+        "REDIS_URL": "rediss://redis.internal:6379/0",
+        "REDIS_PASSWORD": secrets.token_urlsafe(32),
         "DYNAMODB_TABLE": "classifier-results",
         "AWS_REGION": "eu-west-1",
     } | overrides
@@ -274,6 +277,7 @@ def _production(**overrides: str) -> dict[str, str]:
 
 def _manage(args: list[str], env: dict[str, str]) -> subprocess.CompletedProcess:
     dropped = {"SECRET_KEY", "ALLOWED_HOSTS", "REDIS_URL", "DYNAMODB_TABLE", "AWS_REGION", "AWS_DEFAULT_REGION"}
+    dropped |= {"REDIS_PASSWORD", "REDIS_ALLOW_INSECURE"}
     # Browser fixtures set DJANGO_ALLOW_ASYNC_UNSAFE in this process; a deployment never has it.
     dropped |= {"DJANGO_DEBUG", "DYNAMODB_ENDPOINT_URL", "DJANGO_ALLOW_ASYNC_UNSAFE"}
     clean = {k: v for k, v in os.environ.items() if k not in dropped}

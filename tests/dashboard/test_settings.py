@@ -5,6 +5,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).resolve().parents[2]
 
 
@@ -40,3 +42,86 @@ def test_database_connections_are_kept_between_requests_whatever_the_database():
     assert database_from_url("sqlite:////tmp/console.sqlite3")["CONN_MAX_AGE"] == 60
     assert database_from_url("postgres://console:secret@db.internal:5432/console")["CONN_MAX_AGE"] == 60
     assert settings.DATABASES["default"]["CONN_MAX_AGE"] == 60
+
+
+# --- Redis: TLS, AUTH, and who may skip them --------------------------------------------------
+
+_PRODUCTION = {
+    "DJANGO_ENV": "production",
+    "SECRET_KEY": "x" * 20 + "-production-settings-test-key-0123456789",
+    "ALLOWED_HOSTS": "console.example.com",
+    "DYNAMODB_TABLE": "classifier-results",
+    "AWS_REGION": "eu-west-1",
+}
+_REDIS_VARIABLES = {"REDIS_URL", "REDIS_PASSWORD", "REDIS_ALLOW_INSECURE", "DJANGO_DEBUG", "DJANGO_ALLOW_ASYNC_UNSAFE"}
+
+
+def _manage(args: list[str], env: dict[str, str]) -> subprocess.CompletedProcess:
+    clean = {k: v for k, v in os.environ.items() if k not in _REDIS_VARIABLES | set(_PRODUCTION)}
+    return subprocess.run(
+        [sys.executable, "manage.py", *args], cwd=ROOT, env=clean | env, capture_output=True, text=True, timeout=120
+    )
+
+
+def test_the_password_goes_into_the_url_every_client_connects_with():
+    import redis
+
+    from webapp.settings import redis_url_with_password
+
+    url = redis_url_with_password("rediss://cache.internal:6379/0", "to:ken/with@odd")
+    assert url == "rediss://:to%3Aken%2Fwith%40odd@cache.internal:6379/0"
+    pool = redis.Redis.from_url(url).connection_pool
+    assert pool.connection_kwargs["password"] == "to:ken/with@odd"
+    assert pool.connection_class is redis.SSLConnection
+    assert redis_url_with_password("redis://app@[::1]:6380/2", "t") == "redis://app:t@[::1]:6380/2"
+    assert redis_url_with_password("redis://127.0.0.1:6379/0", "") == "redis://127.0.0.1:6379/0"
+
+
+def test_a_redis_url_it_cannot_use_or_a_password_set_twice_fails_loudly():
+    from django.core.exceptions import ImproperlyConfigured
+
+    from webapp.settings import redis_url_with_password
+
+    for url in ("http://cache.internal:6379/0", "cache.internal:6379", "rediss://"):
+        with pytest.raises(ImproperlyConfigured, match="REDIS_URL must be"):
+            redis_url_with_password(url, "")
+    with pytest.raises(ImproperlyConfigured, match="set twice"):
+        redis_url_with_password("rediss://:one@cache.internal:6379/0", "two")
+
+
+_SHOW_CONNECTIONS = (
+    "from django.core.cache import cache\n"
+    "from dashboard.queue import redis_connection\n"
+    "queue = redis_connection().connection_pool\n"
+    "shared = cache._cache._get_connection_pool(True)\n"
+    "for pool in (queue, shared):\n"
+    "    print(pool.connection_kwargs.get('password'), pool.connection_class.__name__)\n"
+)
+
+
+def test_the_queue_and_the_cache_connect_over_tls_with_the_password():
+    env = _PRODUCTION | {"REDIS_URL": "rediss://cache.internal:6379/0", "REDIS_PASSWORD": "auth-token"}
+    result = _manage(["shell", "--no-imports", "-c", _SHOW_CONNECTIONS], env)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split() == ["auth-token", "SSLConnection", "auth-token", "SSLConnection"]
+
+
+@pytest.mark.parametrize(
+    ("redis_env", "refused"),
+    [
+        ({"REDIS_URL": "redis://cache.internal:6379/0"}, True),
+        ({"REDIS_URL": "redis://cache.internal:6379/0", "REDIS_ALLOW_INSECURE": "true"}, False),
+        ({"REDIS_URL": "redis://cache.internal:6379/0", "REDIS_PASSWORD": "auth-token"}, False),
+        ({"REDIS_URL": "redis://:auth-token@cache.internal:6379/0"}, False),
+        ({"REDIS_URL": "rediss://cache.internal:6379/0", "REDIS_PASSWORD": "auth-token"}, False),
+    ],
+)
+def test_production_refuses_plain_redis_without_a_password_unless_told_to(redis_env, refused):
+    result = _manage(["check"], _PRODUCTION | redis_env)
+    assert (result.returncode != 0) is refused, result.stderr
+    assert ("REDIS_URL is plain redis:// with no password" in result.stderr) is refused
+
+
+def test_locally_plain_redis_is_fine():
+    result = _manage(["check"], {"REDIS_URL": "redis://127.0.0.1:6379/0"})
+    assert result.returncode == 0, result.stderr

@@ -75,11 +75,17 @@ def test_tables_match_what_the_code_creates(template, resource, ensure, settings
 
 
 def _statements(template: dict) -> list[tuple[str, dict]]:
+    """Every IAM statement with the role it applies to: the roles' own policies and policies attached to them."""
     found = []
     for name, resource in template["Resources"].items():
         if resource["Type"] == "AWS::IAM::Role":
             for policy in resource["Properties"].get("Policies", []):
                 found += [(name, statement) for statement in policy["PolicyDocument"]["Statement"]]
+        if resource["Type"] == "AWS::IAM::Policy":
+            for role in resource["Properties"]["Roles"]:
+                found += [
+                    (role["Ref"], statement) for statement in resource["Properties"]["PolicyDocument"]["Statement"]
+                ]
     return found
 
 
@@ -113,5 +119,32 @@ def test_workers_accept_no_inbound_traffic_and_require_imdsv2(template):
 
 
 def test_redis_is_optional(template):
-    for name in ("Redis", "RedisSubnetGroup", "RedisSecurityGroup"):
+    for name in ("Redis", "RedisSubnetGroup", "RedisSecurityGroup", "RedisAuthToken", "RedisAuthTokenRead"):
         assert template["Resources"][name]["Condition"] == "MakeRedis"
+    assert template["Outputs"]["RedisUrl"]["Condition"] == "MakeRedis"
+
+
+def test_redis_takes_only_tls_and_its_auth_token_from_secrets_manager(template):
+    # Writing to Redis is running code on the workers (RQ imports the function a job names).
+    resources = template["Resources"]
+    redis = resources["Redis"]["Properties"]
+    assert redis["TransitEncryptionEnabled"] is True and redis["AtRestEncryptionEnabled"] is True
+    assert redis["AuthToken"] == {"Fn::Sub": "{{resolve:secretsmanager:${RedisAuthToken}}}"}
+    secret = resources["RedisAuthToken"]
+    assert secret["Type"] == "AWS::SecretsManager::Secret"
+    generated = secret["Properties"]["GenerateSecretString"]
+    assert 16 <= generated["PasswordLength"] <= 128 and generated["ExcludePunctuation"] is True
+    assert template["Outputs"]["RedisUrl"]["Value"]["Fn::Sub"].startswith("rediss://")
+    assert template["Outputs"]["RedisAuthTokenSecretArn"]["Value"] == {"Ref": "RedisAuthToken"}
+
+
+def test_both_roles_may_read_the_redis_token_and_nothing_else_in_secrets_manager(template):
+    reads = [
+        (role, s)
+        for role, s in _statements(template)
+        if any(a.startswith("secretsmanager:") for a in _listed(s["Action"]))
+    ]
+    assert sorted(role for role, _ in reads) == ["WebRole", "WorkerRole"]
+    for _, statement in reads:
+        assert _listed(statement["Action"]) == ["secretsmanager:GetSecretValue"]
+        assert statement["Resource"] == {"Ref": "RedisAuthToken"}

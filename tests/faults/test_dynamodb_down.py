@@ -62,7 +62,7 @@ def test_a_batch_says_503_and_enqueues_nothing(client, user, queue, store_down):
 def test_health_says_not_ready_while_the_site_keeps_answering(client, store_down):
     response = client.get("/readyz")
     assert response.status_code == 503
-    assert response.json()["checks"]["dynamodb"].startswith("error")
+    assert response.json()["checks"]["dynamodb"] == "error"
     assert client.get("/healthz").status_code == 200
 
 
@@ -71,7 +71,7 @@ def test_health_says_not_ready_without_redis_while_the_site_keeps_answering(clie
     queue_unreachable(settings)
     response = client.get("/readyz")
     assert response.status_code == 503
-    assert response.json()["checks"] == {"redis": "error: ConnectionError", "dynamodb": "ok"}
+    assert response.json()["checks"] == {"redis": "error", "dynamodb": "ok"}
     assert client.get("/healthz").status_code == 200
 
 

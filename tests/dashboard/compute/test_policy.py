@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dashboard.compute.policy import InstanceView, Memory, PolicyConfig, Snapshot, decide
+from dashboard.compute.policy import InstanceView, Memory, PolicyConfig, Snapshot, capacity_covered, decide
 
 CONFIG = PolicyConfig(idle_stop_after=120, backlog_per_instance=10, start_grace=60)
 
@@ -177,3 +177,23 @@ def test_a_silent_instance_is_stopped_once_not_again_while_the_provider_catches_
         decision, memory = decide(Snapshot(now=now, instances=observed("stopped"), queued=1), short, memory)
         assert decision.stop == () and decision.start == ()
     assert memory.silent_since == {"i-0": 30}
+
+
+def test_capacity_is_not_covered_by_the_instances_the_decision_stops():
+    idle = Snapshot(now=0, instances=fleet("running"))
+    _, memory = decide(idle, CONFIG, Memory())
+    stop, _ = decide(Snapshot(now=121, instances=fleet("running")), CONFIG, memory)
+    assert stop.stop == ("i-0",)
+    assert not capacity_covered(Snapshot(now=121, instances=fleet("running")), stop)
+
+
+def test_capacity_is_covered_by_what_stays_on_and_what_the_decision_starts():
+    waiting = Snapshot(now=0, instances=fleet("stopped", "stopped"), queued=1)
+    start, _ = decide(waiting, CONFIG, Memory())
+    assert capacity_covered(waiting, start)
+    surplus = Snapshot(now=0, instances=fleet("running", "running"), running=1, queued=0)
+    assert capacity_covered(surplus, decide(surplus, CONFIG, Memory())[0])
+    assert not capacity_covered(
+        Snapshot(now=0, instances=fleet("stopped")),
+        decide(Snapshot(now=0, instances=fleet("stopped")), CONFIG, Memory())[0],
+    )
