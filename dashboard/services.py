@@ -46,8 +46,8 @@ def submission_create(*, text: str, submitted_by: str) -> dict[str, Any]:
 
 def _submissions_write(items: list[dict[str, Any]]) -> None:
     # Unconditional puts (BatchWriteItem has no conditions) cannot overwrite anything here: every id is
-    # a uuid4 this process just made, never one a user chose. Paths that take ids from users keep a
-    # conditional put (`dynamodb.item_put_new`) or check first (`batch_create`). On failure,
+    # a uuid4 this process just made, never one a user chose. Paths that take ids from users use
+    # conditional puts (`dynamodb.item_put_new`, `dynamodb.items_put_new_many`). On failure,
     # items_put_many deletes whatever part of the group it wrote, so a refused group leaves nothing.
     dynamodb.items_put_many(items=items)
 
