@@ -10,7 +10,7 @@ from django.db import connection
 from dashboard import services
 from dashboard.aws import dynamodb
 from dashboard.csv_upload import BatchRow
-from dashboard.exceptions import BatchConflict, ItemsExist
+from dashboard.exceptions import BatchConflict, ItemsExist, StoreUnavailable, TransactionCancelled
 from dashboard.models import Batch
 from dashboard.services import api_token_create
 
@@ -131,3 +131,52 @@ def test_two_batches_racing_with_overlapping_ids_give_exactly_one_202(
     assert {item["batch_id"] for item in stored.values()} == {winner.id}
     assert {item["text"] for item in stored.values() if item["id"] in shared} == {f"{won[0]} shared"}
     assert list(Batch.objects.values_list("id", flat=True)) == [winner.id]
+
+
+def _batch_items(prefix: str, n: int, batch_id: str) -> list[dict]:
+    return [dynamodb.new_item(item_id=f"{prefix}-{k:03d}", text=f"text {k}") | {"batch_id": batch_id} for k in range(n)]
+
+
+def test_a_transaction_cancelled_by_a_concurrent_one_is_tried_again(results_table, monkeypatch):
+    real_call = dynamodb._call
+    cancelled: list[str] = []
+    waits: list[float] = []
+
+    def conflicting_once(operation, **kwargs):
+        if operation == "transact_write_items" and not cancelled:
+            cancelled.append(operation)
+            raise TransactionCancelled("conflict", reasons=["None", "TransactionConflict"])
+        return real_call(operation, **kwargs)
+
+    monkeypatch.setattr(dynamodb, "_call", conflicting_once)
+    monkeypatch.setattr(dynamodb, "_sleep", waits.append)
+    items = _batch_items("t", 3, "b-new")
+
+    dynamodb.items_put_new_many(items=items, batch_id="b-new")
+
+    assert len(dynamodb.items_get_many(item_ids=[item["id"] for item in items])) == 3 and len(waits) == 1
+
+
+def test_a_failed_transaction_rolls_back_the_batch_and_spares_an_item_it_did_not_write(results_table, monkeypatch):
+    """The second transaction fails with no answer to trust: its items are deleted too, but only if they are ours."""
+    foreign = dynamodb.new_item(item_id="t-150", text="another batch's") | {"batch_id": "b-other"}
+    dynamodb.items_put_many(items=[foreign])
+    real_call = dynamodb._call
+    transactions: list[int] = []
+
+    def second_transaction_fails(operation, **kwargs):
+        if operation == "transact_write_items" and "Put" in kwargs["TransactItems"][0]:
+            transactions.append(len(kwargs["TransactItems"]))
+            if len(transactions) == 2:
+                raise StoreUnavailable("DynamoDB is unreachable: read timeout")
+        return real_call(operation, **kwargs)
+
+    monkeypatch.setattr(dynamodb, "_call", second_transaction_fails)
+    items = [*_batch_items("t", 150, "b-new"), dynamodb.new_item(item_id="t-150", text="ours") | {"batch_id": "b-new"}]
+
+    with pytest.raises(StoreUnavailable):
+        dynamodb.items_put_new_many(items=items, batch_id="b-new")
+
+    assert transactions == [100, 51]
+    left = dynamodb.items_get_many(item_ids=[item["id"] for item in items])
+    assert list(left) == ["t-150"] and left["t-150"]["text"] == "another batch's"
