@@ -1114,26 +1114,40 @@ def _transact_put_new(chunk: list[dict[str, Any]]) -> None:
 def items_delete_own(*, item_ids: Iterable[str], batch_id: str, concurrency: int = 16) -> int:
     """Delete items only while they carry `batch_id`, so a rollback never removes an item another batch
     wrote under the same id. Returns how many were deleted; never raises (a rollback is best effort:
-    an item it could not reach stays, visible under its batch)."""
+    an item it could not reach stays, visible under its batch).
+
+    Transactions of 100 conditional deletes; one that is cancelled (an item is not ours, or is already
+    gone) is done item by item instead, so the rest still go.
+    """
     ids = list(dict.fromkeys(item_ids))
+
+    def spec(item_id: str) -> dict[str, Any]:
+        return {
+            "TableName": table_name(),
+            "Key": {"id": {"S": item_id}},
+            "ConditionExpression": "batch_id = :b",
+            "ExpressionAttributeValues": {":b": {"S": batch_id}},
+        }
 
     def delete(item_id: str) -> bool:
         try:
-            _call(
-                "delete_item",
-                TableName=table_name(),
-                Key={"id": {"S": item_id}},
-                ConditionExpression="batch_id = :b",
-                ExpressionAttributeValues={":b": {"S": batch_id}},
-            )
+            _call("delete_item", **spec(item_id))
         except (ItemConflict, StoreUnavailable):
             return False
         return True
 
-    if not ids:
-        return 0
-    with ThreadPoolExecutor(max_workers=min(concurrency, len(ids))) as pool:
-        return sum(pool.map(delete, ids))
+    deleted = 0
+    for start in range(0, len(ids), TRANSACT_LIMIT):
+        chunk = ids[start : start + TRANSACT_LIMIT]
+        try:
+            _call("transact_write_items", TransactItems=[{"Delete": spec(item_id)} for item_id in chunk])
+            deleted += len(chunk)
+            continue
+        except (ItemConflict, StoreUnavailable):
+            pass
+        with ThreadPoolExecutor(max_workers=min(concurrency, len(chunk))) as pool:
+            deleted += sum(pool.map(delete, chunk))
+    return deleted
 
 
 def items_delete_many(*, item_ids: Iterable[str], ignore_errors: bool = False) -> int:
