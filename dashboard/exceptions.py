@@ -11,8 +11,24 @@ class StoreUnavailable(DashboardError):
     """DynamoDB could not be reached or refused the call (throttling, network, credentials)."""
 
 
+class StoreThrottled(StoreUnavailable):
+    """A batched read or write still had keys or items DynamoDB left unprocessed when its retry time ran
+    out (DYNAMODB_UNPROCESSED_RETRY_SECONDS). `left` counts them."""
+
+    def __init__(self, message: str, *, left: int) -> None:
+        super().__init__(message)
+        self.left = left
+
+
 class TransactionCancelled(StoreUnavailable):
-    """DynamoDB cancelled a transaction for a reason other than a failed condition (a concurrent write)."""
+    """DynamoDB cancelled a transaction for a reason other than a failed condition (a concurrent write).
+
+    `reasons` holds DynamoDB's cancellation code for each action of the transaction, in order.
+    """
+
+    def __init__(self, message: str, *, reasons: list[str] | None = None) -> None:
+        super().__init__(message)
+        self.reasons = reasons or []
 
 
 class ItemNotFound(DashboardError):
@@ -20,7 +36,15 @@ class ItemNotFound(DashboardError):
 
 
 class ItemConflict(DashboardError):
-    """A conditional write lost: the item was not in the state the writer expected."""
+    """A conditional write lost: the item was not in the state the writer expected.
+
+    For a transaction, `reasons` holds DynamoDB's cancellation code for each of its actions, in order
+    ("ConditionalCheckFailed" for the ones that lost, "None" for the others).
+    """
+
+    def __init__(self, message: str, *, reasons: list[str] | None = None) -> None:
+        super().__init__(message)
+        self.reasons = reasons or []
 
 
 class QueueUnavailable(DashboardError):
@@ -123,6 +147,23 @@ class BatchRejected(DashboardError):
     def __init__(self, message: str, *, problems: list[tuple[int | None, str]] | None = None) -> None:
         super().__init__(message)
         self.problems = problems or []
+
+
+class BatchConflict(BatchRejected):
+    """Ids a batch gave already belong to stored items (or to a batch written at the same time); nothing
+    of this batch was kept and nothing of theirs was changed. `ids` lists them."""
+
+    def __init__(self, message: str, *, ids: list[str], problems: list[tuple[int | None, str]] | None = None) -> None:
+        super().__init__(message, problems=problems)
+        self.ids = ids
+
+
+class ItemsExist(ItemConflict):
+    """A conditional write of new items found some of their ids taken. `ids` lists them."""
+
+    def __init__(self, message: str, *, ids: list[str]) -> None:
+        super().__init__(message)
+        self.ids = ids
 
 
 # --- Rate limits (issue 7) ------------------------------------------------------------------

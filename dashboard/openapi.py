@@ -125,6 +125,18 @@ def _schemas() -> dict[str, Any]:
                 "more_problems": {"type": "integer", "description": "problems not listed"},
             },
         },
+        "BatchConflict": {
+            "type": "object",
+            "description": (
+                "Some ids the batch gave already belong to stored items (or to a batch that was written at the "
+                "same time). Nothing of this batch was stored and the existing items are unchanged."
+            ),
+            "required": ["error", "ids"],
+            "properties": {
+                "error": {"type": "string"},
+                "ids": {"type": "array", "items": {"type": "string"}, "description": "the ids that are taken"},
+            },
+        },
         "GenerateRequest": {
             "type": "object",
             "required": ["prompt"],
@@ -219,6 +231,7 @@ def openapi_document() -> dict[str, Any]:
                     "description": (
                         f"At most {settings.BATCH_MAX_ROWS:,} rows and {settings.BATCH_MAX_BYTES:,} bytes. Everything "
                         "is validated first; if any row is bad nothing is stored and every problem is listed. "
+                        "Ids you give must be new: an id that is taken is never overwritten (409). "
                         "Items are written with batched DynamoDB writes and enqueued in chunks of "
                         f"{settings.BATCH_ENQUEUE_CHUNK}."
                     ),
@@ -246,6 +259,7 @@ def openapi_document() -> dict[str, Any]:
                         "202": _json("Batch", "Stored and queued; follow `url`."),
                         "400": _json("BatchRejected", "Rejected; nothing was stored."),
                         "401": UNAUTHORIZED,
+                        "409": _json("BatchConflict", "Ids already taken; nothing was stored or overwritten."),
                         "413": _error("The body or file is over the size limit."),
                         "415": _error("Unsupported content type."),
                         "429": RATE_LIMITED,

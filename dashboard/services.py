@@ -14,10 +14,12 @@ from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser
 from django.utils import timezone
 
+from dashboard import audit
 from dashboard.aws import dynamodb
-from dashboard.exceptions import QueueUnavailable
+from dashboard.exceptions import BatchConflict, ItemsExist, QueueUnavailable, RateLimited, StoreUnavailable
 from dashboard.models import ApiToken
 from dashboard.queue import classify_enqueue
+from dashboard.ratelimit import submissions_charge
 from dashboard.submit_batcher import GroupCommitter
 
 log = logging.getLogger(__name__)
@@ -44,8 +46,8 @@ def submission_create(*, text: str, submitted_by: str) -> dict[str, Any]:
 
 def _submissions_write(items: list[dict[str, Any]]) -> None:
     # Unconditional puts (BatchWriteItem has no conditions) cannot overwrite anything here: every id is
-    # a uuid4 this process just made, never one a user chose. Paths that take ids from users keep a
-    # conditional put (`dynamodb.item_put_new`) or check first (`batch_create`). On failure,
+    # a uuid4 this process just made, never one a user chose. Paths that take ids from users use
+    # conditional puts (`dynamodb.item_put_new`, `dynamodb.items_put_new_many`). On failure,
     # items_put_many deletes whatever part of the group it wrote, so a refused group leaves nothing.
     dynamodb.items_put_many(items=items)
 
@@ -93,11 +95,34 @@ def _token_hash(raw: str) -> str:
     return hashlib.sha256(raw.encode()).hexdigest()
 
 
-def api_token_create(*, user: AbstractBaseUser, name: str = "") -> tuple[ApiToken, str]:
-    """Make a token for a user. Returns the stored record and the raw token, which is not kept."""
+def api_token_create(
+    *, user: AbstractBaseUser, name: str = "", actor: AbstractBaseUser | None = None, via: str = ""
+) -> tuple[ApiToken, str]:
+    """Make a token for a user. Returns the stored record and the raw token, which is not kept.
+
+    Audited with `actor` (who made it; the token's user when not known) and `via` (where, e.g. a command).
+    """
     raw = TOKEN_PREFIX + secrets.token_urlsafe(32)
     token = ApiToken.objects.create(user=user, name=name, prefix=raw[:12], key_hash=_token_hash(raw))
+    audit.audit_record(
+        kind="token",
+        actor=actor or user,
+        action="token_create",
+        target=token.prefix,
+        outcome="ok",
+        detail=_token_detail(user=user, name=name, via=via),
+    )
     return token, raw
+
+
+def _token_detail(*, user: AbstractBaseUser | None, name: str = "", via: str = "", none: bool = False) -> str:
+    parts = [
+        "no active token has this prefix" if none else "",
+        f"for {user.get_username()}" if user is not None else "",
+        f"name {name!r}" if name else "",
+        via,
+    ]
+    return "; ".join(part for part in parts if part)
 
 
 def api_token_authenticate(*, raw: str) -> AbstractBaseUser | None:
@@ -158,12 +183,29 @@ def _token_lookup(*, key_hash: str) -> tuple[int, Any, AbstractBaseUser] | None:
     return row[0], row[1], user_model.from_db(alias, user_fields, row[2:])
 
 
-def api_token_revoke(*, prefix: str, user: AbstractBaseUser | None = None) -> int:
-    """Revoke tokens by their prefix (optionally only a user's). Returns how many were revoked."""
+def api_token_revoke(
+    *, prefix: str, user: AbstractBaseUser | None = None, actor: AbstractBaseUser | None = None, via: str = ""
+) -> int:
+    """Revoke tokens by their prefix (optionally only a user's). Returns how many were revoked.
+
+    Audited with `actor` (who revoked; the tokens' user when not known), also when nothing matched.
+    """
     tokens = ApiToken.objects.filter(prefix=prefix, revoked_at__isnull=True)
     if user is not None:
         tokens = tokens.filter(user=user)
-    return tokens.update(revoked_at=timezone.now())
+    owners = list({token.user for token in tokens.select_related("user")})
+    count = tokens.update(revoked_at=timezone.now())
+    owner = owners[0] if len(owners) == 1 else user
+    audit.audit_record(
+        kind="token",
+        actor=actor or owner,
+        action="token_revoke",
+        target=prefix,
+        outcome="ok" if count else "error",
+        count=count,
+        detail=_token_detail(user=owner if count else None, via=via, none=not count),
+    )
+    return count
 
 
 # --- Results explorer and bulk submission (issue 5) -----------------------------------------
@@ -181,22 +223,59 @@ def _enqueue_chunks(item_ids: list[str]) -> None:
         classify_enqueue(item_ids=item_ids[start : start + size])
 
 
-def items_delete(*, item_ids: list[str]) -> int:
-    """Delete items for good. Returns how many deletes DynamoDB accepted."""
-    return dynamodb.items_delete_many(item_ids=item_ids)
+def items_delete(*, item_ids: list[str], actor: AbstractBaseUser | None = None) -> int:
+    """Delete items for good. Returns how many deletes DynamoDB accepted. Audited, failures included."""
+    try:
+        deleted = dynamodb.items_delete_many(item_ids=item_ids)
+    except StoreUnavailable as error:
+        _data_audit(actor, "delete", outcome="error", count=len(item_ids), detail=str(error))
+        raise
+    _data_audit(actor, "delete", outcome="ok", count=deleted, detail=_ids_detail(item_ids))
+    return deleted
 
 
-def items_rerun(*, item_ids: list[str]) -> dict[str, list[str]]:
+def items_rerun(*, item_ids: list[str], user: AbstractBaseUser | None = None) -> dict[str, list[str]]:
     """Reset finished items to queued and enqueue them (queued ones are enqueued again; a job that finds
     an item already claimed skips it). Running and missing items are left alone.
+
+    Each id selected costs one submission against the user's rate limit, charged before anything is
+    read: a re-run is new work for the GPU as a submission is. RateLimited is raised (and audited as
+    refused) when the user is over it.
 
     Returns {"queued": [...], "skipped": [...]}. If the queue is down, the reset items are marked failed
     with the reason, as a single submission is, and QueueUnavailable is raised.
     """
+    ids = list(dict.fromkeys(item_ids))
+    try:
+        submissions_charge(user=user, cost=len(ids))
+    except RateLimited as error:
+        _data_audit(user, "rerun", outcome="refused", count=len(ids), detail=str(error))
+        raise
+    try:
+        requeued, skipped = _items_reset(ids)
+    except StoreUnavailable as error:
+        _data_audit(user, "rerun", outcome="error", count=len(ids), detail=str(error))
+        raise
+    try:
+        _enqueue_chunks(requeued)
+    except QueueUnavailable as error:
+        for item_id in requeued:
+            submission_fail_unqueued(item_id=item_id, reason=str(error))
+        _data_audit(user, "rerun", outcome="error", count=len(requeued), detail=f"not queued, marked failed: {error}")
+        raise
+    _data_audit(
+        user, "rerun", outcome="ok", count=len(requeued), detail=f"{len(skipped)} running or missing left alone"
+    )
+    if requeued:
+        _capacity_ensure(trigger="re-run")
+    return {"queued": requeued, "skipped": skipped}
+
+
+def _items_reset(ids: list[str]) -> tuple[list[str], list[str]]:
     requeued: list[str] = []
     skipped: list[str] = []
-    current = dynamodb.items_get_many(item_ids=item_ids)
-    for item_id in dict.fromkeys(item_ids):
+    current = dynamodb.items_get_many(item_ids=ids)
+    for item_id in ids:
         item = current.get(item_id)
         if item is None or item["status"] == "running":
             skipped.append(item_id)
@@ -204,15 +283,18 @@ def items_rerun(*, item_ids: list[str]) -> dict[str, list[str]]:
             requeued.append(item_id)
         else:
             skipped.append(item_id)  # it started running between our read and our reset
-    try:
-        _enqueue_chunks(requeued)
-    except QueueUnavailable as error:
-        for item_id in requeued:
-            submission_fail_unqueued(item_id=item_id, reason=str(error))
-        raise
-    if requeued:
-        _capacity_ensure(trigger="re-run")
-    return {"queued": requeued, "skipped": skipped}
+    return requeued, skipped
+
+
+def _data_audit(actor: AbstractBaseUser | None, action: str, *, outcome: str, count: int, detail: str = "") -> None:
+    audit.audit_record(
+        kind="data", actor=actor, action=action, target="selection", outcome=outcome, count=count, detail=detail
+    )
+
+
+def _ids_detail(item_ids: list[str]) -> str:
+    shown = ", ".join(item_ids[:20])
+    return shown + (f" and {len(item_ids) - 20} more" if len(item_ids) > 20 else "")
 
 
 def _capacity_ensure(*, trigger: str) -> None:
@@ -224,19 +306,17 @@ def _capacity_ensure(*, trigger: str) -> None:
 def batch_create(*, rows: list, source: str, submitted_by: AbstractBaseUser | None, filename: str = ""):
     """Store a validated batch and enqueue it in chunks. All or nothing: on any failure nothing is kept.
 
-    `rows` are `dashboard.csv_upload.BatchRow`s. Ids given by the user must be new: BatchWriteItem
-    cannot refuse to overwrite, so existing ids are looked up first and reported (BatchRejected).
+    `rows` are `dashboard.csv_upload.BatchRow`s. Ids given by the user must be new: they are written
+    with conditional puts, so a stored item (or one a concurrent batch wrote first) is never overwritten;
+    BatchConflict names the ids that were taken. A rollback deletes only items that carry this batch's id.
     """
-    from dashboard.exceptions import BatchRejected
     from dashboard.models import Batch
 
     given = [row.item_id for row in rows if row.item_id]
     if given:
-        existing = dynamodb.items_get_many(item_ids=given)
+        existing = dynamodb.items_get_many(item_ids=given)  # to name every taken id at once, not a chunk's
         if existing:
-            numbers = {row.item_id: number for number, row in enumerate(rows, start=1)}
-            problems = [(numbers.get(item_id), f"id {item_id!r} already exists.") for item_id in sorted(existing)]
-            raise BatchRejected(f"{len(existing)} id(s) already exist; nothing was submitted.", problems=problems)
+            raise _batch_conflict(rows, sorted(existing))
     batch_id = uuid.uuid4().hex
     username = submitted_by.get_username() if submitted_by is not None else ""
     items = []
@@ -245,7 +325,13 @@ def batch_create(*, rows: list, source: str, submitted_by: AbstractBaseUser | No
         item["batch_id"] = batch_id
         item["submitted_by"] = username
         items.append(item)
-    dynamodb.items_put_many(items=items)
+    if given:
+        try:
+            dynamodb.items_put_new_many(items=items, batch_id=batch_id)
+        except ItemsExist as error:
+            raise _batch_conflict(rows, sorted(error.ids)) from error
+    else:
+        dynamodb.items_put_many(items=items)  # every id is a uuid4 made just now: nothing to overwrite
     ids = [item["id"] for item in items]
     try:
         batch = Batch.objects.create(
@@ -259,11 +345,19 @@ def batch_create(*, rows: list, source: str, submitted_by: AbstractBaseUser | No
         _enqueue_chunks(ids)
     except Exception:
         # Jobs already enqueued find their items gone and do nothing.
-        dynamodb.items_delete_many(item_ids=ids, ignore_errors=True)
+        left = len(ids) - dynamodb.items_delete_own(item_ids=ids, batch_id=batch_id)
+        if left:
+            log.error("batch %s failed; %d of its %d item(s) could not be deleted", batch_id, left, len(ids))
         Batch.objects.filter(pk=batch_id).delete()
         raise
     _capacity_ensure(trigger="batch")
     return batch
+
+
+def _batch_conflict(rows: list, taken: list[str]) -> BatchConflict:
+    numbers = {row.item_id: number for number, row in enumerate(rows, start=1)}
+    problems = [(numbers.get(item_id), f"id {item_id!r} already exists.") for item_id in taken]
+    return BatchConflict(f"{len(taken)} id(s) already exist; nothing was submitted.", ids=taken, problems=problems)
 
 
 def batch_progress(*, batch) -> dict[str, int]:

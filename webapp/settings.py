@@ -247,6 +247,9 @@ AWS_REGION = env_str("AWS_REGION", os.environ.get("AWS_DEFAULT_REGION") or "us-e
 # Unset means real DynamoDB through the default credential chain.
 DYNAMODB_ENDPOINT_URL = env_str("DYNAMODB_ENDPOINT_URL", "") or None
 DYNAMODB_TABLE = env_str("DYNAMODB_TABLE", "classifier-results", required_in_production=True)
+# How long one batched read or write retries the keys/items DynamoDB left unprocessed (throttling)
+# before it gives up with StoreUnavailable: a request must not wait on a throttled table forever.
+DYNAMODB_UNPROCESSED_RETRY_SECONDS = env_float("DYNAMODB_UNPROCESSED_RETRY_SECONDS", 10.0)
 
 # --- Submissions and the classifier -------------------------------------------------------
 SUBMISSION_MAX_CHARS = env_int("SUBMISSION_MAX_CHARS", 5000, minimum=1)

@@ -22,6 +22,7 @@ import binascii
 import hashlib
 import json
 import os
+import random
 import threading
 import time
 from collections.abc import Iterable, Iterator
@@ -39,7 +40,14 @@ from botocore.exceptions import BotoCoreError, ClientError
 from botocore.parsers import JSONParser, ResponseParserFactory
 from django.conf import settings
 
-from dashboard.exceptions import ItemConflict, ItemNotFound, StoreUnavailable, TransactionCancelled
+from dashboard.exceptions import (
+    ItemConflict,
+    ItemNotFound,
+    ItemsExist,
+    StoreThrottled,
+    StoreUnavailable,
+    TransactionCancelled,
+)
 
 STATUSES = ("queued", "running", "done", "failed")
 ITEM_FIELDS = (
@@ -146,15 +154,56 @@ def _call(operation: str, **kwargs: Any) -> dict:
             raise ItemConflict(error.response["Error"].get("Message", code)) from error
         reasons = [reason.get("Code") for reason in error.response.get("CancellationReasons", [])]
         if code == "TransactionCanceledException" and "ConditionalCheckFailed" in reasons:
-            raise ItemConflict(f"A transaction's condition failed: {reasons}") from error
+            raise ItemConflict(f"A transaction's condition failed: {reasons}", reasons=reasons) from error
         if code == "TransactionCanceledException":
-            raise TransactionCancelled(f"DynamoDB cancelled the transaction: {reasons}") from error
+            raise TransactionCancelled(f"DynamoDB cancelled the transaction: {reasons}", reasons=reasons) from error
         if code == "ResourceNotFoundException":
             raise StoreUnavailable(f"The results table {table_name()!r} does not exist.") from error
         message = error.response.get("Error", {}).get("Message", str(error))
         raise StoreUnavailable(f"DynamoDB {operation} failed: {code}: {message}") from error
     except BotoCoreError as error:
         raise StoreUnavailable(f"DynamoDB is unreachable: {error}") from error
+
+
+# --- retrying what a batched call left unprocessed (throttling) -------------------------------
+# Module-level so that tests can replace them and check the waits without waiting.
+_sleep = time.sleep
+_clock = time.monotonic
+_jitter = random.uniform
+RETRY_BASE_SECONDS = 0.05
+RETRY_CAP_SECONDS = 2.0
+
+
+class _Backoff:
+    """Capped exponential backoff with full jitter (a uniform wait up to the ceiling, so throttled callers
+    spread out), within DYNAMODB_UNPROCESSED_RETRY_SECONDS for one whole call, counted from its first
+    retry. Then StoreThrottled: a request never waits on a throttled table forever.
+    """
+
+    def __init__(self) -> None:
+        self.budget = settings.DYNAMODB_UNPROCESSED_RETRY_SECONDS
+        self.deadline: float | None = None
+        self.attempt = 0
+
+    def restart(self) -> None:
+        """A new chunk: its first retry waits briefly again (the total budget keeps counting)."""
+        self.attempt = 0
+
+    def wait(self, *, left: int, what: str) -> None:
+        """Wait before the next try, or raise StoreThrottled once the budget is spent."""
+        now = _clock()
+        if self.deadline is None:
+            self.deadline = now + self.budget
+        remaining = self.deadline - now
+        if remaining <= 0:
+            raise StoreThrottled(
+                f"DynamoDB kept throttling: {left} {what} were still unprocessed after {self.budget:g} s of "
+                "retries. Try again later.",
+                left=left,
+            )
+        ceiling = min(RETRY_CAP_SECONDS, RETRY_BASE_SECONDS * 2**self.attempt)
+        self.attempt += 1
+        _sleep(min(_jitter(0.0, ceiling), remaining))
 
 
 def _encode(value: Any) -> dict:
@@ -509,18 +558,36 @@ def items_with_status(*, status: str, limit: int = 1000) -> Iterator[dict[str, A
 
 
 def items_get_many(*, item_ids: Iterable[str]) -> dict[str, dict[str, Any]]:
-    """Items by id, in chunks of 100 (BatchGetItem's limit); missing ids are left out."""
-    ids = list(dict.fromkeys(item_ids))
+    """Items by id, in chunks of 100 (BatchGetItem's limit); missing ids are left out.
+
+    Raises StoreThrottled if DynamoDB keeps leaving keys unprocessed (see `_Backoff`).
+    """
     found: dict[str, dict[str, Any]] = {}
-    for start in range(0, len(ids), 100):
-        request = {table_name(): {"Keys": [{"id": {"S": i}} for i in ids[start : start + 100]]}}
-        while request:
-            response = _call("batch_get_item", RequestItems=request)
-            for raw in response.get("Responses", {}).get(table_name(), []):
-                item = _from_wire(raw)
-                found[item["id"]] = item
-            request = response.get("UnprocessedKeys") or None
+    for raw in _batch_get(list(dict.fromkeys(item_ids))):
+        item = _from_wire(raw)
+        found[item["id"]] = item
     return found
+
+
+def _batch_get(ids: list[str], *, consistent: bool = False) -> list[dict]:
+    """The raw items for these (distinct) ids, 100 keys a call, retrying unprocessed keys with backoff."""
+    raws: list[dict] = []
+    backoff = _Backoff()
+    for start in range(0, len(ids), 100):
+        keys: dict[str, Any] = {"Keys": [{"id": {"S": i}} for i in ids[start : start + 100]]}
+        if consistent:
+            keys["ConsistentRead"] = True
+        request: dict[str, Any] = {table_name(): keys}
+        backoff.restart()
+        while True:
+            response = _call("batch_get_item", RequestItems=request)
+            raws.extend(response.get("Responses", {}).get(table_name(), []))
+            request = response.get("UnprocessedKeys") or {}
+            if not request:
+                break
+            pending = len(request.get(table_name(), {}).get("Keys", []))
+            backoff.wait(left=pending + max(0, len(ids) - start - 100), what="keys")
+    return raws
 
 
 # --- explorer: indexes, filtered cursor pages, bulk writes and deletes ------------------------
@@ -943,60 +1010,166 @@ def items_iter(*, item_filter: ItemFilter) -> Iterator[dict[str, Any]]:
                 yield _from_wire(raw)
 
 
-def _batch_write(requests: list[dict], *, attempts: int = 8) -> list[dict]:
-    """BatchWriteItem in chunks of 25, retrying UnprocessedItems with backoff.
+def _batch_write(requests: list[dict]) -> None:
+    """BatchWriteItem in chunks of 25, retrying UnprocessedItems with backoff (see `_Backoff`).
 
-    Returns the requests DynamoDB still had not processed after `attempts` tries (normally none).
+    Raises StoreThrottled, with how many requests were left, when the retry time runs out.
     """
-    left: list[dict] = []
+    backoff = _Backoff()
     for start in range(0, len(requests), 25):
         pending = requests[start : start + 25]
-        for attempt in range(attempts):
+        backoff.restart()
+        while True:
             response = _call("batch_write_item", RequestItems={table_name(): pending})
             pending = response.get("UnprocessedItems", {}).get(table_name(), [])
             if not pending:
                 break
-            time.sleep(min(0.05 * 2**attempt, 2.0))  # throttled: back off before retrying the rest
-        left.extend(pending)
-    return left
+            backoff.wait(left=len(pending) + max(0, len(requests) - start - 25), what="items")
+
+
+def _item_wire(item: dict[str, Any]) -> dict[str, dict]:
+    return _to_wire(item) | {"created_month": {"S": item["created_at"][:7]}}
 
 
 def items_put_many(*, items: list[dict[str, Any]]) -> None:
-    """Write new items in batches. BatchWriteItem has no conditions: callers make sure the ids are new.
+    """Write new items in batches. BatchWriteItem has no conditions: use this only for ids just made
+    (uuid4); ids a user chose go through `items_put_new_many`.
 
     Raises StoreUnavailable (after deleting what was written) if some items could not be stored, so a
     failed batch leaves nothing half-stored.
     """
-    requests = [
-        {"PutRequest": {"Item": _to_wire(item) | {"created_month": {"S": item["created_at"][:7]}}}} for item in items
-    ]
     try:
-        left = _batch_write(requests)
+        _batch_write([{"PutRequest": {"Item": _item_wire(item)}} for item in items])
     except StoreUnavailable:
-        items_delete_many(item_ids=[item["id"] for item in items], ignore_errors=True)
+        _items_roll_back(items)
         raise
-    if left:
-        items_delete_many(item_ids=[item["id"] for item in items], ignore_errors=True)
-        raise StoreUnavailable(f"DynamoDB kept throttling: {len(left)} of {len(items)} items could not be written.")
+
+
+def _items_roll_back(items: list[dict[str, Any]]) -> None:
+    """Delete items this process just wrote; one that carries a batch id only while it still carries it."""
+    by_batch: dict[str, list[str]] = {}
+    loose: list[str] = []
+    for item in items:
+        if item.get("batch_id"):
+            by_batch.setdefault(item["batch_id"], []).append(item["id"])
+        else:
+            loose.append(item["id"])
+    items_delete_many(item_ids=loose, ignore_errors=True)
+    for batch_id, ids in by_batch.items():
+        items_delete_own(item_ids=ids, batch_id=batch_id)
+
+
+def items_put_new_many(*, items: list[dict[str, Any]], batch_id: str) -> None:
+    """Write one batch's new items on condition that every id is new: a stored item is never overwritten.
+
+    Transactions of up to 100 conditional puts, in id order. Two batches that share ids contend first
+    for the smallest shared id, which exactly one of them gets; the other stops there, before writing
+    any other shared id, so the first goes on and completes. A transaction cancelled by a concurrent
+    one (TransactionConflict) is retried with backoff.
+
+    On failure the items written so far are deleted, each only while it still carries `batch_id`, and
+    ItemsExist (naming the ids of the chunk that were taken) or StoreUnavailable is raised.
+    """
+    if any(item.get("batch_id") != batch_id for item in items):
+        raise ValueError("every item of the batch must carry its batch_id")
+    ordered = sorted(items, key=lambda item: item["id"])
+    written: list[str] = []
+    for start in range(0, len(ordered), TRANSACT_LIMIT):
+        chunk = ordered[start : start + TRANSACT_LIMIT]
+        try:
+            _transact_put_new(chunk)
+        except ItemsExist:
+            items_delete_own(item_ids=written, batch_id=batch_id)
+            raise
+        except StoreUnavailable:
+            # The transaction may have been applied before the answer was lost: its items are ours too.
+            items_delete_own(item_ids=written + [item["id"] for item in chunk], batch_id=batch_id)
+            raise
+        written.extend(item["id"] for item in chunk)
+
+
+NEW_ID = "attribute_not_exists(id)"
+_RETRYABLE_CANCELLATIONS = {"None", "TransactionConflict", "ThrottlingError"}
+
+
+def _transact_put_new(chunk: list[dict[str, Any]]) -> None:
+    actions = [
+        {"Put": {"TableName": table_name(), "Item": _item_wire(item), "ConditionExpression": NEW_ID}} for item in chunk
+    ]
+    backoff = _Backoff()
+    while True:
+        try:
+            _call("transact_write_items", TransactItems=actions)
+            return
+        except ItemConflict as error:
+            reasons = zip(chunk, error.reasons, strict=False)
+            taken = [item["id"] for item, reason in reasons if reason == "ConditionalCheckFailed"]
+            raise ItemsExist(f"{len(taken)} id(s) already exist: {', '.join(taken[:20])}", ids=taken) from error
+        except TransactionCancelled as error:
+            if not set(error.reasons) <= _RETRYABLE_CANCELLATIONS:
+                raise
+            backoff.wait(left=len(chunk), what="items (their transaction kept conflicting with others)")
+
+
+def items_delete_own(*, item_ids: Iterable[str], batch_id: str, concurrency: int = 16) -> int:
+    """Delete items only while they carry `batch_id`, so a rollback never removes an item another batch
+    wrote under the same id. Returns how many were deleted; never raises (a rollback is best effort:
+    an item it could not reach stays, visible under its batch).
+
+    Transactions of 100 conditional deletes; one that is cancelled (an item is not ours, or is already
+    gone) is done item by item instead, so the rest still go.
+    """
+    ids = list(dict.fromkeys(item_ids))
+
+    def spec(item_id: str) -> dict[str, Any]:
+        return {
+            "TableName": table_name(),
+            "Key": {"id": {"S": item_id}},
+            "ConditionExpression": "batch_id = :b",
+            "ExpressionAttributeValues": {":b": {"S": batch_id}},
+        }
+
+    def delete(item_id: str) -> bool:
+        try:
+            _call("delete_item", **spec(item_id))
+        except (ItemConflict, StoreUnavailable):
+            return False
+        return True
+
+    deleted = 0
+    for start in range(0, len(ids), TRANSACT_LIMIT):
+        chunk = ids[start : start + TRANSACT_LIMIT]
+        try:
+            _call("transact_write_items", TransactItems=[{"Delete": spec(item_id)} for item_id in chunk])
+            deleted += len(chunk)
+            continue
+        except (ItemConflict, StoreUnavailable):
+            pass
+        with ThreadPoolExecutor(max_workers=min(concurrency, len(chunk))) as pool:
+            deleted += sum(pool.map(delete, chunk))
+    return deleted
 
 
 def items_delete_many(*, item_ids: Iterable[str], ignore_errors: bool = False) -> int:
-    """Delete items by id in batches of 25. Returns how many deletes were sent."""
+    """Delete items by id in batches of 25. Returns how many deletes were done."""
     ids = list(dict.fromkeys(item_ids))
-    requests = [{"DeleteRequest": {"Key": {"id": {"S": item_id}}}} for item_id in ids]
     try:
-        left = _batch_write(requests)
+        _batch_write([{"DeleteRequest": {"Key": {"id": {"S": item_id}}}} for item_id in ids])
+    except StoreThrottled as error:
+        if ignore_errors:
+            return len(ids) - error.left
+        raise
     except StoreUnavailable:
         if ignore_errors:
             return 0
         raise
-    if left and not ignore_errors:
-        raise StoreUnavailable(f"DynamoDB kept throttling: {len(left)} of {len(ids)} deletes were not done.")
-    return len(ids) - len(left)
+    return len(ids)
 
 
 def item_requeue(*, item_id: str) -> bool:
-    """Reset a finished (done or failed) item to queued, clearing its result. False if it was not finished."""
+    """Reset a finished (done or failed) item to queued as a fresh item: its result, its claim and its
+    recovery count are cleared, so the reconciler gives it a full set of tries. False if it was not finished.
+    """
     try:
         _call(
             "update_item",
@@ -1004,7 +1177,8 @@ def item_requeue(*, item_id: str) -> bool:
             Key={"id": {"S": item_id}},
             UpdateExpression=(
                 "SET #s = :queued, label = :null, label_name = :null, confidence = :null, model = :null,"
-                " finished_at = :null, #e = :null REMOVE idx_label, idx_model, started_at, claimed_by, result_writes"
+                " finished_at = :null, #e = :null"
+                " REMOVE idx_label, idx_model, started_at, claimed_by, claim_job, recoveries, result_writes"
             ),
             ConditionExpression="attribute_exists(id) AND #s IN (:done, :failed)",
             ExpressionAttributeNames={"#s": "status", "#e": "error"},
@@ -1119,22 +1293,12 @@ def _claimable(item_ids: list[str], *, job_id: str | None) -> list[dict[str, Any
     re-enqueued by the reconciler.
     """
     found: dict[str, dict[str, Any]] = {}
-    for start in range(0, len(item_ids), 100):
-        request = {
-            table_name(): {
-                "Keys": [{"id": {"S": i}} for i in item_ids[start : start + 100]],
-                # Strongly consistent: an eventually consistent read can miss items written a moment
-                # ago, and a job would skip its own fresh items until the reconciler's lease ran out.
-                "ConsistentRead": True,
-            }
-        }
-        while request:
-            response = _call("batch_get_item", RequestItems=request)
-            for raw in response.get("Responses", {}).get(table_name(), []):
-                item = _from_wire(raw)
-                if item["status"] == "queued" or (job_id and item.get("claim_job") == job_id):
-                    found[item["id"]] = item
-            request = response.get("UnprocessedKeys") or None
+    # Strongly consistent: an eventually consistent read can miss items written a moment ago, and a
+    # job would skip its own fresh items until the reconciler's lease ran out.
+    for raw in _batch_get(item_ids, consistent=True):
+        item = _from_wire(raw)
+        if item["status"] == "queued" or (job_id and item.get("claim_job") == job_id):
+            found[item["id"]] = item
     return [found[item_id] for item_id in item_ids if item_id in found]
 
 

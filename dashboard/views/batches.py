@@ -15,7 +15,7 @@ from django.views.decorators.http import require_GET, require_http_methods
 
 from dashboard import csv_upload, selectors, services
 from dashboard.auth import api_error, api_login_required
-from dashboard.exceptions import BatchRejected, QueueUnavailable, StoreUnavailable
+from dashboard.exceptions import BatchConflict, BatchRejected, QueueUnavailable, StoreUnavailable
 from dashboard.explorer import BatchForm
 from dashboard.ratelimit import rate_limited, submissions_charge
 from dashboard.views.results import csv_download
@@ -60,6 +60,10 @@ def batch_new(request: HttpRequest) -> HttpResponse:
     submissions_charge(user=request.user, cost=len(parsed.rows))  # counted by items (issue 7)
     try:
         batch = services.batch_create(rows=parsed.rows, source=source, submitted_by=request.user, filename=filename)
+    except BatchConflict as error:
+        message = f"{error} Give those rows other ids, or leave the id column out to have ids made for you."
+        context |= _problems_context(error.problems) | {"rejected_message": message}
+        return render(request, "dashboard/batch_new.html", context, status=409)
     except BatchRejected as error:
         context |= _problems_context(error.problems) | {"rejected_message": str(error)}
         return render(request, "dashboard/batch_new.html", context, status=400)
@@ -156,6 +160,8 @@ def api_batches(request: HttpRequest) -> HttpResponse:
     submissions_charge(user=request.user, cost=len(parsed.rows))  # counted by items (issue 7)
     try:
         batch = services.batch_create(rows=parsed.rows, source=source, submitted_by=request.user, filename=filename)
+    except BatchConflict as error:
+        return api_error(409, str(error), ids=error.ids)
     except BatchRejected as error:
         return _rejected(error.problems, str(error))
     except (StoreUnavailable, QueueUnavailable) as error:

@@ -15,9 +15,9 @@ from django.urls import reverse
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_GET, require_POST
 
-from dashboard import export, selectors, services
+from dashboard import audit, export, selectors, services
 from dashboard.aws import dynamodb
-from dashboard.exceptions import ItemNotFound, QueueUnavailable, StoreUnavailable
+from dashboard.exceptions import ItemNotFound, QueueUnavailable, RateLimited, StoreUnavailable
 from dashboard.explorer import COLUMNS, COLUMNS_PREFERENCE, ExplorerForm, columns_clean
 from dashboard.validators import item_id_valid
 
@@ -176,7 +176,7 @@ def results_actions(request: HttpRequest) -> HttpResponse:
         if action == "download":
             return csv_download(selectors.explorer_items(item_ids=ids), name="selected-results")
         if action == "rerun":
-            outcome = services.items_rerun(item_ids=ids)
+            outcome = services.items_rerun(item_ids=ids, user=request.user)
             message = f"Re-running {len(outcome['queued'])} item(s)."
             if outcome["skipped"]:
                 message += f" {len(outcome['skipped'])} running or missing item(s) were left alone."
@@ -184,14 +184,27 @@ def results_actions(request: HttpRequest) -> HttpResponse:
             return redirect(back)
         if action == "delete":
             if not request.user.is_staff:
+                audit.audit_record(
+                    kind="data",
+                    actor=request.user,
+                    action="delete",
+                    target="selection",
+                    outcome="refused",
+                    count=len(ids),
+                    detail="only staff can delete results",
+                )
                 messages.error(request, "Only staff can delete results.")
                 return redirect(back)
             if request.POST.get("confirm") != "yes":
                 return render(request, "dashboard/results_confirm_delete.html", {"ids": ids, "next": back})
-            deleted = services.items_delete(item_ids=ids)
+            deleted = services.items_delete(item_ids=ids, actor=request.user)
             log.info("%s deleted %d result(s): %s", request.user.get_username(), deleted, ", ".join(ids[:20]))
             messages.success(request, f"Deleted {deleted} item(s).")
             return redirect(back)
+    except RateLimited as error:  # a re-run is charged per item, as submissions are
+        response = render(request, "dashboard/rate_limited.html", {"message": str(error), "back": back}, status=429)
+        response["Retry-After"] = str(error.retry_after)
+        return response
     except StoreUnavailable as error:
         messages.error(request, f"Nothing changed: the results table cannot be reached ({error}).")
         return redirect(back)

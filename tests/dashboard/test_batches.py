@@ -136,7 +136,8 @@ def test_size_and_row_limits_are_enforced(user_client, results_table, settings):
 def test_ids_that_already_exist_reject_the_whole_batch(user_client, results_table):
     dynamodb.item_put_new(item=dynamodb.new_item(item_id="taken", text="old"))
     response = _upload(user_client, b"id,text\r\nfresh,new\r\ntaken,new\r\n")
-    assert response.status_code == 400 and "already exist" in response.content.decode()
+    html = response.content.decode()
+    assert response.status_code == 409 and "1 id(s) already exist" in html and "id &#x27;taken&#x27;" in html
     assert dynamodb.item_get(item_id="taken")["text"] == "old"
     assert dynamodb.items_get_many(item_ids=["fresh"]) == {}
 

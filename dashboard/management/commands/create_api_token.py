@@ -18,6 +18,6 @@ class Command(BaseCommand):
             user = get_user_model().objects.get_by_natural_key(options["username"])
         except get_user_model().DoesNotExist:
             raise CommandError(f"No user named {options['username']!r}.") from None
-        token, raw = api_token_create(user=user, name=options["name"])
+        token, raw = api_token_create(user=user, name=options["name"], via="manage.py create_api_token")
         self.stderr.write(f"Token {token.prefix}… created for {user.get_username()}; it is shown once:")
         self.stdout.write(raw)

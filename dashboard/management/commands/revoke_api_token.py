@@ -12,7 +12,7 @@ class Command(BaseCommand):
         parser.add_argument("prefix")
 
     def handle(self, *args, **options) -> None:
-        count = api_token_revoke(prefix=options["prefix"])
+        count = api_token_revoke(prefix=options["prefix"], via="manage.py revoke_api_token")
         if not count:
             raise CommandError(f"No active token starts with {options['prefix']!r}.")
         self.stdout.write(f"Revoked {count} token(s).")
