@@ -214,7 +214,7 @@ def login_throttled(view: Callable[..., HttpResponse]) -> Callable[..., HttpResp
 def _locked(request: HttpRequest, lock: Lock) -> HttpResponse:
     until = datetime.fromtimestamp(time.time(), UTC) + timedelta(seconds=lock.seconds)
     context = {
-        "scope": "this address" if lock.scope == "address" else "this username",
+        "scope": "from this address" if lock.scope == "address" else "with this username",
         "wait": _wait_text(lock.seconds),
         "until": until.strftime("%H:%M:%S UTC"),
         "back": request.path,

@@ -43,7 +43,7 @@ def test_the_fifth_wrong_password_locks_the_username_with_a_page_that_says_when(
     assert locked["Retry-After"] == "60"
     page = locked.content.decode()
     assert "Too many failed logins" in page
-    assert "Logging in from this username is paused for 1 min, until" in page
+    assert "Logging in with this username is paused for 1 min, until" in page
     assert not _logged_in(client)
 
 
