@@ -31,8 +31,11 @@ def engine_get() -> Any:
     from django.conf import settings
 
     if settings.CLASSIFIER_BACKEND == "sagemaker":  # our endpoint classifies; see classifier/sagemaker_backend.py
-        from classifier.sagemaker_backend import sagemaker_engine
+        from classifier.sagemaker_backend import SageMakerEngine, sagemaker_engine
 
+        # The one the worker installed at start (or a test, with its own clock), if it is for this endpoint.
+        if isinstance(_engine, SageMakerEngine) and _engine.endpoint == settings.SAGEMAKER_CLASSIFIER_ENDPOINT:
+            return _engine
         return sagemaker_engine()
     if _engine is None:
         # Only reached under a plain `rqworker`; `manage.py inference_worker` loads before work starts.

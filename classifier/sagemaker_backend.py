@@ -5,17 +5,24 @@
 `done` or `failed`. The endpoint runs `classifier/serve.py`, which answers one prediction (or one
 error) per text. Runs in the worker, where Django is set up; it never imports torch, so a
 worker for this backend needs no GPU.
+
+Which failures fail items: only the permanent ones, where the endpoint looked at the texts and could
+not classify them (a ModelError for this input, an answer of the wrong shape, one text's error).
+Throttling, timeouts, an endpoint not yet InService and service errors are retried with backoff
+for up to SAGEMAKER_RETRY_SECONDS per job; if they last longer, the job fails instead of the items
+(see `predict_safe`).
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+import time
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from classifier.postprocess import Prediction
 from dashboard.aws import sagemaker_runtime
-from dashboard.exceptions import EndpointModelError
+from dashboard.exceptions import EndpointError, EndpointModelError
 
 
 class SageMakerEngine:
@@ -23,18 +30,45 @@ class SageMakerEngine:
     dtype = "n/a"
     load_seconds = 0.0
 
-    def __init__(self, endpoint: str, *, batch_size: int = 32) -> None:
+    def __init__(
+        self,
+        endpoint: str,
+        *,
+        batch_size: int = 32,
+        retry_seconds: float = 120.0,
+        clock: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
         self.endpoint = endpoint
         self.batch_size = batch_size
+        self.retry_seconds = retry_seconds
+        self.clock = clock
+        self.sleep = sleep
         self.model_name = f"sagemaker:{endpoint}"
 
     def predict_safe(self, texts: Sequence[str]) -> list[Prediction | Exception]:
-        """One outcome per text, in order. A failed call fails only the texts it carried."""
+        """One outcome per text, in order. A permanently failed call fails only the texts it carried.
+
+        A retryable failure that outlasts the retry budget (one budget for all of this job's calls,
+        so a job stays well inside its RQ timeout) is raised, and the job fails with its items still
+        `running` under its claim. That is the path a job whose result write fails already takes
+        (classifier/jobs.py): RQ runs the job again after a pause, the new run takes its items back,
+        and if every run fails the reconciler queues them again and, after RECONCILE_MAX_RECOVERIES,
+        fails them saying classification was interrupted. Failing them here instead would record
+        "the model could not classify this text" for texts no model has looked at. Chunks already
+        answered in this run are asked again by the next: classifying is idempotent, and the
+        endpoint was failing anyway.
+        """
+        deadline = self.clock() + self.retry_seconds
         outcomes: list[Prediction | Exception] = []
         for start in range(0, len(texts), self.batch_size):
             chunk = list(texts[start : start + self.batch_size])
             try:
-                outcomes.extend(self._invoke(chunk))
+                outcomes.extend(self._invoke(chunk, deadline=deadline))
+            except EndpointError as exc:
+                if exc.retryable:
+                    raise
+                outcomes.extend([exc] * len(chunk))
             except Exception as exc:  # the reason lands on each item; the job must not die with items held
                 outcomes.extend([exc] * len(chunk))
         return outcomes
@@ -46,9 +80,14 @@ class SageMakerEngine:
                 raise outcome
         return outcomes  # type: ignore[return-value]  # no exceptions left, checked above
 
-    def _invoke(self, texts: list[str]) -> list[Prediction | Exception]:
-
-        answer = sagemaker_runtime.invoke(endpoint=self.endpoint, body=json.dumps({"inputs": texts}).encode())
+    def _invoke(self, texts: list[str], *, deadline: float) -> list[Prediction | Exception]:
+        answer = sagemaker_runtime.invoke_retrying(
+            endpoint=self.endpoint,
+            body=json.dumps({"inputs": texts}).encode(),
+            deadline=deadline,
+            clock=self.clock,
+            sleep=self.sleep,
+        )
         return predictions_parse(answer.body, expected=len(texts), endpoint=self.endpoint)
 
 
@@ -84,4 +123,8 @@ def sagemaker_engine() -> SageMakerEngine:
     """The engine for the configured classifier endpoint (settings CLASSIFIER_BACKEND=sagemaker)."""
     from django.conf import settings
 
-    return SageMakerEngine(settings.SAGEMAKER_CLASSIFIER_ENDPOINT, batch_size=settings.SAGEMAKER_CLASSIFIER_BATCH)
+    return SageMakerEngine(
+        settings.SAGEMAKER_CLASSIFIER_ENDPOINT,
+        batch_size=settings.SAGEMAKER_CLASSIFIER_BATCH,
+        retry_seconds=settings.SAGEMAKER_RETRY_SECONDS,
+    )

@@ -55,27 +55,46 @@ class QueueUnavailable(DashboardError):
 
 
 class EndpointError(DashboardError):
-    """A SageMaker endpoint call failed; subclasses say why, the message says what to do."""
+    """A SageMaker endpoint call failed; subclasses say why, the message says what to do.
+
+    `retryable` says whether the same call can succeed later without anyone changing anything
+    (throttling, a timeout, an endpoint still being created or updated, a service error)."""
+
+    retryable = False
 
 
 class EndpointNotReady(EndpointError):
     """The endpoint does not exist or is not InService (creating, updating, failed, deleted)."""
 
+    retryable = True  # SageMaker says "not found" while an endpoint is still being created
+
 
 class EndpointThrottled(EndpointError):
     """SageMaker refused the call for rate; retrying later can succeed."""
 
+    retryable = True
+
 
 class EndpointModelError(EndpointError):
-    """The container answered with an error (SageMaker's ModelError), or with a body we cannot read."""
+    """The container answered with an error (SageMaker's ModelError), or with a body we cannot read.
+
+    Retryable only when the container said it was not ready or overloaded (a 502/503/504 of its own)."""
+
+    def __init__(self, message: str, *, retryable: bool = False) -> None:
+        super().__init__(message)
+        self.retryable = retryable
 
 
 class EndpointTimeout(EndpointError):
     """No answer within SAGEMAKER_INVOKE_TIMEOUT seconds."""
 
+    retryable = True
+
 
 class EndpointUnavailable(EndpointError):
     """SageMaker could not be reached, or answered with a service error."""
+
+    retryable = True
 
 
 class DeployError(DashboardError):
@@ -170,7 +189,7 @@ class ItemsExist(ItemConflict):
 
 
 class RateLimited(DashboardError):
-    """A user submitted more than SUBMISSIONS_PER_MINUTE allows; `retry_after` is in seconds."""
+    """A user went over a per-user limit (submissions, generation tokens or slots); `retry_after` is in seconds."""
 
     def __init__(self, message: str, *, retry_after: int) -> None:
         super().__init__(message)

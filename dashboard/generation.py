@@ -48,27 +48,51 @@ def generation_params_clean(*, prompt: object, max_new_tokens: object = None, te
         clean_prompt = _prompt_clean(prompt)
     except ValidationError as error:
         errors["prompt"] = error.messages[0]
-    tokens = DEFAULT_MAX_NEW_TOKENS if max_new_tokens in (None, "") else max_new_tokens
     limit = settings.GENERATE_MAX_NEW_TOKENS
-    if isinstance(tokens, str) and tokens.strip().isdigit():
-        tokens = int(tokens)
-    if isinstance(tokens, bool) or not isinstance(tokens, int):
+    tokens = _whole_number(DEFAULT_MAX_NEW_TOKENS if max_new_tokens in (None, "") else max_new_tokens)
+    if tokens is None:
         errors["max_new_tokens"] = "Max new tokens must be a whole number."
     elif not 1 <= tokens <= limit:
         errors["max_new_tokens"] = f"Max new tokens must be between 1 and {limit:,}."
-    heat = DEFAULT_TEMPERATURE if temperature in (None, "") else temperature
-    if isinstance(heat, str):
-        try:
-            heat = float(heat)
-        except ValueError:
-            pass
-    if isinstance(heat, bool) or not isinstance(heat, int | float) or not math.isfinite(heat):
+    heat = _real_number(DEFAULT_TEMPERATURE if temperature in (None, "") else temperature)
+    if heat is None:
         errors["temperature"] = "Temperature must be a number."
     elif not 0.0 <= heat <= MAX_TEMPERATURE:
         errors["temperature"] = f"Temperature must be between 0 and {MAX_TEMPERATURE:g} (0 means greedy decoding)."
     if errors:
         raise ValidationError(errors)
-    return GenerationParams(prompt=clean_prompt, max_new_tokens=int(tokens), temperature=float(heat))
+    assert tokens is not None and heat is not None  # each None was reported above
+    return GenerationParams(prompt=clean_prompt, max_new_tokens=tokens, temperature=heat)
+
+
+# What a form or a JSON string may hold for a number: plain ASCII digits, nothing `int()` or `float()`
+# would also take ("²", "٣", "1_000", " nan", "1e400"). Bounded in length, so no huge conversion.
+_DIGITS = re.compile(r"[0-9]{1,18}")
+_DECIMAL = re.compile(r"[0-9]{1,18}(?:\.[0-9]{1,18})?|\.[0-9]{1,18}")
+
+
+def _whole_number(value: object) -> int | None:
+    """A JSON integer (50 or 50.0) or a string of ASCII digits as an int; None for anything else (bools too)."""
+    if isinstance(value, str):
+        value = value.strip()
+        return int(value) if _DIGITS.fullmatch(value) else None
+    if isinstance(value, float):
+        return int(value) if value.is_integer() else None
+    if isinstance(value, bool) or not isinstance(value, int):
+        return None
+    return value
+
+
+def _real_number(value: object) -> float | None:
+    """A finite JSON number or an ASCII decimal string as a float; None for NaN, infinities, bools and text."""
+    if isinstance(value, str):
+        value = value.strip()
+        return float(value) if _DECIMAL.fullmatch(value) else None
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return None
+    if isinstance(value, int):  # clamped: float() of a huge JSON integer overflows; it is only out of range
+        return float(max(-1e300, min(value, 1e300)))
+    return value if math.isfinite(value) else None
 
 
 def _prompt_clean(value: object) -> str:

@@ -311,7 +311,10 @@ def openapi_document() -> dict[str, Any]:
                         "400": _error("Invalid prompt or parameters."),
                         "401": UNAUTHORIZED,
                         "415": _error("The body is not application/json."),
-                        "429": _error("The endpoint is throttling; retry after Retry-After."),
+                        "429": _error(
+                            "Over this user's generation limits (GENERATE_TOKENS_PER_MINUTE new tokens asked for, "
+                            "GENERATE_MAX_CONCURRENT at once), or the endpoint is throttling; retry after Retry-After."
+                        ),
                         "502": _error("The model failed or answered with something that is not a generation."),
                         "503": _error("The endpoint is not in service or cannot be reached."),
                         "504": _error("The endpoint did not answer in time."),

@@ -1,4 +1,4 @@
-"""Per-user rate limit on submissions, shared by every web process through Redis.
+"""Per-user rate limits on submissions and text generation, shared by every web process through Redis.
 
 A generic cell rate algorithm (GCRA, a leaky bucket kept as one timestamp per user): a user may
 submit `SUBMISSIONS_PER_MINUTE` items per minute, in bursts of up to a minute's worth. A batch
@@ -16,7 +16,9 @@ from __future__ import annotations
 import logging
 import math
 import time
-from collections.abc import Callable
+import uuid
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from functools import wraps
 
 from django.conf import settings
@@ -60,28 +62,33 @@ def _connection():
 
 def submissions_charge(*, user, cost: int = 1) -> None:
     """Count `cost` submissions against the user; raise RateLimited (with retry_after seconds) if over."""
-    global _script
     limit = settings.SUBMISSIONS_PER_MINUTE
-    if limit <= 0 or cost <= 0 or getattr(user, "pk", None) is None:
-        return
+    retry_after = _charge(key=f"{KEY_PREFIX}{getattr(user, 'pk', None)}", per_minute=limit, cost=cost, user=user)
+    if retry_after:
+        raise RateLimited(
+            f"Too many submissions: the limit is {limit} per minute. Try again in {retry_after} s.",
+            retry_after=retry_after,
+        )
+
+
+def _charge(*, key: str, per_minute: int, cost: int, user) -> int:
+    """Charge `cost` to the GCRA bucket at `key`: 0 when allowed, else the seconds to wait. Fails open."""
+    global _script
+    if per_minute <= 0 or cost <= 0 or getattr(user, "pk", None) is None:
+        return 0
     try:
         connection = _connection()
         if _script is None:
             _script = connection.register_script(_GCRA)
         allowed, retry_ms = _script(
-            keys=[f"{KEY_PREFIX}{user.pk}"],
-            args=[f"{time.time():.6f}", 60.0 / limit, BURST_SECONDS, cost],
+            keys=[key],
+            args=[f"{time.time():.6f}", 60.0 / per_minute, BURST_SECONDS, cost],
             client=connection,
         )
     except RedisError as error:
-        log.warning("rate limit not checked (Redis: %s); allowing the submission", error)
-        return
-    if not int(allowed):
-        retry_after = max(1, math.ceil(int(retry_ms) / 1000))
-        raise RateLimited(
-            f"Too many submissions: the limit is {limit} per minute. Try again in {retry_after} s.",
-            retry_after=retry_after,
-        )
+        log.warning("rate limit %s not checked (Redis: %s); allowing the request", key, error)
+        return 0
+    return 0 if int(allowed) else max(1, math.ceil(int(retry_ms) / 1000))
 
 
 def submissions_reset(*, user) -> None:
@@ -122,3 +129,100 @@ def _too_many(request: HttpRequest, error: RateLimited, *, api: bool) -> HttpRes
         )
     response["Retry-After"] = str(error.retry_after)
     return response
+
+
+# --- Text generation: tokens per minute and generations at once, per user -------------------
+# A generation costs what it asks for (`max_new_tokens`), charged before the endpoint is called, so a
+# user cannot keep the paid endpoint busy by asking for the maximum in a loop. Generations at once
+# are slots in a sorted set scored by their expiry: a request that dies without releasing its slot
+# (a killed web worker) loses it when its expiry passes, and that slot alone, however busy the user is.
+
+GENERATE_TOKENS_PREFIX = "ratelimit:generate-tokens:"
+GENERATE_SLOTS_PREFIX = "ratelimit:generate-slots:"
+# The wait suggested to a user at the concurrency cap: one of their generations usually ends by then.
+SLOT_RETRY_AFTER = 5
+
+# KEYS[1] the user's slots; ARGV: now (ms), slot expiry (ms from now), cap, slot id.
+# Returns 1 when the slot was taken, 0 at the cap.
+_SLOT_TAKE = """
+local now = tonumber(ARGV[1])
+local ttl = tonumber(ARGV[2])
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now)
+if redis.call('ZCARD', KEYS[1]) >= tonumber(ARGV[3]) then
+  return 0
+end
+redis.call('ZADD', KEYS[1], now + ttl, ARGV[4])
+redis.call('PEXPIRE', KEYS[1], ttl)
+return 1
+"""
+_slot_script = None
+
+
+def generation_slot_seconds() -> float:
+    """How long a slot is held at most: the longest a generation request can wait on the endpoint."""
+    attempts = settings.SAGEMAKER_INVOKE_MAX_ATTEMPTS
+    return attempts * (settings.SAGEMAKER_INVOKE_TIMEOUT + settings.SAGEMAKER_CONNECT_TIMEOUT) + 30.0
+
+
+@contextmanager
+def generation_admitted(*, user, tokens: int) -> Iterator[None]:
+    """Hold one of the user's GENERATE_MAX_CONCURRENT slots and charge `tokens`; RateLimited if either is out.
+
+    A refused request is charged nothing. The slot is released when the block ends, however it ends.
+    """
+    slot = _slot_take(user=user)
+    try:
+        limit = settings.GENERATE_TOKENS_PER_MINUTE
+        key = f"{GENERATE_TOKENS_PREFIX}{getattr(user, 'pk', None)}"
+        retry_after = _charge(key=key, per_minute=limit, cost=tokens, user=user)
+        if retry_after:
+            raise RateLimited(
+                f"Too many tokens asked for: the limit is {limit:,} new tokens per minute. "
+                f"Try again in {retry_after} s, or ask for fewer.",
+                retry_after=retry_after,
+            )
+        yield
+    finally:
+        _slot_release(user=user, slot=slot)
+
+
+def _slot_take(*, user) -> str | None:
+    """A slot id, or None when no slot was needed or Redis could not be asked (fail open, as above)."""
+    global _slot_script
+    cap = settings.GENERATE_MAX_CONCURRENT
+    if cap <= 0 or getattr(user, "pk", None) is None:
+        return None
+    slot = uuid.uuid4().hex
+    try:
+        connection = _connection()
+        if _slot_script is None:
+            _slot_script = connection.register_script(_SLOT_TAKE)
+        taken = _slot_script(
+            keys=[f"{GENERATE_SLOTS_PREFIX}{user.pk}"],
+            args=[int(time.time() * 1000), int(generation_slot_seconds() * 1000), cap, slot],
+            client=connection,
+        )
+    except RedisError as error:
+        log.warning("generation concurrency not checked (Redis: %s); allowing the request", error)
+        return None
+    if not int(taken):
+        raise RateLimited(
+            f"You already have {cap} generation(s) running, the most at once. "
+            f"Try again when one has finished (in about {SLOT_RETRY_AFTER} s).",
+            retry_after=SLOT_RETRY_AFTER,
+        )
+    return slot
+
+
+def _slot_release(*, user, slot: str | None) -> None:
+    if slot is None:
+        return
+    try:
+        _connection().zrem(f"{GENERATE_SLOTS_PREFIX}{user.pk}", slot)
+    except RedisError as error:  # the slot's expiry frees it
+        log.warning("generation slot of user %s not released (Redis: %s)", user.pk, error)
+
+
+def generation_limits_reset(*, user) -> None:
+    """Forget a user's generation tokens and slots (tests, and an operator lifting a limit at once)."""
+    _connection().delete(f"{GENERATE_TOKENS_PREFIX}{user.pk}", f"{GENERATE_SLOTS_PREFIX}{user.pk}")

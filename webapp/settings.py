@@ -289,6 +289,27 @@ DYNAMODB_GENERATIONS_TABLE = env_str("DYNAMODB_GENERATIONS_TABLE", "classifier-g
 GENERATE_MAX_PROMPT_CHARS = env_int("GENERATE_MAX_PROMPT_CHARS", 4000, minimum=1)
 GENERATE_MAX_NEW_TOKENS = env_int("GENERATE_MAX_NEW_TOKENS", 512, minimum=1)
 
+# --- Limits: login throttling, generation per user, SageMaker retries -----------------------
+# New tokens one user may ask the generation endpoint for per minute (each request's
+# max_new_tokens, charged before the call); 0 turns the limit off.
+GENERATE_TOKENS_PER_MINUTE = env_int("GENERATE_TOKENS_PER_MINUTE", 20_000, minimum=0)
+# Generations one user may have waiting on the endpoint at once; 0 turns the cap off.
+GENERATE_MAX_CONCURRENT = env_int("GENERATE_MAX_CONCURRENT", 2, minimum=0)
+# Failed logins before a lock: per username, and per client address (many usernames from one place),
+# counted over LOGIN_FAILURE_WINDOW seconds since the last failure. Each failure past the limit
+# doubles the lock, from LOGIN_LOCKOUT_SECONDS up to LOGIN_LOCKOUT_MAX_SECONDS.
+LOGIN_FAILURES_PER_USERNAME = env_int("LOGIN_FAILURES_PER_USERNAME", 5, minimum=1)
+LOGIN_FAILURES_PER_ADDRESS = env_int("LOGIN_FAILURES_PER_ADDRESS", 20, minimum=1)
+LOGIN_FAILURE_WINDOW = env_int("LOGIN_FAILURE_WINDOW", 15 * 60, minimum=1)
+LOGIN_LOCKOUT_SECONDS = env_int("LOGIN_LOCKOUT_SECONDS", 60, minimum=1)
+LOGIN_LOCKOUT_MAX_SECONDS = env_int("LOGIN_LOCKOUT_MAX_SECONDS", 60 * 60, minimum=1)
+# Proxies in front of the site that append to X-Forwarded-For: production runs behind one load
+# balancer. 0 means the client address is REMOTE_ADDR and the header, which anyone can send, is ignored.
+TRUSTED_PROXY_COUNT = env_int("TRUSTED_PROXY_COUNT", 1 if PRODUCTION else 0, minimum=0)
+# How long a classify job keeps retrying an endpoint that throttles, times out or is not in service
+# (exponential backoff with jitter) before the job fails and RQ runs it again.
+SAGEMAKER_RETRY_SECONDS = env_float("SAGEMAKER_RETRY_SECONDS", 120.0)
+
 # --- Power management: GPU instances on when work arrives, off when idle (issue 4) -----------
 # `local` runs `manage.py inference_worker` as the "instance" (started on demand, stopped when idle);
 # `ec2` starts and stops EC2_INSTANCE_IDS. See docs/power.md.

@@ -4,6 +4,7 @@ from django.contrib import admin
 from django.contrib.auth import views as auth_views
 from django.urls import include, path
 
+from dashboard.login_throttle import login_throttled
 from dashboard.views import api, batches, charts, health, openapi, pages, results
 from dashboard.views import generate as generate_views  # SageMaker text generation (issue 6)
 from dashboard.views import power as power_views  # inference fleet power management (issue 4)
@@ -38,8 +39,10 @@ urlpatterns = [
     path("power/instances/<str:instance_id>/<str:action>/", power_views.instance_action, name="instance_action"),
     path("healthz", health.healthz, name="healthz"),
     path("readyz", health.readyz, name="readyz"),
-    path("accounts/login/", auth_views.LoginView.as_view(), name="login"),
+    # Both login pages count failures and refuse a locked username or address (dashboard/login_throttle.py).
+    path("accounts/login/", login_throttled(auth_views.LoginView.as_view()), name="login"),
     path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("admin/django-rq/", include("django_rq.urls")),
+    path("admin/login/", login_throttled(admin.site.login)),  # ahead of admin.site.urls, which has its own
     path("admin/", admin.site.urls),
 ]

@@ -1,12 +1,18 @@
 """SageMaker Runtime (`invoke_endpoint`): the only module that calls a SageMaker endpoint.
 
 Callers send bytes and get bytes back; every failure arrives as one of our `EndpointError`
-subclasses with a message a user can act on, never as a botocore exception.
+subclasses with a message a user can act on, never as a botocore exception. `invoke` tries once
+(botocore's own SAGEMAKER_INVOKE_MAX_ATTEMPTS aside): a web request must answer quickly.
+`invoke_retrying` is for background jobs, which can wait out throttling or an endpoint update.
 """
 
 from __future__ import annotations
 
 import json
+import logging
+import random
+import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -29,7 +35,10 @@ from dashboard.exceptions import (
     EndpointUnavailable,
 )
 
+log = logging.getLogger(__name__)
+
 _THROTTLED = {"ThrottlingException", "Throttling", "TooManyRequestsException", "RequestLimitExceeded"}
+_CONTAINER_BUSY = {"502", "503", "504"}
 _SERVICE_DOWN = {"InternalFailure", "ServiceUnavailable", "InternalDependencyException", "InternalServerError"}
 
 
@@ -70,6 +79,50 @@ def invoke(*, endpoint: str, body: bytes, content_type: str = "application/json"
     return Invocation(body=answer, content_type=response.get("ContentType") or "")
 
 
+# Backoff between retries: "full jitter" (a random wait up to base × 2^attempt, capped), so jobs that
+# were throttled together do not all come back at the same moment.
+RETRY_BASE_SECONDS = 0.5
+RETRY_MAX_WAIT_SECONDS = 20.0
+
+
+def invoke_retrying(
+    *,
+    endpoint: str,
+    body: bytes,
+    deadline: float,
+    clock: Callable[[], float] = time.monotonic,
+    sleep: Callable[[float], None] = time.sleep,
+    jitter: Callable[[], float] = random.random,
+    **options: Any,
+) -> Invocation:
+    """`invoke`, retried while it fails with a retryable EndpointError and a wait still ends before `deadline`.
+
+    `deadline` is on `clock`'s scale. A permanent failure is raised at once; a retryable one that
+    outlasts the deadline is raised with how long it was tried.
+    """
+    started = clock()
+    attempt = 0
+    while True:
+        try:
+            return invoke(endpoint=endpoint, body=body, **options)
+        except EndpointError as error:
+            if not error.retryable:
+                raise
+            attempt += 1
+            wait = jitter() * min(RETRY_MAX_WAIT_SECONDS, RETRY_BASE_SECONDS * 2**attempt)
+            if clock() + wait > deadline:
+                raise _gave_up(error, attempts=attempt, seconds=clock() - started) from error
+            log.warning("endpoint %s: %s; retry %d in %.1f s", endpoint, error, attempt, wait)
+            sleep(wait)
+
+
+def _gave_up(error: EndpointError, *, attempts: int, seconds: float) -> EndpointError:
+    message = f"{error} (still failing after {attempts} attempt(s) over {seconds:.0f} s)"
+    if isinstance(error, EndpointModelError):
+        return EndpointModelError(message, retryable=True)
+    return type(error)(message)
+
+
 def answer_json(body: bytes, *, endpoint: str) -> Any:
     """An endpoint's answer decoded as JSON; EndpointModelError when it is not JSON."""
     try:
@@ -100,7 +153,11 @@ def error_from_client_error(endpoint: str, error: ClientError) -> EndpointError:
         original = error.response.get("OriginalMessage") or message
         log_stream = error.response.get("LogStreamArn")
         where = f" (logs: {log_stream})" if log_stream else ""
-        return EndpointModelError(f"The model behind {endpoint!r} failed: {original}{where}")
+        # The container's own status: 4xx is this input (or a bug in what we sent), 500 an exception
+        # our serving code raised for it; 502-504 a container still loading (classifier/serve.py
+        # answers 503 then) or overloaded, which passes.
+        retryable = str(error.response.get("OriginalStatusCode")) in _CONTAINER_BUSY
+        return EndpointModelError(f"The model behind {endpoint!r} failed: {original}{where}", retryable=retryable)
     if code in _SERVICE_DOWN or (status is not None and status >= 500):
         return EndpointUnavailable(f"SageMaker could not run endpoint {endpoint!r} right now: {code}: {message}")
     return EndpointError(f"Calling endpoint {endpoint!r} failed: {code}: {message}")

@@ -112,7 +112,9 @@ def batch_download(request: HttpRequest, batch_id: str) -> HttpResponse:
 
 
 def _api_parse(request: HttpRequest) -> tuple[csv_upload.ParsedBatch, str, str] | HttpResponse:
-    length = int(request.META.get("CONTENT_LENGTH") or 0)
+    declared = str(request.META.get("CONTENT_LENGTH") or "0")
+    # A Content-Length that is not ASCII digits is one Django reads as 0 (no body), so do we.
+    length = int(declared) if declared.isascii() and declared.isdigit() else 0
     if length > settings.BATCH_MAX_BYTES + 64 * 1024:  # multipart framing around a file at the limit
         return api_error(413, f"The request is {length:,} bytes; the limit is {settings.BATCH_MAX_BYTES:,}.")
     if request.content_type == "application/json":

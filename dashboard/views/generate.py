@@ -14,7 +14,7 @@ from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_http_methods
 
-from dashboard import generation
+from dashboard import generation, ratelimit
 from dashboard.auth import api_error, api_login_required
 from dashboard.exceptions import (
     EndpointError,
@@ -23,6 +23,7 @@ from dashboard.exceptions import (
     EndpointTimeout,
     EndpointUnavailable,
     ItemNotFound,
+    RateLimited,
     StoreUnavailable,
 )
 from dashboard.validators import item_id_valid
@@ -102,7 +103,12 @@ def generate(request: HttpRequest) -> HttpResponse:
     if request.method == "POST":
         if form.is_valid():
             try:
-                result = generation.generation_create(params=form.params, requested_by=request.user.get_username())
+                with ratelimit.generation_admitted(user=request.user, tokens=form.params.max_new_tokens):
+                    result = generation.generation_create(params=form.params, requested_by=request.user.get_username())
+            except RateLimited as error:
+                response = _page(request, form=form, endpoint_error=str(error), status=429)
+                response["Retry-After"] = str(error.retry_after)
+                return response
             except EndpointError as error:
                 recorded = getattr(error, "generation", None)
                 if recorded and recorded["stored"]:
@@ -183,7 +189,12 @@ def api_generate(request: HttpRequest) -> HttpResponse:
         fields = {field: messages[0] for field, messages in error.message_dict.items()}
         return api_error(400, " ".join(fields.values()), fields=fields)
     try:
-        item = generation.generation_create(params=params, requested_by=request.user.get_username())
+        with ratelimit.generation_admitted(user=request.user, tokens=params.max_new_tokens):
+            item = generation.generation_create(params=params, requested_by=request.user.get_username())
+    except RateLimited as error:
+        response = api_error(429, str(error), retry_after=error.retry_after)
+        response["Retry-After"] = str(error.retry_after)
+        return response
     except EndpointError as error:
         response = api_error(endpoint_error_status(error), str(error), endpoint=settings.SAGEMAKER_GENERATE_ENDPOINT)
         if isinstance(error, EndpointThrottled | EndpointNotReady | EndpointUnavailable):

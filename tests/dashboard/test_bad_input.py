@@ -200,3 +200,11 @@ def test_a_lone_surrogate_is_refused_by_the_single_submission_api_too(api, resul
     assert response.status_code == 400
     assert "lone surrogate, U+DC80" in response.json()["error"]
     assert _nothing_stored(queue)
+
+
+def test_a_content_length_that_is_not_a_number_is_a_400_on_the_batch_api(user_client, results_table, redis_conn):
+    response = user_client.post(
+        reverse("api_batches"), b'{"texts": ["a"]}', content_type="application/json", CONTENT_LENGTH="²"
+    )
+    assert response.status_code == 400
+    assert response.json()["error"] == "The body is not valid JSON."

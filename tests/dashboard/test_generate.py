@@ -9,13 +9,16 @@ from __future__ import annotations
 
 import json
 import socket
+import time
 import uuid
 
 import pytest
 from django.urls import reverse
 
+from dashboard import ratelimit
 from dashboard.aws import dynamodb_generations
 from dashboard.services import api_token_create
+from tests.conftest import queue_unreachable
 from tests.dashboard.sagemaker_fakes import MotoServer, Reply, ScriptedAws, aws_error
 
 pytestmark = pytest.mark.django_db
@@ -241,6 +244,21 @@ def test_the_api_rejects_a_session_post_without_csrf(user, generations_table):
         ({"prompt": "Hi", "max_new_tokens": 513}, "max_new_tokens", "between 1 and 512"),
         ({"prompt": "Hi", "max_new_tokens": 2.5}, "max_new_tokens", "whole number"),
         ({"prompt": "Hi", "max_new_tokens": True}, "max_new_tokens", "whole number"),
+        # str.isdigit() takes these, int() does not (or takes what is not an ASCII number): never a 500.
+        ({"prompt": "Hi", "max_new_tokens": "²"}, "max_new_tokens", "whole number"),
+        ({"prompt": "Hi", "max_new_tokens": "٣"}, "max_new_tokens", "whole number"),
+        ({"prompt": "Hi", "max_new_tokens": "1_0"}, "max_new_tokens", "whole number"),
+        ({"prompt": "Hi", "max_new_tokens": "-5"}, "max_new_tokens", "whole number"),
+        ({"prompt": "Hi", "max_new_tokens": "9" * 5000}, "max_new_tokens", "whole number"),
+        ({"prompt": "Hi", "max_new_tokens": 10**30}, "max_new_tokens", "between 1 and 512"),
+        ({"prompt": "Hi", "max_new_tokens": [5]}, "max_new_tokens", "whole number"),
+        ({"prompt": "Hi", "temperature": "nan"}, "temperature", "must be a number"),
+        ({"prompt": "Hi", "temperature": "inf"}, "temperature", "must be a number"),
+        ({"prompt": "Hi", "temperature": "1e0"}, "temperature", "must be a number"),
+        ({"prompt": "Hi", "temperature": "١.٥"}, "temperature", "must be a number"),
+        ({"prompt": "Hi", "temperature": True}, "temperature", "must be a number"),
+        ({"prompt": "Hi", "temperature": 10**400}, "temperature", "between 0 and 2"),
+        ({"prompt": "Hi", "temperature": {"value": 1}}, "temperature", "must be a number"),
         ({"prompt": "Hi", "temperature": -0.1}, "temperature", "between 0 and 2"),
         ({"prompt": "Hi", "temperature": 2.5}, "temperature", "between 0 and 2"),
         ({"prompt": "Hi", "temperature": "warm"}, "temperature", "must be a number"),
@@ -259,6 +277,41 @@ def test_the_api_rejects_bad_input_with_400_and_calls_nothing(
     assert field in response.json()["fields"]
     assert server.requests == []
     assert _stored() == []
+
+
+@pytest.mark.parametrize("literal", ["NaN", "Infinity", "-Infinity", "1e400"])
+def test_the_api_rejects_a_temperature_that_is_not_finite(user_client, generations_table, scripted, literal):
+    server = scripted(Reply(body=GPT2_ANSWER))
+    body = '{"prompt": "Hi", "temperature": ' + literal + "}"
+
+    response = user_client.post(reverse("api_generate"), body, content_type="application/json")
+
+    assert response.status_code == 400
+    assert response.json()["fields"] == {"temperature": "Temperature must be a number."}
+    assert server.requests == []
+
+
+@pytest.mark.parametrize(("tokens", "temperature"), [("8", "0.5"), (" 8 ", ".5"), (8, 0.5), (8.0, 1), ("8", "0")])
+def test_the_api_accepts_numbers_and_plain_digit_strings(user_client, generations_table, scripted, tokens, temperature):
+    server = scripted(Reply(body=GPT2_ANSWER))
+
+    response = _api(user_client, {"prompt": "Hi", "max_new_tokens": tokens, "temperature": temperature})
+
+    assert response.status_code == 200
+    assert response.json()["max_new_tokens"] == 8
+    assert server.requests[0].json()["parameters"]["max_new_tokens"] == 8
+
+
+def test_the_page_rejects_a_superscript_digit_with_a_field_error(user_client, generations_table, scripted):
+    server = scripted(Reply(body=GPT2_ANSWER))
+
+    response = user_client.post(reverse("generate"), {"prompt": "Hi", "max_new_tokens": "²", "temperature": "½"})
+
+    page = response.content.decode()
+    assert response.status_code == 400
+    assert "Max new tokens must be a whole number." in page
+    assert "Temperature must be a number." in page
+    assert server.requests == []
 
 
 def test_the_api_rejects_a_body_that_is_not_json(user_client, generations_table):
@@ -382,3 +435,95 @@ def test_an_endpoint_failure_that_cannot_be_stored_is_shown_with_its_status(user
 
     assert response.status_code == 429
     assert "is throttling requests" in response.content.decode()
+
+
+# --- per-user limits: tokens per minute, generations at once -----------------------------------
+
+
+def test_the_api_charges_requested_tokens_and_refuses_over_the_limit_with_retry_after(
+    user_client, user, django_user_model, generations_table, scripted, redis_conn, settings
+):
+    settings.GENERATE_TOKENS_PER_MINUTE = 100
+    server = scripted(Reply(body=GPT2_ANSWER))
+
+    assert _api(user_client, {"prompt": "Hi", "max_new_tokens": 60}).status_code == 200
+    refused = _api(user_client, {"prompt": "Hi", "max_new_tokens": 60})
+
+    assert refused.status_code == 429
+    assert 1 <= int(refused["Retry-After"]) <= 60
+    assert refused.json()["retry_after"] == int(refused["Retry-After"])
+    assert "100 new tokens per minute" in refused.json()["error"]
+    assert len(server.requests) == 1  # the refused one never reached the endpoint...
+    assert len(_stored()) == 1  # ...and left no record
+    other = django_user_model.objects.create_user(username="bob", password="pw-bob-12345")
+    user_client.force_login(other)
+    assert _api(user_client, {"prompt": "Hi", "max_new_tokens": 60}).status_code == 200  # per user
+
+
+def test_the_page_says_when_the_token_limit_lets_it_generate_again(
+    user_client, generations_table, scripted, redis_conn, settings
+):
+    settings.GENERATE_TOKENS_PER_MINUTE = 10
+    server = scripted(Reply(body=GPT2_ANSWER))
+    assert user_client.post(reverse("generate"), {"prompt": "Hi", "max_new_tokens": "10"}).status_code == 302
+
+    refused = user_client.post(reverse("generate"), {"prompt": "Hi", "max_new_tokens": "10"})
+
+    assert refused.status_code == 429
+    assert refused["Retry-After"]
+    page = refused.content.decode()
+    assert "Not generated: Too many tokens asked for: the limit is 10 new tokens per minute" in page
+    assert len(server.requests) == 1
+
+
+def test_a_user_at_the_concurrency_cap_is_refused_and_charged_nothing(
+    user_client, user, generations_table, scripted, redis_conn, settings
+):
+    settings.GENERATE_MAX_CONCURRENT = 2
+    settings.GENERATE_TOKENS_PER_MINUTE = 100
+    server = scripted(Reply(body=GPT2_ANSWER))
+
+    with ratelimit.generation_admitted(user=user, tokens=1), ratelimit.generation_admitted(user=user, tokens=1):
+        refused = _api(user_client, {"prompt": "Hi", "max_new_tokens": 90})
+
+    assert refused.status_code == 429
+    assert refused["Retry-After"] == str(ratelimit.SLOT_RETRY_AFTER)
+    assert "You already have 2 generation(s) running" in refused.json()["error"]
+    assert server.requests == []
+    # Both slots are free again, and the refused request's 90 tokens were not charged (2 + 90 <= 100).
+    assert _api(user_client, {"prompt": "Hi", "max_new_tokens": 90}).status_code == 200
+
+
+def test_a_failed_generation_gives_its_slot_back(user_client, user, generations_table, scripted, redis_conn, settings):
+    settings.GENERATE_MAX_CONCURRENT = 1
+    scripted(aws_error(400, "ThrottlingException", "Rate exceeded"), Reply(body=GPT2_ANSWER))
+
+    assert _api(user_client, {"prompt": "Hi"}).status_code == 429  # the endpoint's own throttling
+    assert redis_conn.zcard(f"{ratelimit.GENERATE_SLOTS_PREFIX}{user.pk}") == 0
+    assert _api(user_client, {"prompt": "Hi"}).status_code == 200
+
+
+def test_a_slot_a_crashed_request_never_released_expires_on_its_own(
+    user_client, user, generations_table, scripted, redis_conn, settings
+):
+    import time_machine
+
+    settings.GENERATE_MAX_CONCURRENT = 1
+    scripted(Reply(body=GPT2_ANSWER))
+    crashed = ratelimit.generation_admitted(user=user, tokens=1)
+    crashed.__enter__()  # and never exits: its process died
+    assert _api(user_client, {"prompt": "Hi"}).status_code == 429
+
+    later = time.time() + ratelimit.generation_slot_seconds() + 1
+    with time_machine.travel(later, tick=False):
+        assert _api(user_client, {"prompt": "Hi"}).status_code == 200
+
+
+def test_generation_goes_on_when_redis_cannot_count(user_client, generations_table, scripted, settings):
+    queue_unreachable(settings)
+    settings.GENERATE_MAX_CONCURRENT = 1
+    settings.GENERATE_TOKENS_PER_MINUTE = 1
+    scripted(Reply(body=GPT2_ANSWER))
+
+    assert _api(user_client, {"prompt": "Hi", "max_new_tokens": 50}).status_code == 200
+    assert _api(user_client, {"prompt": "Hi", "max_new_tokens": 50}).status_code == 200

@@ -160,12 +160,15 @@ def test_a_text_the_endpoint_could_not_classify_fails_alone(results_table, sagem
 @pytest.mark.parametrize(
     ("reply", "reason"),
     [
-        (aws_error(400, "ValidationError", f"Endpoint {ENDPOINT} of account 1 not found."), "not found"),
-        (aws_error(400, "ThrottlingException", "Rate exceeded"), "is throttling requests"),
         (
-            aws_error(424, "ModelError", "err", OriginalMessage="Not ready: the model is still loading."),
-            "still loading",
+            aws_error(424, "ModelError", "err", OriginalStatusCode=400, OriginalMessage='"inputs" must be a list.'),
+            '"inputs" must be a list.',
         ),
+        (
+            aws_error(424, "ModelError", "err", OriginalStatusCode=500, OriginalMessage="Internal error: KeyError"),
+            "Internal error: KeyError",
+        ),
+        (aws_error(424, "ModelError", "err", OriginalMessage="no status given"), "no status given"),
         (Reply(body={"predictions": [_prediction(1, 0.9)]}), "returned 1 predictions for 2 texts"),
         (Reply(body={"labels": [1, 0]}), "without a predictions list"),
     ],
@@ -190,7 +193,7 @@ def test_one_failed_call_does_not_fail_the_other_batches(results_table, sagemake
     settings.SAGEMAKER_CLASSIFIER_BATCH = 1
     replies = (
         Reply(body={"predictions": [_prediction(1, 0.8)]}),
-        aws_error(400, "ThrottlingException", "Rate exceeded"),
+        aws_error(424, "ModelError", "err", OriginalStatusCode=400, OriginalMessage="Bad input."),
         Reply(body={"predictions": [_prediction(0, 0.7)]}),
     )
     with ScriptedAws(*replies) as fake:
@@ -221,3 +224,131 @@ def test_the_backend_setting_is_checked_at_start_up():
         )
         assert result.returncode != 0
         assert message in result.stderr
+
+
+# --- transient failures: retried with backoff, never a failed item --------------------------
+
+
+class FakeClock:
+    """A monotonic clock that only moves when something sleeps on it: retries without real waiting."""
+
+    def __init__(self) -> None:
+        self.now = 1000.0
+        self.sleeps: list[float] = []
+
+    def monotonic(self) -> float:
+        return self.now
+
+    def sleep(self, seconds: float) -> None:
+        self.sleeps.append(seconds)
+        self.now += seconds
+
+
+@pytest.fixture
+def clock(sagemaker_backend):
+    """The worker's engine, installed as `manage.py inference_worker` does, with a fake clock."""
+    fake = FakeClock()
+    jobs.engine_set(
+        SageMakerEngine(
+            ENDPOINT,
+            batch_size=sagemaker_backend.SAGEMAKER_CLASSIFIER_BATCH,
+            retry_seconds=120.0,
+            clock=fake.monotonic,
+            sleep=fake.sleep,
+        )
+    )
+    return fake
+
+
+NOT_READY = [
+    aws_error(400, "ThrottlingException", "Rate exceeded"),
+    aws_error(429, "ThrottlingException", "Rate exceeded"),
+    aws_error(400, "ValidationError", f"Endpoint {ENDPOINT} of account 123456789012 not found."),
+    aws_error(400, "ValidationError", f"Endpoint {ENDPOINT} is not in service."),
+    aws_error(429, "ModelNotReadyException", "Model is loading"),
+    aws_error(503, "ServiceUnavailable", "Try later"),
+    aws_error(500, "InternalFailure", "Internal failure"),
+    aws_error(424, "ModelError", "err", OriginalStatusCode=503, OriginalMessage="Not ready: the model is loading."),
+]
+
+
+@pytest.mark.parametrize("transient", NOT_READY)
+def test_a_transient_failure_is_retried_until_the_endpoint_answers(results_table, clock, settings, transient):
+    answer = Reply(body={"predictions": [_prediction(1, 0.9), _prediction(0, 0.8)]})
+    with ScriptedAws(transient, transient, transient, answer) as fake:
+        settings.SAGEMAKER_RUNTIME_ENDPOINT_URL = fake.url
+        ids = _queued("One.", "Two.")
+        counts = jobs.classify_items(ids)
+
+    assert counts == {"claimed": 2, "done": 2, "failed": 0}
+    assert [dynamodb.item_get(item_id=i)["status"] for i in ids] == ["done", "done"]
+    assert len(fake.requests) == 4
+    # Three waits, each a random share of a window that doubles: 1 s, 2 s, 4 s.
+    assert len(clock.sleeps) == 3
+    assert all(0 <= wait <= 0.5 * 2 ** (n + 1) for n, wait in enumerate(clock.sleeps))
+
+
+def test_a_read_timeout_is_retried(results_table, clock, settings):
+    settings.SAGEMAKER_INVOKE_TIMEOUT = 0.3
+    answer = Reply(body={"predictions": [_prediction(1, 0.9)]})
+    with ScriptedAws(Reply(body={"predictions": [_prediction(0, 0.1)]}, delay=1.5), answer) as fake:
+        settings.SAGEMAKER_RUNTIME_ENDPOINT_URL = fake.url
+        [item_id] = _queued("Slow the first time.")
+        counts = jobs.classify_items([item_id])
+
+    assert counts == {"claimed": 1, "done": 1, "failed": 0}
+    item = dynamodb.item_get(item_id=item_id)
+    assert (item["status"], item["label"]) == ("done", 1)  # the second answer, not the one that came too late
+    assert len(clock.sleeps) == 1
+
+
+def test_a_permanent_model_error_fails_the_items_at_once_without_retrying(results_table, clock, settings):
+    refusal = aws_error(424, "ModelError", "err", OriginalStatusCode=400, OriginalMessage="inputs[0] is empty.")
+    with ScriptedAws(refusal) as fake:
+        settings.SAGEMAKER_RUNTIME_ENDPOINT_URL = fake.url
+        [item_id] = _queued("Anything.")
+        counts = jobs.classify_items([item_id])
+
+    assert counts == {"claimed": 1, "done": 0, "failed": 1}
+    assert "inputs[0] is empty." in dynamodb.item_get(item_id=item_id)["error"]
+    assert len(fake.requests) == 1
+    assert clock.sleeps == []
+
+
+def test_a_transient_failure_outlasting_the_budget_fails_the_job_not_the_items(results_table, clock, settings):
+    from dashboard.exceptions import EndpointThrottled
+
+    with ScriptedAws(aws_error(400, "ThrottlingException", "Rate exceeded")) as fake:
+        settings.SAGEMAKER_RUNTIME_ENDPOINT_URL = fake.url
+        ids = _queued("One.", "Two.")
+        with pytest.raises(EndpointThrottled, match=r"still failing after \d+ attempt\(s\) over \d+ s"):
+            jobs.classify_items(ids)
+
+    assert sum(clock.sleeps) <= 120.0  # bounded by SAGEMAKER_RETRY_SECONDS, on the injected clock
+    assert len(fake.requests) >= 5
+    for item_id in ids:
+        item = dynamodb.item_get(item_id=item_id)
+        assert item["status"] == "running"  # still held by the job: its retry, or the reconciler, takes it back
+        assert item.get("error") is None
+
+
+def test_rq_runs_the_job_again_when_the_endpoint_outlasts_retries(results_table, queue, sagemaker_backend, settings):
+    from io import StringIO
+
+    from django.core.management import call_command
+
+    from dashboard.queue import classify_enqueue
+
+    settings.SAGEMAKER_RETRY_SECONDS = 0.0  # the first throttling answer ends the run: nothing sleeps
+    settings.RESULT_WRITE_BACKOFF_S = 0.0  # and RQ's next run starts without a pause
+    answer = Reply(body={"predictions": [_prediction(1, 0.93)]})
+    with ScriptedAws(aws_error(400, "ThrottlingException", "Rate exceeded"), answer) as fake:
+        settings.SAGEMAKER_RUNTIME_ENDPOINT_URL = fake.url
+        [item_id] = _queued("Worth the wait.")
+        job_id = classify_enqueue(item_ids=[item_id])
+        call_command("inference_worker", "--burst", stdout=StringIO())
+
+    item = dynamodb.item_get(item_id=item_id)
+    assert (item["status"], item["label_name"]) == ("done", "positive")
+    assert len(fake.requests) == 2
+    assert queue.fetch_job(job_id).get_status() == "finished"  # one job, run twice
