@@ -44,6 +44,7 @@ class ParsedBatch:
     # The first MAX_PROBLEMS_SHOWN problems in row order: (row number or None, reason).
     problems: list[tuple[int | None, str]] = field(default_factory=list)
     problem_count: int = 0  # every problem found, also those past the list
+    over_limit: bool = False  # refused for its size (rows or bytes): not a batch to fix row by row
 
     @property
     def ok(self) -> bool:
@@ -54,8 +55,9 @@ class ParsedBatch:
         if len(self.problems) < MAX_PROBLEMS_SHOWN:
             self.problems.append((row, reason))
 
-    def problem_first(self, reason: str) -> None:
-        """A problem with the whole batch: listed before the rows' problems."""
+    def limit_passed(self, reason: str) -> None:
+        """The batch is over a size limit: listed before the rows' problems."""
+        self.over_limit = True
         self.problem_count += 1
         self.problems = [(None, reason), *self.problems[: MAX_PROBLEMS_SHOWN - 1]]
 
@@ -101,9 +103,9 @@ class _RowCounter:
 
     def check(self, parsed: ParsedBatch) -> None:
         if self.stopped:
-            parsed.problem_first(self.stopped)
+            parsed.limit_passed(self.stopped)
         elif self.count > self.limit:
-            parsed.problem_first(f"There are {self.count:,} rows; one batch takes at most {self.limit:,}.")
+            parsed.limit_passed(f"There are {self.count:,} rows; one batch takes at most {self.limit:,}.")
 
 
 class _IdCheck:
@@ -309,9 +311,10 @@ def _lines(content: str) -> Iterator[str]:
 
 def parse_lines(content: str) -> ParsedBatch:
     """One text per line; blank lines separate nothing and are skipped."""
-    if _utf8_length_over(content, settings.BATCH_MAX_BYTES):
-        return refused(f"The text is longer than the limit of {settings.BATCH_MAX_BYTES:,} bytes.")
     parsed, rows = ParsedBatch(), _RowCounter()
+    if _utf8_length_over(content, settings.BATCH_MAX_BYTES):
+        parsed.limit_passed(f"The text is longer than the limit of {settings.BATCH_MAX_BYTES:,} bytes.")
+        return parsed
     for number, line in enumerate(_lines(content), start=1):
         if not line.strip():
             if rows.blank():
@@ -344,7 +347,7 @@ def parse_api_body(body: object) -> ParsedBatch:
     texts, items = _list_field(parsed, body, "texts"), _list_field(parsed, body, "items")
     limit = settings.BATCH_MAX_ROWS
     if len(texts) + len(items) > limit:  # counted before a single entry is looked at
-        parsed.problem_first(f"There are {len(texts) + len(items):,} rows; one batch takes at most {limit:,}.")
+        parsed.limit_passed(f"There are {len(texts) + len(items):,} rows; one batch takes at most {limit:,}.")
         return parsed
     ids = _IdCheck()
     for number, (raw_id, raw_text, shape) in enumerate(_entries(texts, items), start=1):

@@ -49,6 +49,8 @@ def batch_new(request: HttpRequest) -> HttpResponse:
     parsed, source, filename = _parse_form(form)
     if not parsed.ok:
         context |= _problems_context(parsed.problems, parsed.problem_count)
+        if parsed.over_limit:  # megabytes of pasted text are not echoed back: it is split, not fixed here
+            context["form"] = BatchForm()
         return render(request, "dashboard/batch_new.html", context, status=400)
     submissions_charge(user=request.user, cost=len(parsed.rows))  # counted by items (issue 7)
     try:
@@ -132,8 +134,21 @@ def _api_parse(request: HttpRequest) -> tuple[csv_upload.ParsedBatch, str, str] 
             return api_error(400, "The body is not valid JSON.")
         return csv_upload.parse_api_body(body), "api", ""
     if request.content_type in {"text/csv", "application/csv"}:
-        return csv_upload.parse_csv(request), "api", ""  # read from the request stream as it is parsed
+        parsed = csv_upload.parse_csv(request)  # read from the request stream as it is parsed
+        _discard_rest(request)
+        return parsed, "api", ""
     return api_error(415, 'Send application/json {"texts": [...]}, text/csv, or multipart/form-data with a file.')
+
+
+def _discard_rest(request: HttpRequest) -> None:
+    """Read what the client is still sending of a body the parser stopped reading, without keeping it.
+
+    Its size is within the limit (checked above). Left unread, the server closes the connection with
+    data pending (gunicorn drains 64 KiB at most), and a client still sending gets a reset connection
+    instead of the answer that says what is wrong.
+    """
+    while request.read(64 * 1024):
+        pass
 
 
 def _rejected(problems: list[tuple[int | None, str]], message: str, total: int | None = None) -> JsonResponse:

@@ -211,7 +211,7 @@ def test_a_4_mb_text_csv_batch_is_accepted(client, auth, results_table, queue, c
 @pytest.mark.parametrize("content_type", ["text/csv", "application/json"])
 def test_a_batch_body_over_the_limit_is_a_json_413_naming_it(
     client, auth, results_table, queue, settings, content_type
-):  # noqa: E501
+):
     body = b"x" * (settings.BATCH_MAX_BYTES + 1)
 
     response = client.post("/api/v1/batches", body, content_type=content_type, headers=auth)
@@ -298,3 +298,15 @@ def test_the_body_limit_follows_the_batch_limit_and_cannot_be_set_below_it():
     assert derived.stdout.strip() == str(10485760 + 64 * 1024), derived.stderr[-2000:]
     too_small = _settings_value({"DATA_UPLOAD_MAX_MEMORY_SIZE": "1000000"})
     assert too_small.returncode != 0 and "DATA_UPLOAD_MAX_MEMORY_SIZE must be at least" in too_small.stderr
+
+
+@pytest.mark.django_db
+def test_a_paste_over_the_row_limit_is_not_echoed_back_but_one_with_a_bad_line_is(user_client, results_table, settings):
+    settings.BATCH_MAX_ROWS = 3
+
+    over = user_client.post(reverse("batch_new"), {"lines": "".join(f"pasted line {n}\n" for n in range(6))})
+    bad = user_client.post(reverse("batch_new"), {"lines": "a fine line\n" + "x" * 6000 + "\n"})
+
+    assert over.status_code == 400 and "There are more than 3 rows" in over.content.decode()
+    assert "pasted line 0" not in over.content.decode()
+    assert bad.status_code == 400 and "a fine line" in bad.content.decode()
