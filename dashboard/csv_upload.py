@@ -175,15 +175,18 @@ class _CheckedBytes(io.RawIOBase):
         self._size += len(chunk)
         if self._size > self._limit:
             raise Unreadable(f"The file is more than {self._limit:,} bytes. Split it into smaller files.")
+        nul = chunk.find(b"\x00")
         try:
             self._decoder.decode(chunk, final=not chunk)
         except UnicodeDecodeError as error:
-            line = self._newlines + error.object[: error.start].count(b"\n") + 1
-            raise Unreadable(
-                f"The file is not UTF-8: byte 0x{error.object[error.start]:02X} on line {line} cannot be decoded. "
-                "Save it as UTF-8 (in Excel: 'CSV UTF-8')."
-            ) from None
-        if b"\x00" in chunk:
+            carried = len(error.object) - len(chunk)  # the start of a character the last chunk cut off
+            if nul < 0 or error.start < carried + nul:  # whichever comes first in the file is reported
+                line = self._newlines + error.object[: error.start].count(b"\n") + 1
+                raise Unreadable(
+                    f"The file is not UTF-8: byte 0x{error.object[error.start]:02X} on line {line} cannot be "
+                    "decoded. Save it as UTF-8 (in Excel: 'CSV UTF-8')."
+                ) from None
+        if nul >= 0:
             raise Unreadable("The file contains NUL bytes; it is not a text CSV file.")
         self._newlines += chunk.count(b"\n")
 

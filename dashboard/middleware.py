@@ -126,10 +126,10 @@ def _is_api(request: HttpRequest) -> bool:
 
 def _too_large(request: HttpRequest) -> HttpResponse:
     limit = settings.DATA_UPLOAD_MAX_MEMORY_SIZE
-    message = f"The body is larger than the limit of {limit:,} bytes."
     if _is_api(request):
         from dashboard.auth import api_error
 
-        return api_error(413, message, limit_bytes=limit)
+        return api_error(413, f"The body is larger than the limit of {limit:,} bytes.", limit_bytes=limit)
+    message = f"The request is larger than the limit of {limit:,} bytes."
     context = {"message": message, "batch_bytes": settings.BATCH_MAX_BYTES, "back": request.path}
     return render(request, "dashboard/request_too_large.html", context, status=413)
