@@ -1,4 +1,7 @@
-"""Security headers on every response: a strict Content Security Policy and the browser hardening set.
+"""Middleware: security headers on every response, health checks before the Host check, and a 413
+that names the limit for a body over DATA_UPLOAD_MAX_MEMORY_SIZE.
+
+Security headers: a strict Content Security Policy and the browser hardening set.
 
 Our pages load scripts and styles only from our own origin (`static/js/*.js`, `static/css/app.css`,
 vendored libraries under `static/vendor/`), with no inline `<script>`, no `style=` attributes and
@@ -15,7 +18,10 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+from django.conf import settings
+from django.core.exceptions import RequestDataTooBig
 from django.http import HttpRequest, HttpResponse
+from django.shortcuts import render
 
 _BASE = {
     "default-src": "'self'",
@@ -83,3 +89,47 @@ class HealthCheckMiddleware:
     def __call__(self, request: HttpRequest) -> HttpResponse:
         view = self.views.get(request.path_info)
         return view(request) if view is not None else self.get_response(request)
+
+
+class RequestTooLargeMiddleware:
+    """A request body over DATA_UPLOAD_MAX_MEMORY_SIZE is a 413 that names the limit.
+
+    Django raises RequestDataTooBig wherever the body is first read; left alone it becomes a bare
+    400 page, also on the JSON API. Under /api/ the answer is the API's JSON error. API views read
+    their own bodies, after their own size checks, so there it arrives through process_exception. A
+    page's form post is read here instead, before CsrfViewMiddleware reads its token out of it: an
+    exception raised in that middleware would never reach process_exception.
+    """
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        return self.get_response(request)
+
+    def process_view(self, request: HttpRequest, view, args, kwargs) -> HttpResponse | None:
+        if request.method != "POST" or _is_api(request):
+            return None
+        try:
+            request.POST  # noqa: B018  (parsed now, as CsrfViewMiddleware would a moment later)
+        except RequestDataTooBig:
+            return _too_large(request)
+        return None
+
+    def process_exception(self, request: HttpRequest, exception: Exception) -> HttpResponse | None:
+        return _too_large(request) if isinstance(exception, RequestDataTooBig) else None
+
+
+def _is_api(request: HttpRequest) -> bool:
+    return request.path_info.startswith("/api/")
+
+
+def _too_large(request: HttpRequest) -> HttpResponse:
+    limit = settings.DATA_UPLOAD_MAX_MEMORY_SIZE
+    if _is_api(request):
+        from dashboard.auth import api_error
+
+        return api_error(413, f"The body is larger than the limit of {limit:,} bytes.", limit_bytes=limit)
+    message = f"The request is larger than the limit of {limit:,} bytes."
+    context = {"message": message, "batch_bytes": settings.BATCH_MAX_BYTES, "back": request.path}
+    return render(request, "dashboard/request_too_large.html", context, status=413)

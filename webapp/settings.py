@@ -353,6 +353,19 @@ EXPLORER_SCAN_BUDGET = env_int("EXPLORER_SCAN_BUDGET", 5000, minimum=100)
 # A bulk upload: largest file (bytes) and most rows accepted in one batch.
 BATCH_MAX_BYTES = env_int("BATCH_MAX_BYTES", 5 * 1024 * 1024, minimum=1024)
 BATCH_MAX_ROWS = env_int("BATCH_MAX_ROWS", 10_000, minimum=1)
+# Room for a multipart body's boundary and part headers around a file of BATCH_MAX_BYTES.
+BATCH_FRAMING_BYTES = 64 * 1024
+# Django refuses a body (files aside) over this with RequestDataTooBig, answered as a 413 that names
+# the limit (dashboard.middleware). A batch sent as a JSON or text/csv body of BATCH_MAX_BYTES must
+# fit, so the default is derived from it and a smaller value is a configuration error.
+DATA_UPLOAD_MAX_MEMORY_SIZE = env_int(
+    "DATA_UPLOAD_MAX_MEMORY_SIZE",
+    BATCH_MAX_BYTES + BATCH_FRAMING_BYTES,
+    minimum=BATCH_MAX_BYTES + BATCH_FRAMING_BYTES,
+)
+# Uploaded files over this are spooled to a temporary file while they are parsed, so a few large
+# uploads at once do not each hold a copy in the web process's memory.
+FILE_UPLOAD_MAX_MEMORY_SIZE = env_int("FILE_UPLOAD_MAX_MEMORY_SIZE", 1024 * 1024, minimum=0)
 # Item ids per inference job when a batch is enqueued: one job is one engine call on the worker,
 # so this is the worker's micro-batch ceiling for bulk work.
 BATCH_ENQUEUE_CHUNK = env_int("BATCH_ENQUEUE_CHUNK", 32, minimum=1)
@@ -388,6 +401,11 @@ _after_security = MIDDLEWARE.index("django.middleware.security.SecurityMiddlewar
 MIDDLEWARE.insert(_after_security, "dashboard.middleware.SecurityHeadersMiddleware")
 # Health checks are answered before anything reads the Host header (a load balancer sends its IP).
 MIDDLEWARE.insert(_after_security + 1, "dashboard.middleware.HealthCheckMiddleware")
+# A body over DATA_UPLOAD_MAX_MEMORY_SIZE is a 413 that names the limit (JSON under /api/); it reads
+# form posts before CsrfViewMiddleware does, whose refusal would be Django's bare 400.
+MIDDLEWARE.insert(
+    MIDDLEWARE.index("django.middleware.csrf.CsrfViewMiddleware"), "dashboard.middleware.RequestTooLargeMiddleware"
+)
 # Old keys still accepted for sessions and signed values while a rotated SECRET_KEY takes over.
 SECRET_KEY_FALLBACKS = env_list("SECRET_KEY_FALLBACKS")
 SESSION_COOKIE_HTTPONLY = True

@@ -7,7 +7,6 @@ import logging
 
 from django.conf import settings
 from django.contrib.auth.decorators import login_required
-from django.core.exceptions import RequestDataTooBig
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
@@ -27,35 +26,31 @@ def _parse_form(form: BatchForm) -> tuple[csv_upload.ParsedBatch, str, str]:
     upload = form.cleaned_data.get("file")
     if upload:
         if upload.size > settings.BATCH_MAX_BYTES:
-            parsed = csv_upload.ParsedBatch()
-            parsed.problems.append(
-                (None, f"The file is {upload.size:,} bytes; the limit is {settings.BATCH_MAX_BYTES:,}. Split it.")
-            )
-            return parsed, "csv", upload.name
-        return csv_upload.parse_csv(upload.read()), "csv", upload.name
+            too_big = f"The file is {upload.size:,} bytes; the limit is {settings.BATCH_MAX_BYTES:,}. Split it."
+            return csv_upload.refused(too_big), "csv", upload.name
+        return csv_upload.parse_csv(upload), "csv", upload.name
     return csv_upload.parse_lines(form.cleaned_data["lines"]), "paste", ""
 
 
-def _problems_context(problems: list[tuple[int | None, str]]) -> dict:
+def _problems_context(problems: list[tuple[int | None, str]], total: int | None = None) -> dict:
     shown = problems[: csv_upload.MAX_PROBLEMS_SHOWN]
-    return {"problems": shown, "more_problems": len(problems) - len(shown)}
+    return {"problems": shown, "more_problems": (len(problems) if total is None else total) - len(shown)}
 
 
 @login_required
 @require_http_methods(["GET", "POST"])
 @rate_limited(api=False)
 def batch_new(request: HttpRequest) -> HttpResponse:
-    try:
-        form = BatchForm(request.POST or None, request.FILES or None)
-    except RequestDataTooBig:
-        form = BatchForm()
-        form.add_error(None, f"The request is larger than the limit of {settings.DATA_UPLOAD_MAX_MEMORY_SIZE:,} bytes.")
+    # A body over DATA_UPLOAD_MAX_MEMORY_SIZE never gets here: dashboard.middleware answers it with a 413 page.
+    form = BatchForm(request.POST or None, request.FILES or None)
     context: dict = {"form": form, "recent": selectors.batch_recent(limit=20), "limits": _limits()}
     if request.method != "POST" or not form.is_valid():
         return render(request, "dashboard/batch_new.html", context, status=400 if form.errors else 200)
     parsed, source, filename = _parse_form(form)
     if not parsed.ok:
-        context |= _problems_context(parsed.problems) | {"rejected_rows": len(parsed.rows) + len(parsed.problems)}
+        context |= _problems_context(parsed.problems, parsed.problem_count)
+        if parsed.over_limit:  # megabytes of pasted text are not echoed back: it is split, not fixed here
+            context["form"] = BatchForm()
         return render(request, "dashboard/batch_new.html", context, status=400)
     submissions_charge(user=request.user, cost=len(parsed.rows))  # counted by items (issue 7)
     try:
@@ -111,39 +106,62 @@ def batch_download(request: HttpRequest, batch_id: str) -> HttpResponse:
 # --- API ------------------------------------------------------------------------------------
 
 
+def _content_length(request: HttpRequest) -> int:
+    try:
+        return max(int(request.META.get("CONTENT_LENGTH") or 0), 0)
+    except ValueError:
+        return 0  # as Django reads it: no body
+
+
 def _api_parse(request: HttpRequest) -> tuple[csv_upload.ParsedBatch, str, str] | HttpResponse:
-    declared = str(request.META.get("CONTENT_LENGTH") or "0")
-    # A Content-Length that is not ASCII digits is one Django reads as 0 (no body), so do we.
-    length = int(declared) if declared.isascii() and declared.isdigit() else 0
-    if length > settings.BATCH_MAX_BYTES + 64 * 1024:  # multipart framing around a file at the limit
-        return api_error(413, f"The request is {length:,} bytes; the limit is {settings.BATCH_MAX_BYTES:,}.")
-    if request.content_type == "application/json":
-        try:
-            body = json.loads(request.body)
-        except RequestDataTooBig:
-            return api_error(413, f"The body is larger than {settings.DATA_UPLOAD_MAX_MEMORY_SIZE:,} bytes.")
-        except (ValueError, UnicodeDecodeError):
-            return api_error(400, "The body is not valid JSON.")
-        return csv_upload.parse_api_body(body), "api", ""
+    """The batch in the request, refused by its declared size before a byte of it is read.
+
+    A body over DATA_UPLOAD_MAX_MEMORY_SIZE (a test may set it below the batch limit) raises
+    RequestDataTooBig, which dashboard.middleware answers with a JSON 413.
+    """
+    length, limit = _content_length(request), settings.BATCH_MAX_BYTES
     if request.content_type == "multipart/form-data":
+        if length > limit + settings.BATCH_FRAMING_BYTES:  # the framing around a file at the limit
+            return api_error(413, f"The request is {length:,} bytes; the limit is {limit:,}.")
         upload = request.FILES.get("file")
         if upload is None:
             return api_error(400, "Send the CSV as a multipart field named 'file'.", fields={"file": "required"})
-        if upload.size > settings.BATCH_MAX_BYTES:
-            return api_error(413, f"The file is {upload.size:,} bytes; the limit is {settings.BATCH_MAX_BYTES:,}.")
-        return csv_upload.parse_csv(upload.read()), "api", upload.name
+        if upload.size > limit:
+            return api_error(413, f"The file is {upload.size:,} bytes; the limit is {limit:,}.")
+        return csv_upload.parse_csv(upload), "api", upload.name
+    if length > limit:
+        return api_error(413, f"The request is {length:,} bytes; the limit is {limit:,}.")
+    if request.content_type == "application/json":
+        try:
+            body = json.loads(request.body)
+        except (ValueError, UnicodeDecodeError):
+            return api_error(400, "The body is not valid JSON.")
+        return csv_upload.parse_api_body(body), "api", ""
     if request.content_type in {"text/csv", "application/csv"}:
-        return csv_upload.parse_csv(request.body), "api", ""
+        parsed = csv_upload.parse_csv(request)  # read from the request stream as it is parsed
+        _discard_rest(request)
+        return parsed, "api", ""
     return api_error(415, 'Send application/json {"texts": [...]}, text/csv, or multipart/form-data with a file.')
 
 
-def _rejected(problems: list[tuple[int | None, str]], message: str) -> JsonResponse:
-    shown = problems[: csv_upload.MAX_PROBLEMS_SHOWN]
+def _discard_rest(request: HttpRequest) -> None:
+    """Read what the client is still sending of a body the parser stopped reading, without keeping it.
+
+    Its size is within the limit (checked above). Left unread, the server closes the connection with
+    data pending (gunicorn drains 64 KiB at most), and a client still sending gets a reset connection
+    instead of the answer that says what is wrong.
+    """
+    while request.read(64 * 1024):
+        pass
+
+
+def _rejected(problems: list[tuple[int | None, str]], message: str, total: int | None = None) -> JsonResponse:
+    context = _problems_context(problems, total)
     return api_error(
         400,
         message,
-        problems=[{"row": row, "reason": reason} for row, reason in shown],
-        more_problems=len(problems) - len(shown),
+        problems=[{"row": row, "reason": reason} for row, reason in context["problems"]],
+        more_problems=context["more_problems"],
     )
 
 
@@ -156,9 +174,8 @@ def api_batches(request: HttpRequest) -> HttpResponse:
         return parsed
     parsed, source, filename = parsed
     if not parsed.ok:
-        return _rejected(
-            parsed.problems, f"The batch was rejected ({len(parsed.problems)} problem(s)); nothing stored."
-        )
+        message = f"The batch was rejected ({parsed.problem_count} problem(s)); nothing stored."
+        return _rejected(parsed.problems, message, parsed.problem_count)
     submissions_charge(user=request.user, cost=len(parsed.rows))  # counted by items (issue 7)
     try:
         batch = services.batch_create(rows=parsed.rows, source=source, submitted_by=request.user, filename=filename)

@@ -93,8 +93,8 @@ def test_a_huge_csv_is_refused_before_it_is_read(client, api, results_table, que
     _still_serving(client, api)
 
 
-def test_a_huge_json_body_is_refused_not_a_500(client, api, results_table, queue):
-    response = api("post", "/api/v1/submissions", {"text": "y" * 3_000_000})
+def test_a_huge_json_body_is_refused_not_a_500(client, api, results_table, queue, settings):
+    response = api("post", "/api/v1/submissions", {"text": "y" * (settings.DATA_UPLOAD_MAX_MEMORY_SIZE + 1)})
 
     assert response.status_code == 413
     assert response.json()["error"].startswith("The body is larger than")
