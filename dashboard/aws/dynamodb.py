@@ -135,7 +135,23 @@ def table_name() -> str:
 
 
 def now_iso() -> str:
+    """Now as every timestamp is stored: UTC, microseconds, `Z`. Fixed width, so strings sort as times."""
     return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def timestamp_parse(value: object) -> datetime | None:
+    """A stored timestamp as an aware UTC datetime, or None if it is not one.
+
+    Also reads the forms other writers use (no microseconds, an offset instead of `Z`): a timestamp
+    in another format is the same moment, never "long ago" nor an error.
+    """
+    if not isinstance(value, str) or not value:
+        return None
+    try:
+        moment = datetime.fromisoformat(value)
+    except ValueError:
+        return None
+    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
 
 
 def _call(operation: str, **kwargs: Any) -> dict:
@@ -1097,9 +1113,13 @@ def batch_items_iter(*, batch_id: str) -> Iterator[dict[str, Any]]:
         kwargs["ExclusiveStartKey"] = response["LastEvaluatedKey"]
 
 
-def items_created_since(*, created_from: str) -> Iterator[dict[str, Any]]:
-    """Items created at or after `created_from` (timestamps only), for the dashboard's charts."""
-    month = now_iso()[:7]
+def items_created_since(*, created_from: str, until: str | None = None) -> Iterator[dict[str, Any]]:
+    """Items created at or after `created_from` (timestamps only), for the dashboard's charts.
+
+    The months read run from `created_from`'s to `until`'s (default: now), so a caller that says
+    what "now" is gets the months of that moment, not of the real clock.
+    """
+    month = (until or now_iso())[:7]
     while month >= created_from[:7]:
         kwargs: dict[str, Any] = {
             "TableName": table_name(),
