@@ -317,6 +317,8 @@ _after_security = MIDDLEWARE.index("django.middleware.security.SecurityMiddlewar
 MIDDLEWARE.insert(_after_security, "dashboard.middleware.SecurityHeadersMiddleware")
 # Health checks are answered before anything reads the Host header (a load balancer sends its IP).
 MIDDLEWARE.insert(_after_security + 1, "dashboard.middleware.HealthCheckMiddleware")
+# django-rq's pages raise on a job or queue that does not exist: a 404, not a 500.
+MIDDLEWARE.append("dashboard.middleware.AdminLookupNotFoundMiddleware")
 # Old keys still accepted for sessions and signed values while a rotated SECRET_KEY takes over.
 SECRET_KEY_FALLBACKS = env_list("SECRET_KEY_FALLBACKS")
 SESSION_COOKIE_HTTPONLY = True
