@@ -736,8 +736,10 @@ def _plan(item_filter: ItemFilter) -> _Plan:
     if item_filter.text:
         conditions.append("contains(#text, :text)")
         names["#text"], values[":text"] = "text", {"S": item_filter.text}
+    # Nothing is created after now, so a "to" bound in the future starts from this month: starting from
+    # its own month would walk empty months and give up (MONTHS_LOOKBACK) before reaching any item.
     now_month = now_iso()[:7]
-    top = item_filter.created_to[:7] if item_filter.created_to else now_month
+    top = min(item_filter.created_to[:7], now_month) if item_filter.created_to else now_month
     return _Plan(
         index=index,
         partition_attr=attr,

@@ -223,3 +223,11 @@ def test_timestamps_in_other_formats_are_read_as_the_same_moment():
         assert dynamodb.timestamp_parse(junk) is None
     item = {"created_at": "2028-02-29T23:59:00Z", "started_at": "2028-02-29T23:59:30.000000Z", "finished_at": None}
     assert selectors.item_timings(item)["queued_seconds"] == 30
+
+
+def test_a_last_use_left_in_the_future_by_a_clock_set_back_is_corrected(hard_date, user):
+    _, raw = api_token_create(user=user, name="t")
+    with time_machine.travel(hard_date + timedelta(days=1), tick=False):
+        api_token_authenticate(raw=raw)
+    api_token_authenticate(raw=raw)
+    assert ApiToken.objects.get().last_used_at == hard_date

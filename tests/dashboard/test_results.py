@@ -248,6 +248,13 @@ def test_a_date_range_across_the_year_end_pages_through_both_years(results_table
     assert [item["id"] for page in _pages_forward(inner, limit=3) for item in page.items] == ids[2:21]
 
 
+def test_a_to_bound_years_ahead_still_finds_todays_items(results_table, hard_date):
+    ids = [_make(n, created_at=_before(hard_date, n)) for n in range(6)]
+    far = (hard_date + timedelta(days=3 * 365 + 40)).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    item_filter = dynamodb.ItemFilter(created_to=far)
+    assert [item["id"] for page in _pages_forward(item_filter, limit=4) for item in page.items] == ids
+
+
 @WRITTEN
 def test_filters_return_exactly_the_matching_items(results_table):
     expected: dict[str, set[str]] = {"done-pos-a": set(), "failed": set(), "model-b": set(), "queued": set()}
