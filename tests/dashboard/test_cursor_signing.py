@@ -186,3 +186,15 @@ def test_the_home_table_pages_through_every_item_with_its_own_links(user_client,
     second = user_client.get(next_link.group(1).replace("&amp;", "&")).content.decode()
     assert "no longer valid" not in second
     assert "c-0000" in second
+
+
+def test_a_cursor_made_before_a_key_rotation_still_works(results_table, settings):
+    _fill()
+    cursor = dynamodb.items_page(item_filter=dynamodb.ItemFilter(), limit=2).next_cursor
+    settings.SECRET_KEY_FALLBACKS = [settings.SECRET_KEY]
+    settings.SECRET_KEY = "a-new-key-" + "x" * 50
+    page = dynamodb.items_page(item_filter=dynamodb.ItemFilter(), limit=2, cursor=cursor)
+    assert [item["id"] for item in page.items] == ["c-0003", "c-0002"]
+    settings.SECRET_KEY_FALLBACKS = []
+    with pytest.raises(ValueError):
+        dynamodb.items_page(item_filter=dynamodb.ItemFilter(), limit=2, cursor=cursor)
