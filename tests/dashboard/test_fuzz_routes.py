@@ -24,6 +24,7 @@ from typing import Any
 
 import pytest
 from django.contrib.auth import get_user_model
+from django.core.files.uploadedfile import SimpleUploadedFile
 from django.test import Client
 from django.urls import URLPattern, URLResolver, get_resolver
 from django.urls.resolvers import RegexPattern
@@ -129,8 +130,14 @@ def bodies(draw) -> tuple[str, Any, str | None]:
     if kind == "json":
         document = draw(st.one_of(json_values, st.dictionaries(field_names, json_values, max_size=5)))
         return kind, json.dumps(document).encode(), draw(st.sampled_from(CONTENT_TYPES[:2]))
-    if kind in {"form", "multipart"}:
+    if kind == "form":
         return kind, draw(queries), None
+    if kind == "multipart":  # a form with, at times, a file (the batch upload's CSV)
+        fields = draw(queries)
+        if draw(st.booleans()):
+            name = draw(st.sampled_from(["batch.csv", "x.txt", "", "../../x.csv", "ü.csv"]))
+            fields["file"] = SimpleUploadedFile(name or "f", draw(raw_bodies), content_type="text/csv")
+        return kind, fields, None
     if kind == "raw":
         return kind, draw(raw_bodies), draw(st.sampled_from(CONTENT_TYPES))
     return kind, None, None

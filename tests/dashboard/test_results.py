@@ -474,3 +474,17 @@ def test_table_ensure_adds_missing_indexes_to_an_old_table(settings):
         assert _walk_all(dynamodb.ItemFilter(label="positive"), limit=5) == ["old-1"]
     finally:
         dynamodb.table_delete(name=name)
+
+
+@pytest.mark.parametrize(
+    "target", ["\xa0Ù", "results", "javascript:alert(1)", "//evil.example/", "https://evil.example/"]
+)
+def test_a_next_that_is_not_a_path_here_goes_back_to_the_explorer(user_client, results_table, target):
+    response = user_client.post(reverse("results_actions"), {"next": target, "action": "rerun"})
+    assert response.status_code == 302
+    assert response["Location"] == reverse("results")
+
+
+def test_a_next_path_here_is_where_an_action_returns(user_client, results_table):
+    response = user_client.post(reverse("results_actions"), {"next": "/results/?status=done", "action": "rerun"})
+    assert response["Location"] == "/results/?status=done"
