@@ -16,7 +16,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 
-from django.http import Http404, HttpRequest, HttpResponse
+from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 
 _BASE = {
     "default-src": "'self'",
@@ -96,7 +96,8 @@ class AdminLookupNotFoundMiddleware:
     """django-rq's staff pages raise for what is not there; that is a 404, not a 500.
 
     Its views index the queue list and fetch the job or worker before any check (`IndexError`, RQ's
-    `ValueError` for an id or key it would never make, `NoSuchJobError`, `assert worker`), and its scheduler pages need
+    `ValueError` for an id or key it would never make, `NoSuchJobError`, `assert worker`), its token
+    checks raise on non-ASCII tokens (`compare_digest`), and its scheduler pages need
     rq-scheduler, which this site does not install (`ImproperlyConfigured`); its admin entry is a model
     without a table, whose record pages fail on the query. A stale link or an edited URL would
     otherwise be a server error.
@@ -113,6 +114,10 @@ class AdminLookupNotFoundMiddleware:
 
         if not request.path.startswith(_RQ_ADMIN):
             return None
+        # Its token checks use compare_digest, which raises on non-ASCII text: such a token is just wrong.
+        tokens = (str(view_kwargs.get("token") or ""), request.headers.get("Authorization", ""))
+        if not all(token.isascii() for token in tokens):
+            return JsonResponse({"error": True, "description": "Invalid token."}, status=401)
         if request.resolver_match and request.resolver_match.url_name in _RQ_MODEL_PAGES:
             raise Http404("The queue dashboard has no records to edit.")
         job_id = view_kwargs.get("job_id")

@@ -149,7 +149,7 @@ def headers(token: str) -> st.SearchStrategy[dict[str, str]]:
         optional={
             "HTTP_AUTHORIZATION": st.sampled_from(
                 [f"Bearer {token}"] * 4
-                + ["Bearer junk", "Bearer ", "Basic YTpi", "bearer cls_" + "x" * 40, "Bearer \x7f"]
+                + ["Bearer junk", "Bearer ", "Basic YTpi", "bearer cls_" + "x" * 40, "Bearer \x7f", "Bearer é"]
             ),
             "HTTP_X_FORWARDED_FOR": st.sampled_from(["1.2.3.4", "junk, , 999.1.1.1", "::1", "a" * 300, ""]),
             "HTTP_ACCEPT": st.sampled_from(["application/json", "text/html", "*/*", "text/csv", ";;;"]),
@@ -358,6 +358,17 @@ RQ_NOT_THERE = {
     "worker-missing": "/admin/django-rq/workers/0/rq:worker:nobody/",
     "stand-in-model-record": "/admin/django_rq/dashboard/2/change/",
 }
+
+
+@pytest.mark.parametrize("token_in", ["path", "header"])
+def test_a_non_ascii_django_rq_token_is_refused_not_a_500(user_client, redis_conn, settings, token_in):
+    """A user who is not staff may still read the stats with RQ_API_TOKEN, so the token is compared."""
+    settings.RQ_API_TOKEN = "a-token"
+    if token_in == "path":
+        response = user_client.get("/admin/django-rq/stats.json/%C3%A9t%C3%A9/")
+    else:
+        response = user_client.get("/admin/django-rq/stats.json/", headers={"Authorization": "Bearer été"})
+    assert response.status_code == 401
 
 
 @pytest.mark.parametrize("path", RQ_NOT_THERE.values(), ids=RQ_NOT_THERE.keys())
