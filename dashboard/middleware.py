@@ -16,11 +16,12 @@ only) carry inline scripts and styles we do not control; they get the same polic
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 
 from django.conf import settings
 from django.core.exceptions import RequestDataTooBig
-from django.http import HttpRequest, HttpResponse
+from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import render
 
 _BASE = {
@@ -133,3 +134,67 @@ def _too_large(request: HttpRequest) -> HttpResponse:
     message = f"The request is larger than the limit of {limit:,} bytes."
     context = {"message": message, "batch_bytes": settings.BATCH_MAX_BYTES, "back": request.path}
     return render(request, "dashboard/request_too_large.html", context, status=413)
+
+
+_RQ_ADMIN = ("/admin/django-rq/", "/admin/django_rq/")
+_RQ_JOB_ID = re.compile(r"[A-Za-z0-9_-]+")  # what RQ accepts as a job id
+# The admin's record pages for django-rq's stand-in model, which has no table behind it.
+_RQ_MODEL_PAGES = {f"django_rq_dashboard_{page}" for page in ("add", "change", "delete", "history")}
+
+
+class AdminLookupNotFoundMiddleware:
+    """django-rq's staff pages raise for what is not there; that is a 404, not a 500.
+
+    Its views index the queue list and fetch the job or worker before any check (`IndexError`, RQ's
+    `ValueError` for an id or key it would never make, `NoSuchJobError`, `assert worker`), its token
+    checks raise on non-ASCII tokens (`compare_digest`), and its scheduler pages need
+    rq-scheduler, which this site does not install (`ImproperlyConfigured`); its admin entry is a model
+    without a table, whose record pages fail on the query. A stale link or an edited URL would
+    otherwise be a server error.
+    """
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        return self.get_response(request)
+
+    def process_view(self, request: HttpRequest, view_func, view_args, view_kwargs) -> HttpResponse | None:
+        from django_rq.settings import get_queues_list
+
+        if not request.path.startswith(_RQ_ADMIN):
+            return None
+        # Its token checks use compare_digest, which raises on non-ASCII text: such a token is just wrong.
+        tokens = (str(view_kwargs.get("token") or ""), request.headers.get("Authorization", ""))
+        if not all(token.isascii() for token in tokens):
+            return JsonResponse({"error": True, "description": "Invalid token."}, status=401)
+        if request.resolver_match and request.resolver_match.url_name in _RQ_MODEL_PAGES:
+            raise Http404("The queue dashboard has no records to edit.")
+        job_id = view_kwargs.get("job_id")
+        if job_id is not None and not _RQ_JOB_ID.fullmatch(str(job_id)):
+            raise Http404("No such job.")
+        for name in ("queue_index", "scheduler_index"):  # both index the configured queues
+            index = view_kwargs.get(name)
+            if index is not None and not 0 <= int(index) < len(get_queues_list()):
+                raise Http404("No such queue.")
+        worker_key = view_kwargs.get("key")  # a worker's page asserts that the worker exists
+        if worker_key is not None and not self._worker_exists(str(worker_key), view_kwargs.get("queue_index", 0)):
+            raise Http404("No such worker.")
+        return None
+
+    @staticmethod
+    def _worker_exists(key: str, queue_index: int) -> bool:
+        from django_rq.queues import get_queue_by_index
+        from rq.worker import Worker
+
+        if not key.startswith(Worker.redis_worker_namespace_prefix):
+            return False
+        return bool(get_queue_by_index(queue_index).connection.exists(key))
+
+    def process_exception(self, request: HttpRequest, exception: Exception) -> HttpResponse | None:
+        from django.core.exceptions import ImproperlyConfigured
+        from rq.exceptions import NoSuchJobError
+
+        if request.path.startswith(_RQ_ADMIN) and isinstance(exception, NoSuchJobError | ImproperlyConfigured):
+            raise Http404("No such job or scheduler.") from exception
+        return None

@@ -596,9 +596,8 @@ def power_status(*, now: float | None = None) -> dict[str, Any]:
         status["store_error"] = None
     except StoreUnavailable as error:
         status["store_error"] = str(error)
-    oldest_age = None
-    if oldest:
-        oldest_age = now - datetime.strptime(oldest, "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=UTC).timestamp()
+    oldest_moment = dynamodb.timestamp_parse(oldest)
+    oldest_age = now - oldest_moment.timestamp() if oldest_moment else None
     status["queue"] = {**counts, "oldest_queued_age_s": oldest_age}
     status["endpoints"], status["endpoints_error"] = endpoints_status()
     try:

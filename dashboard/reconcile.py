@@ -124,11 +124,8 @@ def _release(lock: Lock) -> None:
 
 
 def _age(timestamp: str | None, now: datetime) -> float:
-    if not timestamp:
-        return float("inf")
-    try:
-        then = datetime.strptime(timestamp, "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=UTC)
-    except ValueError:
+    then = dynamodb.timestamp_parse(timestamp)
+    if then is None:
         return float("inf")
     return (now - then).total_seconds()
 

@@ -112,15 +112,9 @@ def model_labels() -> list[str]:
 def item_timings(item: dict[str, Any]) -> dict[str, float | None]:
     """Seconds waiting (created → started), running (started → finished) and in total."""
 
-    def moment(value: str | None) -> datetime | None:
-        if not value:
-            return None
-        try:
-            return datetime.strptime(value, "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=UTC)
-        except ValueError:
-            return None
-
-    created, started, finished = (moment(item.get(key)) for key in ("created_at", "started_at", "finished_at"))
+    created, started, finished = (
+        dynamodb.timestamp_parse(item.get(key)) for key in ("created_at", "started_at", "finished_at")
+    )
 
     def between(a: datetime | None, b: datetime | None) -> float | None:
         return (b - a).total_seconds() if a and b else None
@@ -183,7 +177,7 @@ def dashboard_charts(*, now: datetime | None = None) -> dict[str, Any]:
     change = dict.fromkeys(keys, 0)  # items that start waiting minus items that stop, per minute
     seen_labels: set[str] = set()
     since = window_start.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
-    for item in dynamodb.items_created_since(created_from=since):
+    for item in dynamodb.items_created_since(created_from=since, until=now.strftime("%Y-%m-%dT%H:%M:%S.%fZ")):
         created = item["created_at"][:16]
         if created in submitted:
             submitted[created] += 1

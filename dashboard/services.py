@@ -138,7 +138,8 @@ def api_token_authenticate(*, raw: str) -> AbstractBaseUser | None:
     now = timezone.now()
     # A minute's precision is enough to see which tokens are in use; a write per request was a
     # database write lock per API call under load (issue 7, bench/load.py).
-    if last_used_at is None or now - last_used_at > timedelta(seconds=60):
+    # abs(): after the clock was set back, a last use "in the future" is corrected rather than kept.
+    if last_used_at is None or abs(now - last_used_at) > timedelta(seconds=60):
         ApiToken.objects.filter(pk=token_id).update(last_used_at=now)
     return user
 

@@ -406,6 +406,8 @@ MIDDLEWARE.insert(_after_security + 1, "dashboard.middleware.HealthCheckMiddlewa
 MIDDLEWARE.insert(
     MIDDLEWARE.index("django.middleware.csrf.CsrfViewMiddleware"), "dashboard.middleware.RequestTooLargeMiddleware"
 )
+# django-rq's pages raise on a job or queue that does not exist: a 404, not a 500.
+MIDDLEWARE.append("dashboard.middleware.AdminLookupNotFoundMiddleware")
 # Old keys still accepted for sessions and signed values while a rotated SECRET_KEY takes over.
 SECRET_KEY_FALLBACKS = env_list("SECRET_KEY_FALLBACKS")
 SESSION_COOKIE_HTTPONLY = True

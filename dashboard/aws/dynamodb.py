@@ -17,14 +17,14 @@ Why these partition keys, and where they stop scaling: docs/architecture.md, "Ex
 
 from __future__ import annotations
 
-import base64
-import binascii
 import hashlib
 import json
 import os
 import random
+import re
 import threading
 import time
+import zlib
 from collections.abc import Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
@@ -39,6 +39,7 @@ from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 from botocore.parsers import JSONParser, ResponseParserFactory
 from django.conf import settings
+from django.core import signing
 
 from dashboard.exceptions import (
     ItemConflict,
@@ -142,7 +143,23 @@ def table_name() -> str:
 
 
 def now_iso() -> str:
+    """Now as every timestamp is stored: UTC, microseconds, `Z`. Fixed width, so strings sort as times."""
     return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def timestamp_parse(value: object) -> datetime | None:
+    """A stored timestamp as an aware UTC datetime, or None if it is not one.
+
+    Also reads the forms other writers use (no microseconds, an offset instead of `Z`): a timestamp
+    in another format is the same moment, never "long ago" nor an error.
+    """
+    if not isinstance(value, str) or not value:
+        return None
+    try:
+        moment = datetime.fromisoformat(value)
+    except ValueError:
+        return None
+    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
 
 
 def _call(operation: str, **kwargs: Any) -> dict:
@@ -481,19 +498,36 @@ def item_finish(**outcome: Any) -> None:
 # --- pages ----------------------------------------------------------------------------------
 
 
-def encode_cursor(state: dict[str, Any]) -> str:
-    return base64.urlsafe_b64encode(json.dumps(state, separators=(",", ":")).encode()).decode().rstrip("=")
+# Page cursors travel through the browser, so they are signed with SECRET_KEY: a cursor the server did not
+# make is refused before any of it reaches a Query. One salt per kind, so one kind is never read as the other.
+CURSOR_SALT_NEWEST = "dashboard.results.newest-page"
+CURSOR_SALT_EXPLORER = "dashboard.results.explorer-page"
+_MONTH = re.compile(r"\d{4}-(0[1-9]|1[0-2])")
 
 
-def decode_cursor(cursor: str) -> dict[str, Any]:
+def encode_cursor(state: dict[str, Any], *, salt: str) -> str:
+    """A signed, URL-safe cursor for `state` (JSON values)."""
+    return signing.dumps(state, salt=salt, compress=True)
+
+
+def decode_cursor(cursor: str, *, salt: str) -> dict[str, Any]:
+    """The state of a cursor this server signed with `salt`. ValueError for anything else."""
     try:
-        padded = cursor + "=" * (-len(cursor) % 4)
-        state = json.loads(base64.urlsafe_b64decode(padded.encode()))
-    except (binascii.Error, ValueError, UnicodeDecodeError):
+        state = signing.loads(cursor, salt=salt)
+    except (signing.BadSignature, ValueError, UnicodeError, zlib.error):
         raise ValueError("Malformed page cursor") from None
-    if not isinstance(state, dict) or not isinstance(state.get("m"), str):
+    if not isinstance(state, dict):
         raise ValueError("Malformed page cursor")
     return state
+
+
+def _is_month(value: object) -> bool:
+    return isinstance(value, str) and _MONTH.fullmatch(value) is not None
+
+
+def _is_key(value: object) -> bool:
+    """A position inside a partition as cursors carry it: [id, created_at]."""
+    return isinstance(value, list) and len(value) == 2 and all(isinstance(part, str) and part for part in value)
 
 
 def _previous_month(month: str) -> str:
@@ -504,10 +538,9 @@ def _previous_month(month: str) -> str:
 def items_page_newest(*, limit: int, cursor: str | None = None) -> tuple[list[dict[str, Any]], str | None]:
     """One page of items, newest first, and the cursor of the next page (None at the end)."""
     if cursor:
-        state = decode_cursor(cursor)
-        month, start_key, walked = state["m"], state.get("k"), int(state.get("w", 0))
+        month, key, walked = _newest_cursor_decode(cursor)
     else:
-        month, start_key, walked = now_iso()[:7], None, 0
+        month, key, walked = now_iso()[:7], None, 0
     items: list[dict[str, Any]] = []
     while len(items) < limit:
         kwargs: dict[str, Any] = {
@@ -518,19 +551,29 @@ def items_page_newest(*, limit: int, cursor: str | None = None) -> tuple[list[di
             "ScanIndexForward": False,
             "Limit": limit - len(items),
         }
-        if start_key:
-            kwargs["ExclusiveStartKey"] = start_key
+        if key is not None:
+            kwargs["ExclusiveStartKey"] = _start_key("created_month", month, key)
         response = _call("query", **kwargs)
         found = [_from_wire(raw) for raw in response.get("Items", [])]
         items.extend(found)
         if found:
             walked = 0  # `walked` counts consecutive empty months, the sign that the table is exhausted
-        start_key = response.get("LastEvaluatedKey")
-        if start_key is None:
+        key = _key_list(response.get("LastEvaluatedKey"))
+        if key is None:
             month, walked = _previous_month(month), walked + 1
             if walked > MONTHS_LOOKBACK:
                 return items, None
-    return items, encode_cursor({"m": month, "k": start_key, "w": walked})
+    return items, encode_cursor({"m": month, "k": key, "w": walked}, salt=CURSOR_SALT_NEWEST)
+
+
+def _newest_cursor_decode(cursor: str) -> tuple[str, list[str] | None, int]:
+    state = decode_cursor(cursor, salt=CURSOR_SALT_NEWEST)
+    month, key, walked = state.get("m"), state.get("k"), state.get("w", 0)
+    if not _is_month(month) or not (key is None or _is_key(key)):
+        raise ValueError("Malformed page cursor")
+    if not isinstance(walked, int) or isinstance(walked, bool) or not 0 <= walked <= MONTHS_LOOKBACK:
+        raise ValueError("Malformed page cursor")
+    return month, key, walked
 
 
 def items_with_status(*, status: str, limit: int = 1000) -> Iterator[dict[str, Any]]:
@@ -760,8 +803,10 @@ def _plan(item_filter: ItemFilter) -> _Plan:
     if item_filter.text:
         conditions.append("contains(#text, :text)")
         names["#text"], values[":text"] = "text", {"S": item_filter.text}
+    # Nothing is created after now, so a "to" bound in the future starts from this month: starting from
+    # its own month would walk empty months and give up (MONTHS_LOOKBACK) before reaching any item.
     now_month = now_iso()[:7]
-    top = item_filter.created_to[:7] if item_filter.created_to else now_month
+    top = min(item_filter.created_to[:7], now_month) if item_filter.created_to else now_month
     return _Plan(
         index=index,
         partition_attr=attr,
@@ -896,28 +941,35 @@ def _query_index(plan: _Plan, *, partition: str, key: list[str] | None, older: b
     if plan.filter_expression:
         kwargs["FilterExpression"] = plan.filter_expression
     if key is not None:
-        kwargs["ExclusiveStartKey"] = {
-            "id": {"S": key[0]},
-            "created_at": {"S": key[1]},
-            plan.partition_attr: {"S": partition},
-        }
+        kwargs["ExclusiveStartKey"] = _start_key(plan.partition_attr, partition, key)
     return _call("query", **kwargs)
+
+
+def _start_key(partition_attr: str, partition: str, key: list[str]) -> dict[str, dict]:
+    """The ExclusiveStartKey of a position (every index keys on its partition and `created_at` over the
+    table's `id`): built here from plain strings, never taken whole from a cursor."""
+    return {"id": {"S": key[0]}, "created_at": {"S": key[1]}, partition_attr: {"S": partition}}
 
 
 def _cursor_encode(plan_filter: ItemFilter, position: tuple[str, list[str] | None], direction: str) -> str:
     partition, key = position
-    return encode_cursor({"f": plan_filter.signature(), "m": partition, "k": key, "d": direction})
+    state = {"f": plan_filter.signature(), "m": partition, "k": key, "d": direction}
+    return encode_cursor(state, salt=CURSOR_SALT_EXPLORER)
 
 
 def _cursor_decode(cursor: str, item_filter: ItemFilter) -> tuple[tuple[str, list[str] | None], str]:
-    state = decode_cursor(cursor)
-    key = state.get("k")
-    direction = state.get("d")
-    if state.get("f") != item_filter.signature() or direction not in {"n", "p"}:
+    state = decode_cursor(cursor, salt=CURSOR_SALT_EXPLORER)
+    partition, key, direction = state.get("m"), state.get("k"), state.get("d")
+    if state.get("f") != item_filter.signature() or direction not in ("n", "p"):
         raise ValueError("This page link belongs to another filter")
-    if key is not None and not (isinstance(key, list) and len(key) == 2 and all(isinstance(part, str) for part in key)):
+    if key is not None and not _is_key(key):
         raise ValueError("Malformed page cursor")
-    return (state["m"], key), direction
+    plan_partition = _plan(item_filter).partition
+    if (plan_partition is None and not _is_month(partition)) or (
+        plan_partition is not None and partition != plan_partition
+    ):
+        raise ValueError("Malformed page cursor")
+    return (partition, key), direction
 
 
 def items_page(
@@ -1237,9 +1289,13 @@ def batch_items_iter(*, batch_id: str) -> Iterator[dict[str, Any]]:
         kwargs["ExclusiveStartKey"] = response["LastEvaluatedKey"]
 
 
-def items_created_since(*, created_from: str) -> Iterator[dict[str, Any]]:
-    """Items created at or after `created_from` (timestamps only), for the dashboard's charts."""
-    month = now_iso()[:7]
+def items_created_since(*, created_from: str, until: str | None = None) -> Iterator[dict[str, Any]]:
+    """Items created at or after `created_from` (timestamps only), for the dashboard's charts.
+
+    The months read run from `created_from`'s to `until`'s (default: now), so a caller that says
+    what "now" is gets the months of that moment, not of the real clock.
+    """
+    month = (until or now_iso())[:7]
     while month >= created_from[:7]:
         kwargs: dict[str, Any] = {
             "TableName": table_name(),

@@ -1,13 +1,19 @@
 from __future__ import annotations
 
 import itertools
+from datetime import UTC, datetime, timedelta
 
 import pytest
+import time_machine
 from django.urls import reverse
 
 from dashboard.aws import dynamodb
 
 pytestmark = pytest.mark.django_db
+
+# Tests whose data has fixed dates (2025-03 to 2026-11) run on a clock stopped just after them: the
+# explorer starts from the current month, so on the real clock they would pass only for a while.
+WRITTEN = time_machine.travel(datetime(2026, 11, 30, 12, 0, tzinfo=UTC), tick=False)
 
 
 def _put(n: int, *, created_at: str | None = None, **fields) -> dict:
@@ -35,6 +41,7 @@ def test_an_empty_table_says_so(user_client, results_table):
     assert "No results yet" in user_client.get(reverse("results")).content.decode()
 
 
+@WRITTEN
 def test_it_lists_newest_first(user_client, results_table):
     _put(1, created_at="2026-01-05T10:00:00.000000Z")
     _put(2, created_at=dynamodb.now_iso())
@@ -43,6 +50,7 @@ def test_it_lists_newest_first(user_client, results_table):
     assert [item["id"] for item in items] == ["item-0002", "item-0001", "item-0003"]
 
 
+@WRITTEN
 def test_cursor_pages_visit_every_item_exactly_once(results_table):
     months = ["2026-11", "2026-10", "2026-08", "2025-03"]
     expected = set()
@@ -157,6 +165,7 @@ def _spread(n: int) -> str:
     return f"{months[n % 4]}-{1 + n % 27:02d}T{n % 24:02d}:00:{n % 60:02d}.{n:06d}Z"
 
 
+@WRITTEN
 def test_explorer_pages_visit_every_item_exactly_once_newest_first(results_table):
     ids = {_make(n, created_at=_spread(n)) for n in range(37)}
     for limit in (1, 5, 10, 36, 37, 50):
@@ -168,27 +177,85 @@ def test_explorer_pages_visit_every_item_exactly_once_newest_first(results_table
     assert created == sorted(created, reverse=True)
 
 
-def test_previous_goes_back_to_exactly_the_page_before(results_table):
-    for n in range(23):
-        _make(n, created_at=_spread(n))
-    item_filter = dynamodb.ItemFilter()
+def _before(now: datetime, n: int) -> str:
+    """Item n's creation time: one second before `now` and then five days apart, with a gap of over a
+    year after the twelfth, so the items span month ends, a year end and empty months."""
+    moment = now - timedelta(seconds=1 + n * 60, days=5 * n + (400 if n >= 12 else 0))
+    return moment.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def _pages_forward(item_filter, *, limit: int) -> list:
     pages, cursor = [], None
     while True:
-        page = dynamodb.items_page(item_filter=item_filter, limit=5, cursor=cursor)
-        if not page.items:
-            break
+        page = dynamodb.items_page(item_filter=item_filter, limit=limit, cursor=cursor)
+        assert page.items, "a Next link never leads to an empty page"
         pages.append(page)
         cursor = page.next_cursor
         if cursor is None:
-            break
+            return pages
+
+
+def test_previous_goes_back_to_exactly_the_page_before(results_table, hard_date):
+    """On every hard date (also on the 1st of a month, when the current month is still empty): the first
+    page has no Previous, the last no Next, and Previous then Next lead to exactly the pages around."""
+    ids = [_make(n, created_at=_before(hard_date, n)) for n in range(23)]
+    item_filter = dynamodb.ItemFilter()
+    pages = _pages_forward(item_filter, limit=5)
     assert [len(page.items) for page in pages] == [5, 5, 5, 5, 3]
+    assert [item["id"] for page in pages for item in page.items] == ids
     assert pages[0].prev_cursor is None
+    assert pages[-1].next_cursor is None
     for earlier, later in itertools.pairwise(pages):
         back = dynamodb.items_page(item_filter=item_filter, limit=5, cursor=later.prev_cursor)
         assert [i["id"] for i in back.items] == [i["id"] for i in earlier.items]
         assert (back.prev_cursor is None) == (earlier is pages[0])
+        again = dynamodb.items_page(item_filter=item_filter, limit=5, cursor=back.next_cursor)
+        assert [i["id"] for i in again.items] == [i["id"] for i in later.items]
 
 
+def test_the_first_page_on_the_first_of_a_month_shows_last_months_items(hard_date, user_client, results_table):
+    """Just after midnight on the 1st (and on the other hard dates) everything may be in earlier months."""
+    ids = [_make(n, created_at=_before(hard_date, n)) for n in range(3)]
+    page = dynamodb.items_page(item_filter=dynamodb.ItemFilter(), limit=5)
+    assert [item["id"] for item in page.items] == ids
+    assert page.prev_cursor is None and page.next_cursor is None
+    items, cursor = dynamodb.items_page_newest(limit=5)
+    assert [item["id"] for item in items] == ids and cursor is None
+    html = user_client.get(reverse("results")).content.decode()
+    assert all(item_id in html for item_id in ids)
+    assert 'rel="prev"' not in html and 'rel="next"' not in html
+
+
+def test_a_page_ending_at_a_month_end_links_next_only_to_older_items(results_table, hard_date):
+    """Five items in the current month (or the last one, on the 1st), then five a year and more back."""
+    ids = [_make(n, created_at=_before(hard_date, n if n < 5 else n + 10)) for n in range(10)]
+    first = dynamodb.items_page(item_filter=dynamodb.ItemFilter(), limit=5)
+    assert [item["id"] for item in first.items] == ids[:5]
+    second = dynamodb.items_page(item_filter=dynamodb.ItemFilter(), limit=5, cursor=first.next_cursor)
+    assert [item["id"] for item in second.items] == ids[5:]
+    assert second.next_cursor is None
+    back = dynamodb.items_page(item_filter=dynamodb.ItemFilter(), limit=5, cursor=second.prev_cursor)
+    assert [item["id"] for item in back.items] == ids[:5] and back.prev_cursor is None
+
+
+def test_a_date_range_across_the_year_end_pages_through_both_years(results_table, hard_date):
+    ids = [_make(n, created_at=_before(hard_date, n)) for n in range(23)]
+    newest, oldest = _before(hard_date, 0), _before(hard_date, 22)
+    item_filter = dynamodb.ItemFilter(created_from=oldest, created_to=newest)
+    seen = [item["id"] for page in _pages_forward(item_filter, limit=4) for item in page.items]
+    assert seen == ids
+    inner = dynamodb.ItemFilter(created_from=_before(hard_date, 20), created_to=_before(hard_date, 2))
+    assert [item["id"] for page in _pages_forward(inner, limit=3) for item in page.items] == ids[2:21]
+
+
+def test_a_to_bound_years_ahead_still_finds_todays_items(results_table, hard_date):
+    ids = [_make(n, created_at=_before(hard_date, n)) for n in range(6)]
+    far = (hard_date + timedelta(days=3 * 365 + 40)).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    item_filter = dynamodb.ItemFilter(created_to=far)
+    assert [item["id"] for page in _pages_forward(item_filter, limit=4) for item in page.items] == ids
+
+
+@WRITTEN
 def test_filters_return_exactly_the_matching_items(results_table):
     expected: dict[str, set[str]] = {"done-pos-a": set(), "failed": set(), "model-b": set(), "queued": set()}
     for n in range(40):
@@ -407,3 +474,17 @@ def test_table_ensure_adds_missing_indexes_to_an_old_table(settings):
         assert _walk_all(dynamodb.ItemFilter(label="positive"), limit=5) == ["old-1"]
     finally:
         dynamodb.table_delete(name=name)
+
+
+@pytest.mark.parametrize(
+    "target", ["\xa0Ù", "results", "javascript:alert(1)", "//evil.example/", "https://evil.example/"]
+)
+def test_a_next_that_is_not_a_path_here_goes_back_to_the_explorer(user_client, results_table, target):
+    response = user_client.post(reverse("results_actions"), {"next": target, "action": "rerun"})
+    assert response.status_code == 302
+    assert response["Location"] == reverse("results")
+
+
+def test_a_next_path_here_is_where_an_action_returns(user_client, results_table):
+    response = user_client.post(reverse("results_actions"), {"next": "/results/?status=done", "action": "rerun"})
+    assert response["Location"] == "/results/?status=done"

@@ -1,0 +1,32 @@
+"""Hard dates for date-sensitive tests.
+
+The suite runs on the real clock; only tests that ask for `hard_date` (or travel themselves with
+`time_machine`) run under a frozen one. A test that depends on today's date is a defect: give it
+data relative to `hard_date`, or pin it to a fixed date.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import pytest
+import time_machine
+
+HARD_DATES = {
+    "month-end": datetime(2026, 4, 30, 23, 59, 59, tzinfo=UTC),
+    "new-years-eve": datetime(2026, 12, 31, 23, 59, 59, tzinfo=UTC),
+    "new-year": datetime(2027, 1, 1, 0, 0, 0, tzinfo=UTC),
+    "leap-day": datetime(2028, 2, 29, 12, 0, 0, tzinfo=UTC),
+    "two-years-ahead": datetime(2028, 12, 1, 0, 0, 0, tzinfo=UTC),
+}
+
+
+@pytest.fixture(params=list(HARD_DATES.values()), ids=list(HARD_DATES))
+def hard_date(request) -> datetime:
+    """The test runs once per hard date, with the clock stopped there (`time_machine`, tick=False).
+
+    Name it first among a test's arguments, so a login (`user_client`) happens at that date too: a
+    session made on the real clock has expired two years ahead.
+    """
+    with time_machine.travel(request.param, tick=False):
+        yield request.param
