@@ -15,6 +15,8 @@ from typing import Any
 from rq import SimpleWorker
 from rq.serializers import JSONSerializer
 
+from classifier.contracts import WORKER_META_PREFIX
+
 log = logging.getLogger(__name__)
 
 
@@ -52,10 +54,6 @@ def worker_run(
         connection.delete(meta_key)
     log.info("worker %s stopped after %.0f s", worker.name, time.monotonic() - started)
     return result
-
-
-# What the console's fleet panel shows about each worker (issue 4), next to RQ's own registry.
-WORKER_META_PREFIX = "inference:worker:"
 
 
 def worker_meta_publish(*, worker_name: str, connection: Any, engine: Any) -> str:

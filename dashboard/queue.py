@@ -11,10 +11,8 @@ from redis import Redis
 from redis.exceptions import RedisError
 from rq import Retry
 
+from classifier.contracts import CLASSIFY_JOB
 from dashboard.exceptions import QueueUnavailable
-
-CLASSIFY_JOB = "classifier.jobs.classify_items"
-
 
 _connections: dict[tuple, Redis] = {}
 _connections_lock = threading.Lock()
