@@ -142,7 +142,7 @@ def _record(item: dict[str, Any], outcome: Any, *, holder: str, model: str) -> d
     }
 
 
-# --- faults: retries that lose nothing (issue 7) --------------------------------------------
+# --- faults: retries that lose nothing ----------------------------------------------------
 # classify_enqueue gives every job an RQ `Retry`. A job whose result write fails (DynamoDB away)
 # first retries the write here with backoff, keeping the outcomes in memory; if DynamoDB stays away
 # it stashes them in the job's meta and fails, and the retried job (same id, so it may take back the

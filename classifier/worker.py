@@ -78,7 +78,7 @@ def worker_meta_publish(*, worker_name: str, connection: Any, engine: Any) -> st
 
 
 def reconcile_at_start() -> None:
-    """Take back the items a worker that died on this host left `running`, before taking new work (issue 7).
+    """Take back the items a worker that died on this host left `running`, before taking new work, so none is lost.
 
     A restarted worker is the first to know its predecessor is gone; waiting for the periodic run
     would leave those items stuck for up to a power_tick interval. Never stops the worker from starting.

@@ -28,7 +28,7 @@ def submission_public(item: dict[str, Any]) -> dict[str, Any]:
     return {field: item.get(field) for field in dynamodb.ITEM_FIELDS}
 
 
-# --- Results explorer, bulk submission and dashboard charts (issue 5) -----------------------
+# --- Results explorer, bulk submission and dashboard charts ---------------------------------
 
 
 def explorer_page(*, item_filter: dynamodb.ItemFilter, limit: int, cursor: str | None = None) -> dynamodb.Page:
@@ -123,6 +123,18 @@ def item_timings(item: dict[str, Any]) -> dict[str, float | None]:
         "running_seconds": between(started, finished),
         "total_seconds": between(created, finished),
     }
+
+
+def audit_events(*, kind: str | None = None, actor_name: str | None = None):
+    """Audit events, newest first, optionally of one kind and by one user (or system part)."""
+    from dashboard.models import AuditEvent
+
+    events = AuditEvent.objects.select_related("actor")
+    if kind:
+        events = events.filter(kind=kind)
+    if actor_name:
+        events = events.filter(actor_name=actor_name)
+    return events
 
 
 def batch_get(*, batch_id: str):
