@@ -59,6 +59,7 @@ def timed_rounds(cases: dict, repeat: int) -> dict[str, list[float]]:
 
 
 def load(count: int) -> None:
+    from classifier.contracts import timestamp_of
     from dashboard.aws import dynamodb
 
     labels = ["negative", "positive"]
@@ -68,7 +69,7 @@ def load(count: int) -> None:
     def chunk(offset: int) -> None:
         items = []
         for n in range(offset, min(offset + 1000, count)):
-            created = (start + step * n).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+            created = timestamp_of(start + step * n)
             item = dynamodb.new_item(
                 item_id=uuid.uuid4().hex, text=f"benchmark text number {n}, " * 4, created_at=created
             )

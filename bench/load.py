@@ -40,7 +40,6 @@ import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator
-from datetime import datetime
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -181,8 +180,10 @@ def wait_done(pool: list[Client], ids: list[str], timeout: float) -> dict[str, d
 def _seconds_between(start: str | None, end: str | None) -> float | None:
     if not start or not end:
         return None
-    parse = lambda value: datetime.strptime(value, "%Y-%m-%dT%H:%M:%S.%fZ")  # noqa: E731
-    return (parse(end) - parse(start)).total_seconds()
+    from classifier.contracts import timestamp_parse
+
+    started, ended = timestamp_parse(start), timestamp_parse(end)
+    return (ended - started).total_seconds() if started and ended else None
 
 
 # --- starting the site ourselves ------------------------------------------------------------

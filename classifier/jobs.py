@@ -12,6 +12,7 @@ import socket
 import time
 from typing import Any
 
+from classifier.contracts import STASH_KEY
 from dashboard.aws import dynamodb
 from dashboard.exceptions import StoreUnavailable
 
@@ -141,14 +142,12 @@ def _record(item: dict[str, Any], outcome: Any, *, holder: str, model: str) -> d
     }
 
 
-# --- faults: retries that lose nothing (issue 7) --------------------------------------------
+# --- faults: retries that lose nothing ----------------------------------------------------
 # classify_enqueue gives every job an RQ `Retry`. A job whose result write fails (DynamoDB away)
 # first retries the write here with backoff, keeping the outcomes in memory; if DynamoDB stays away
 # it stashes them in the job's meta and fails, and the retried job (same id, so it may take back the
 # items it holds as `running`) writes them without classifying again. The finish condition
 # (`running` and still ours) means a retry never overwrites a newer result.
-
-STASH_KEY = "unwritten_outcomes"
 
 
 def _job() -> Any:

@@ -13,7 +13,7 @@ from typing import Any
 
 from rq.job import Job
 
-CLASSIFY_FUNC = "classifier.jobs.classify_items"
+from classifier.contracts import CLASSIFY_JOB
 
 
 def waiting_item_ids(queue: Any, *, limit: int, skip: Container[str] = frozenset()) -> list[str]:
@@ -23,7 +23,7 @@ def waiting_item_ids(queue: Any, *, limit: int, skip: Container[str] = frozenset
         return []
     ids: list[str] = []
     for job in Job.fetch_many(job_ids, connection=queue.connection, serializer=queue.serializer):
-        if job is None or job.func_name != CLASSIFY_FUNC or not job.args:
+        if job is None or job.func_name != CLASSIFY_JOB or not job.args:
             continue
         ids.extend(item_id for item_id in map(str, job.args[0]) if item_id not in skip)
         if len(ids) >= limit:

@@ -15,6 +15,8 @@ from typing import Any
 from rq import SimpleWorker
 from rq.serializers import JSONSerializer
 
+from classifier.contracts import WORKER_META_PREFIX
+
 log = logging.getLogger(__name__)
 
 
@@ -54,10 +56,6 @@ def worker_run(
     return result
 
 
-# What the console's fleet panel shows about each worker (issue 4), next to RQ's own registry.
-WORKER_META_PREFIX = "inference:worker:"
-
-
 def worker_meta_publish(*, worker_name: str, connection: Any, engine: Any) -> str:
     """Publish model, device, dtype, load time and the instance this worker runs on; returns the key."""
     key = WORKER_META_PREFIX + worker_name
@@ -80,7 +78,7 @@ def worker_meta_publish(*, worker_name: str, connection: Any, engine: Any) -> st
 
 
 def reconcile_at_start() -> None:
-    """Take back the items a worker that died on this host left `running`, before taking new work (issue 7).
+    """Take back the items a worker that died on this host left `running`, before taking new work, so none is lost.
 
     A restarted worker is the first to know its predecessor is gone; waiting for the periodic run
     would leave those items stuck for up to a power_tick interval. Never stops the worker from starting.

@@ -1,11 +1,9 @@
-"""The audit trail: one write for every change to data, capacity or access, and its reads."""
+"""The audit trail: one write for every change to data, capacity or access (its reads are in selectors)."""
 
 from __future__ import annotations
 
 import logging
 from typing import Any
-
-from django.db.models import QuerySet
 
 from dashboard.models import AuditEvent
 
@@ -47,13 +45,3 @@ def audit_record(
     except Exception:  # the database being down must not turn a successful action into an error
         log.exception("could not write the audit event %s %s %s", name, action, target)
         return None
-
-
-def audit_events(*, kind: str | None = None, actor_name: str | None = None) -> QuerySet[AuditEvent]:
-    """Audit events, newest first, optionally of one kind and by one user (or system part)."""
-    events = AuditEvent.objects.select_related("actor")
-    if kind:
-        events = events.filter(kind=kind)
-    if actor_name:
-        events = events.filter(actor_name=actor_name)
-    return events

@@ -246,7 +246,7 @@ def _run(host: str, port: int) -> int:
         children: list[subprocess.Popen] = []
         try:
             # No always-on worker: `power_tick` (with the web tier) starts the local worker process when work
-            # arrives and stops it when idle, as the GPU instance is in production (issue 4, docs/power.md).
+            # arrives and stops it when idle, as the GPU instance is in production (docs/power.md).
             tick = [sys.executable, str(ROOT / "manage.py"), "power_tick", "--stop-local-on-exit"]
             children.append(subprocess.Popen(tick, env=env))
             children.append(

@@ -51,7 +51,7 @@ class QueueUnavailable(DashboardError):
     """Redis could not be reached, so the job was not enqueued."""
 
 
-# --- SageMaker endpoints: invoking and deploying (issue 6) ----------------------------------
+# --- SageMaker endpoints: invoking and deploying ------------------------------------------
 
 
 class EndpointError(DashboardError):
@@ -101,7 +101,7 @@ class DeployError(DashboardError):
     """Creating or removing a SageMaker model, endpoint config or endpoint failed."""
 
 
-# --- Compute power management: EC2 and local instances (issue 4) ---------------------------
+# --- Compute power management: EC2 and local instances -----------------------------------
 
 
 class ComputeError(DashboardError):
@@ -157,7 +157,7 @@ class EndpointStatusUnavailable(DashboardError):
     """SageMaker's control plane (DescribeEndpoint/ListEndpoints) could not be read."""
 
 
-# --- Bulk submission (issue 5) ---------------------------------------------------------------
+# --- Bulk submission -----------------------------------------------------------------------
 
 
 class BatchRejected(DashboardError):
@@ -185,7 +185,7 @@ class ItemsExist(ItemConflict):
         self.ids = ids
 
 
-# --- Rate limits (issue 7) ------------------------------------------------------------------
+# --- Rate limits --------------------------------------------------------------------------
 
 
 class RateLimited(DashboardError):

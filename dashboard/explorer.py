@@ -7,6 +7,7 @@ from datetime import UTC, date, datetime, time
 from django import forms
 from django.conf import settings
 
+from classifier.contracts import timestamp_of
 from dashboard.aws.dynamodb import STATUSES, ItemFilter
 from dashboard.validators import item_id_valid
 
@@ -40,7 +41,7 @@ def _bound(value: date | datetime | None, *, end: bool) -> str | None:
             moment = moment.replace(second=59, microsecond=999999)  # "until 10:30" includes 10:30:xx
     else:
         moment = datetime.combine(value, time.max if end else time.min, tzinfo=UTC)
-    return moment.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    return timestamp_of(moment)
 
 
 class ExplorerForm(forms.Form):

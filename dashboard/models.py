@@ -27,7 +27,7 @@ class ApiToken(models.Model):
         return f"{self.prefix}… ({self.user})"
 
 
-# --- Results explorer and bulk submission (issue 5) -----------------------------------------
+# --- Results explorer and bulk submission --------------------------------------------------
 
 
 class UserPreference(models.Model):

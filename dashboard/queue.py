@@ -11,17 +11,15 @@ from redis import Redis
 from redis.exceptions import RedisError
 from rq import Retry
 
+from classifier.contracts import CLASSIFY_JOB
 from dashboard.exceptions import QueueUnavailable
-
-CLASSIFY_JOB = "classifier.jobs.classify_items"
-
 
 _connections: dict[tuple, Redis] = {}
 _connections_lock = threading.Lock()
 
 
 def redis_connection() -> Redis:
-    """The process's Redis client for the inference queue, made once (issue 7's load bench).
+    """The process's Redis client for the inference queue, made once (measured by bench/load.py).
 
     `django_rq.get_connection` builds a new client, pool and TCP connection on every call; at
     hundreds of submissions a second the connects were a third of the request. The client is

@@ -33,9 +33,10 @@ from django.conf import settings
 from redis.exceptions import LockError
 from redis.lock import Lock
 
+from classifier.contracts import CLASSIFY_JOB, STASH_KEY, timestamp_parse
 from dashboard.aws import dynamodb
 from dashboard.compute.local import process_alive
-from dashboard.queue import CLASSIFY_JOB, classify_enqueue, inference_queue
+from dashboard.queue import classify_enqueue, inference_queue
 
 log = logging.getLogger(__name__)
 
@@ -124,7 +125,7 @@ def _release(lock: Lock) -> None:
 
 
 def _age(timestamp: str | None, now: datetime) -> float:
-    then = dynamodb.timestamp_parse(timestamp)
+    then = timestamp_parse(timestamp)
     if then is None:
         return float("inf")
     return (now - then).total_seconds()
@@ -208,7 +209,6 @@ def _held_by_run(item: dict[str, Any], job: Any) -> bool:
 
 def _retaken_by(job: Any) -> set[str]:
     """The item ids a job's next run claims back when it finds them running under its claim."""
-    from classifier.jobs import STASH_KEY
 
     ids = {str(item_id) for item_id in (job.args[0] if job.args else [])}
     return ids | {str(record.get("item_id")) for record in job.meta.get(STASH_KEY) or []}

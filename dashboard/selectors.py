@@ -8,6 +8,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from classifier.contracts import timestamp_of, timestamp_parse
 from dashboard.aws import dynamodb
 
 ACTIVE_STATUSES = frozenset({"queued", "running"})
@@ -27,7 +28,7 @@ def submission_public(item: dict[str, Any]) -> dict[str, Any]:
     return {field: item.get(field) for field in dynamodb.ITEM_FIELDS}
 
 
-# --- Results explorer, bulk submission and dashboard charts (issue 5) -----------------------
+# --- Results explorer, bulk submission and dashboard charts ---------------------------------
 
 
 def explorer_page(*, item_filter: dynamodb.ItemFilter, limit: int, cursor: str | None = None) -> dynamodb.Page:
@@ -112,9 +113,7 @@ def model_labels() -> list[str]:
 def item_timings(item: dict[str, Any]) -> dict[str, float | None]:
     """Seconds waiting (created → started), running (started → finished) and in total."""
 
-    created, started, finished = (
-        dynamodb.timestamp_parse(item.get(key)) for key in ("created_at", "started_at", "finished_at")
-    )
+    created, started, finished = (timestamp_parse(item.get(key)) for key in ("created_at", "started_at", "finished_at"))
 
     def between(a: datetime | None, b: datetime | None) -> float | None:
         return (b - a).total_seconds() if a and b else None
@@ -124,6 +123,18 @@ def item_timings(item: dict[str, Any]) -> dict[str, float | None]:
         "running_seconds": between(started, finished),
         "total_seconds": between(created, finished),
     }
+
+
+def audit_events(*, kind: str | None = None, actor_name: str | None = None):
+    """Audit events, newest first, optionally of one kind and by one user (or system part)."""
+    from dashboard.models import AuditEvent
+
+    events = AuditEvent.objects.select_related("actor")
+    if kind:
+        events = events.filter(kind=kind)
+    if actor_name:
+        events = events.filter(actor_name=actor_name)
+    return events
 
 
 def batch_get(*, batch_id: str):
@@ -176,8 +187,8 @@ def dashboard_charts(*, now: datetime | None = None) -> dict[str, Any]:
     completed = dict.fromkeys(keys, 0)
     change = dict.fromkeys(keys, 0)  # items that start waiting minus items that stop, per minute
     seen_labels: set[str] = set()
-    since = window_start.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
-    for item in dynamodb.items_created_since(created_from=since, until=now.strftime("%Y-%m-%dT%H:%M:%S.%fZ")):
+    since = timestamp_of(window_start)
+    for item in dynamodb.items_created_since(created_from=since, until=timestamp_of(now)):
         created = item["created_at"][:16]
         if created in submitted:
             submitted[created] += 1
@@ -194,7 +205,7 @@ def dashboard_charts(*, now: datetime | None = None) -> dict[str, Any]:
     for key in keys:
         level += change[key]
         waiting.append(max(level, 0))
-    day_start = (now - timedelta(days=1)).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    day_start = timestamp_of(now - timedelta(days=1))
     names = list(dict.fromkeys([*model_labels(), *sorted(seen_labels)]))
     labels = {label: dynamodb.label_count_since(label=label, created_from=day_start) for label in names}
     return {

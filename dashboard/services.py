@@ -38,7 +38,7 @@ def submission_create(*, text: str, submitted_by: str) -> dict[str, Any]:
     item = dynamodb.new_item(item_id=uuid.uuid4().hex, text=text)
     item["submitted_by"] = submitted_by
     if _submissions.submit(item):  # once per group: the group's job is enqueued now
-        from dashboard.power import capacity_ensure  # power on an instance for it (issue 4); never raises
+        from dashboard.power import capacity_ensure  # power on an instance for it; never raises
 
         capacity_ensure(trigger="submission")
     return item
@@ -137,7 +137,7 @@ def api_token_authenticate(*, raw: str) -> AbstractBaseUser | None:
         return None
     now = timezone.now()
     # A minute's precision is enough to see which tokens are in use; a write per request was a
-    # database write lock per API call under load (issue 7, bench/load.py).
+    # database write lock per API call under load (bench/load.py).
     # abs(): after the clock was set back, a last use "in the future" is corrected rather than kept.
     if last_used_at is None or abs(now - last_used_at) > timedelta(seconds=60):
         ApiToken.objects.filter(pk=token_id).update(last_used_at=now)
@@ -209,7 +209,7 @@ def api_token_revoke(
     return count
 
 
-# --- Results explorer and bulk submission (issue 5) -----------------------------------------
+# --- Results explorer and bulk submission --------------------------------------------------
 
 
 def preference_set(*, user: AbstractBaseUser, key: str, value: Any) -> None:
@@ -299,7 +299,7 @@ def _ids_detail(item_ids: list[str]) -> str:
 
 
 def _capacity_ensure(*, trigger: str) -> None:
-    from dashboard.power import capacity_ensure  # power on an instance for the new work (issue 4); never raises
+    from dashboard.power import capacity_ensure  # power on an instance for the new work; never raises
 
     capacity_ensure(trigger=trigger)
 

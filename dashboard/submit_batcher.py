@@ -1,4 +1,4 @@
-"""Group commit for single submissions (issue 7): many concurrent requests, one write and one enqueue.
+"""Group commit for single submissions, for throughput under load: many concurrent requests, one write and one enqueue.
 
 Each web process has a committer thread (or `committers` of them: SUBMIT_COMMITTERS, 2 by default,
 so one takes a new group while another's write is in flight). A request hands its value over and

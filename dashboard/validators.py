@@ -12,7 +12,7 @@ from django.core.exceptions import ValidationError
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")
 ITEM_ID = re.compile(r"^[A-Za-z0-9_.\-]{1,128}$")
 # JSON may carry a lone UTF-16 surrogate ("\ud800"); it is not a character, cannot be encoded as
-# UTF-8, and would break every page and export that later shows the text (issue 7, bad input).
+# UTF-8, and would break every page and export that later shows the text.
 _SURROGATE = re.compile("[\ud800-\udfff]")
 
 

@@ -72,7 +72,7 @@ def env_list(name: str, default: list[str] | None = None, *, required_in_product
 
 
 # Each web thread keeps its database connection between requests: opening and closing a SQLite
-# connection cost 0.5 ms of CPU per API request, four times the token lookup it served (issue 7).
+# connection cost 0.5 ms of CPU per API request, four times the token lookup it served.
 _KEEP_CONNECTIONS = {"CONN_MAX_AGE": 60}
 
 
@@ -261,7 +261,7 @@ RESULTS_PAGE_SIZE = env_int("RESULTS_PAGE_SIZE", 25, minimum=1)
 MICROBATCH_MAX_SIZE = env_int("MICROBATCH_MAX_SIZE", 64, minimum=1)
 MICROBATCH_MAX_WAIT_MS = env_int("MICROBATCH_MAX_WAIT_MS", 5, minimum=0)
 
-# --- SageMaker: text generation, the classifier backend switch, deployments (issue 6) --------
+# --- SageMaker: text generation, the classifier backend switch, deployments ----------------
 # The text-generation endpoint the Generate page calls (a Hugging Face inference container).
 SAGEMAKER_GENERATE_ENDPOINT = env_str("SAGEMAKER_GENERATE_ENDPOINT", "gpt2-demo")
 # Where classification runs: `worker` (our model on the GPU worker) or `sagemaker` (our classifier
@@ -310,7 +310,7 @@ TRUSTED_PROXY_COUNT = env_int("TRUSTED_PROXY_COUNT", 1 if PRODUCTION else 0, min
 # (exponential backoff with jitter) before the job fails and RQ runs it again.
 SAGEMAKER_RETRY_SECONDS = env_float("SAGEMAKER_RETRY_SECONDS", 120.0)
 
-# --- Power management: GPU instances on when work arrives, off when idle (issue 4) -----------
+# --- Power management: GPU instances on when work arrives, off when idle -------------------
 # `local` runs `manage.py inference_worker` as the "instance" (started on demand, stopped when idle);
 # `ec2` starts and stops EC2_INSTANCE_IDS. See docs/power.md.
 COMPUTE_BACKEND = env_str("COMPUTE_BACKEND", "local")
@@ -344,7 +344,7 @@ LOCAL_INSTANCE_COUNT = env_int("LOCAL_INSTANCE_COUNT", 1, minimum=1)
 LOCAL_BOOT_DELAY = env_float("LOCAL_BOOT_DELAY", 3.0)
 LOCAL_STOP_TIMEOUT = env_int("LOCAL_STOP_TIMEOUT", 60, minimum=1)
 
-# --- Results explorer and bulk submission (issue 5) -----------------------------------------
+# --- Results explorer and bulk submission --------------------------------------------------
 # Page sizes the explorer offers; RESULTS_PAGE_SIZE above is the default one.
 RESULTS_PAGE_SIZES = (10, 25, 50, 100, 200, 300)
 # Index entries one explorer request may read when a filter discards some (text contains, or two
@@ -370,7 +370,7 @@ FILE_UPLOAD_MAX_MEMORY_SIZE = env_int("FILE_UPLOAD_MAX_MEMORY_SIZE", 1024 * 1024
 # so this is the worker's micro-batch ceiling for bulk work.
 BATCH_ENQUEUE_CHUNK = env_int("BATCH_ENQUEUE_CHUNK", 32, minimum=1)
 
-# --- Faults, recovery, security (issue 7; see docs/operations.md) ---------------------------
+# --- Faults, recovery, security (see docs/operations.md) -----------------------------------
 # Runs of a classify job after the first, when it fails (DynamoDB away at the result write) or its
 # worker dies (RQ's abandoned-job handling). Each retry first waits RESULT_WRITE_BACKOFF_S × 2^n.
 INFERENCE_JOB_RETRIES = env_int("INFERENCE_JOB_RETRIES", 3, minimum=1)

@@ -6,13 +6,13 @@ from django.urls import include, path
 
 from dashboard.login_throttle import login_throttled
 from dashboard.views import api, batches, charts, health, openapi, pages, results
-from dashboard.views import generate as generate_views  # SageMaker text generation (issue 6)
-from dashboard.views import power as power_views  # inference fleet power management (issue 4)
+from dashboard.views import generate as generate_views  # SageMaker text generation
+from dashboard.views import power as power_views  # inference fleet power management
 
 urlpatterns = [
     path("", pages.home, name="home"),
     path("submit/", pages.submit, name="submit"),
-    # Results explorer, bulk submission, charts and the API description (issue 5)
+    # Results explorer, bulk submission, charts and the API description
     path("results/", results.results, name="results"),
     path("results/table/", results.results_table, name="results_table"),
     path("results/rows/", results.results_rows, name="results_rows"),
@@ -32,7 +32,7 @@ urlpatterns = [
     path("api/v1/submissions/<path:item_id>", api.api_submission_detail, name="api_submission_detail"),
     path("generate/", generate_views.generate, name="generate"),
     path("api/v1/generate", generate_views.api_generate, name="api_generate"),
-    # Inference fleet power management (issue 4)
+    # Inference fleet power management
     path("power/", power_views.power_page, name="power"),
     path("power/panel/", power_views.power_panel, name="power_panel"),
     path("power/audit/", power_views.audit_log, name="audit_log"),

@@ -52,7 +52,7 @@ def batch_new(request: HttpRequest) -> HttpResponse:
         if parsed.over_limit:  # megabytes of pasted text are not echoed back: it is split, not fixed here
             context["form"] = BatchForm()
         return render(request, "dashboard/batch_new.html", context, status=400)
-    submissions_charge(user=request.user, cost=len(parsed.rows))  # counted by items (issue 7)
+    submissions_charge(user=request.user, cost=len(parsed.rows))  # by items: one upload is many submissions
     try:
         batch = services.batch_create(rows=parsed.rows, source=source, submitted_by=request.user, filename=filename)
     except BatchConflict as error:
@@ -176,7 +176,7 @@ def api_batches(request: HttpRequest) -> HttpResponse:
     if not parsed.ok:
         message = f"The batch was rejected ({parsed.problem_count} problem(s)); nothing stored."
         return _rejected(parsed.problems, message, parsed.problem_count)
-    submissions_charge(user=request.user, cost=len(parsed.rows))  # counted by items (issue 7)
+    submissions_charge(user=request.user, cost=len(parsed.rows))  # by items: one upload is many submissions
     try:
         batch = services.batch_create(rows=parsed.rows, source=source, submitted_by=request.user, filename=filename)
     except BatchConflict as error:

@@ -31,7 +31,7 @@ def home(request: HttpRequest) -> HttpResponse:
 def submit(request: HttpRequest) -> HttpResponse:
     form = SubmissionForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
-        submissions_charge(user=request.user, cost=1)  # per-user limit (issue 7): 429 via @rate_limited
+        submissions_charge(user=request.user, cost=1)  # per-user limit against abuse: 429 via @rate_limited
         try:
             item = services.submission_create(text=form.cleaned_data["text"], submitted_by=request.user.get_username())
         except (StoreUnavailable, QueueUnavailable) as error:

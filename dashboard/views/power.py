@@ -14,7 +14,7 @@ from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_GET, require_http_methods
 
-from dashboard import audit, compute, power
+from dashboard import audit, compute, power, selectors
 from dashboard.exceptions import ComputeError, PowerBusy
 
 log = logging.getLogger(__name__)
@@ -69,7 +69,7 @@ def _panel_context(request: HttpRequest) -> dict[str, Any]:
     return {
         "power": status,
         "can_control": is_staff,
-        "audit_events": list(audit.audit_events(kind="power")[:5]) if is_staff else [],
+        "audit_events": list(selectors.audit_events(kind="power")[:5]) if is_staff else [],
         "refresh_ms": 2000 if status["transitioning"] else 5000,
     }
 
@@ -148,7 +148,7 @@ def audit_log(request: HttpRequest) -> HttpResponse:
     kind = request.GET.get("kind", "")
     kind = kind if kind in audit.KINDS else ""
     actor_name = request.GET.get("user", "").strip()[:150]
-    events = audit.audit_events(kind=kind or None, actor_name=actor_name or None)
+    events = selectors.audit_events(kind=kind or None, actor_name=actor_name or None)
     page = Paginator(events, 50).get_page(request.GET.get("page"))
     filters = request.GET.copy()
     filters.pop("page", None)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from classifier import jobs
+from classifier.contracts import STASH_KEY
 from dashboard.aws import dynamodb
 
 pytestmark = pytest.mark.django_db
@@ -116,4 +117,4 @@ def test_a_failing_result_write_backs_off_exponentially_then_keeps_the_results_f
         jobs._finish_with_backoff(records, job=job)
 
     assert slept == [0.5, 1.0, 2.0, 4.0, 8.0, 10.0, 10.0, 10.0, 10.0]  # 55.5 s; another 10 s would pass 60
-    assert job.meta[jobs.STASH_KEY] == records
+    assert job.meta[STASH_KEY] == records

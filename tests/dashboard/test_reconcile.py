@@ -244,7 +244,7 @@ def test_a_worker_start_runs_the_reconciler_without_powering_anything(results_ta
 
 
 def test_items_a_retried_job_took_for_a_micro_batch_are_taken_back_its_own_are_left_to_it(results_table, queue):
-    from classifier.jobs import STASH_KEY
+    from classifier.contracts import STASH_KEY
 
     for item_id in ("own", "stashed", "absorbed"):
         _queued(item_id, created_at=dynamodb.now_iso())

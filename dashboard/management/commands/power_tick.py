@@ -64,7 +64,7 @@ class Command(BaseCommand):
         return bool(decision.waiting or decision.start or decision.stop or last.get("transitioning"))
 
     def _reconcile(self) -> None:
-        """Re-enqueue items Redis lost and take back those a dead worker held (issue 7, dashboard/reconcile.py)."""
+        """Re-enqueue items Redis lost and take back those a dead worker held (dashboard/reconcile.py)."""
         from dashboard.reconcile import reconcile
 
         try:

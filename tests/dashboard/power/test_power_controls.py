@@ -91,9 +91,10 @@ def test_an_action_while_another_holds_the_fleet_lock_is_refused_as_busy(
     client, staff, results_table, ec2_fleet, redis_conn, monkeypatch
 ):
     from dashboard import power
+    from dashboard.power import control
 
     [instance_id] = ec2_fleet["ids"][:1]
-    monkeypatch.setattr(power, "ACTION_LOCK_WAIT_SECONDS", 0.2)  # not the panel's few seconds
+    monkeypatch.setattr(control, "ACTION_LOCK_WAIT_SECONDS", 0.2)  # not the panel's few seconds
     other = redis_conn.lock(power.LOCK_KEY, timeout=60)
     assert other.acquire(blocking=False)
     client.force_login(staff)

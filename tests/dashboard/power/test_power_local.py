@@ -17,7 +17,7 @@ from dashboard.aws import dynamodb
 from dashboard.compute.local import KEY_PREFIX, _proc_stat, process_alive
 
 pytestmark = [pytest.mark.django_db, pytest.mark.slow]
-ROOT = Path(__file__).resolve().parent.parent.parent
+ROOT = Path(__file__).resolve().parents[3]
 
 
 @pytest.fixture

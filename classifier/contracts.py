@@ -1,0 +1,52 @@
+"""Names the web process and the inference worker must agree on, defined once for both sides.
+
+The web tier enqueues jobs by dotted path and never imports torch, and the worker never imports
+Django, so neither can import the other's modules for these: this module imports the standard
+library only (a test holds it to that).
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+# The classify job RQ runs, by dotted path: the web enqueues it, the micro-batcher and the
+# reconciler recognise waiting jobs by it.
+CLASSIFY_JOB = "classifier.jobs.classify_items"
+
+# The job meta key where a job that could not write its outcomes keeps them for its retry; the
+# reconciler counts the items in it as still carried by that job.
+STASH_KEY = "unwritten_outcomes"
+
+# Redis hash per worker (`inference:worker:<rq worker name>`): what the worker says about its model
+# and the instance it runs on, read by the fleet panel and the power policy.
+WORKER_META_PREFIX = "inference:worker:"
+
+# How every timestamp is stored: UTC, microseconds, `Z`. Fixed width, so the strings sort as times
+# (DynamoDB's range keys and `created_at < cutoff` comparisons rely on it).
+TIMESTAMP_FORMAT = "%Y-%m-%dT%H:%M:%S.%fZ"
+
+
+def timestamp_of(moment: datetime) -> str:
+    """`moment` in the stored form; a naive datetime is taken as UTC."""
+    moment = moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
+    return moment.strftime(TIMESTAMP_FORMAT)
+
+
+def timestamp_now() -> str:
+    """Now in the stored form."""
+    return timestamp_of(datetime.now(UTC))
+
+
+def timestamp_parse(value: object) -> datetime | None:
+    """A stored timestamp as an aware UTC datetime, or None if it is not one.
+
+    Also reads the forms other writers use (no microseconds, an offset instead of `Z`): a timestamp
+    in another format is the same moment, never "long ago" nor an error.
+    """
+    if not isinstance(value, str) or not value:
+        return None
+    try:
+        moment = datetime.fromisoformat(value)
+    except ValueError:
+        return None
+    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)

@@ -1,0 +1,147 @@
+"""Watching the fleet: RQ's workers and what each runs on, the queue, DynamoDB's waiting items, endpoints.
+
+Reads only (the endpoints' status is cached in Redis for a few seconds because the panel polls).
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from datetime import UTC, datetime
+from typing import Any
+
+from django.conf import settings
+from rq import Worker
+from rq.registry import StartedJobRegistry
+
+from classifier.contracts import WORKER_META_PREFIX, timestamp_of
+from dashboard.aws import dynamodb, sagemaker
+from dashboard.compute.base import PENDING, RUNNING, Instance
+from dashboard.compute.policy import InstanceView
+from dashboard.exceptions import EndpointStatusUnavailable
+from dashboard.power.state import ENDPOINTS_CACHE_KEY, json_get, redis
+from dashboard.queue import inference_queue
+
+ENDPOINTS_CACHE_SECONDS = 15
+
+
+def workers_status() -> list[dict[str, Any]]:
+    """RQ's registered workers with what each published about its model (`inference:worker:<name>`)."""
+    connection = redis()
+    now = datetime.now(UTC)
+    found = []
+    for worker in Worker.all(connection=connection):
+        meta = {k.decode(): v.decode() for k, v in connection.hgetall(WORKER_META_PREFIX + worker.name).items()}
+        heartbeat = worker.last_heartbeat
+        if heartbeat is not None and heartbeat.tzinfo is None:
+            heartbeat = heartbeat.replace(tzinfo=UTC)
+        found.append(
+            {
+                "name": worker.name,
+                "state": worker.get_state(),
+                "current_job": worker.get_current_job_id() or "",
+                "heartbeat_age_s": (now - heartbeat).total_seconds() if heartbeat else None,
+                "hostname": worker.hostname or "",
+                "pid": worker.pid,
+                "model": meta.get("model", ""),
+                "device": meta.get("device", ""),
+                "dtype": meta.get("dtype", ""),
+                "implementation": meta.get("implementation", ""),
+                "load_seconds": float(meta["load_seconds"]) if meta.get("load_seconds") else None,
+                "instance_id": meta.get("instance_id", ""),
+            }
+        )
+    return sorted(found, key=lambda w: w["name"])
+
+
+def queue_counts() -> dict[str, int]:
+    queue = inference_queue()
+    return {
+        "queued": queue.count,
+        "running": StartedJobRegistry(queue=queue).count,
+        "failed": queue.failed_job_registry.count,
+    }
+
+
+def store_counts(*, now: float | None = None) -> dict[str, Any]:
+    """Queued and running items in DynamoDB (by_status), ignoring orphans older than POWER_ORPHAN_AFTER."""
+    now = time.time() if now is None else now
+    cutoff = timestamp_of(datetime.fromtimestamp(now - settings.POWER_ORPHAN_AFTER, UTC))
+    counts: dict[str, Any] = {"queued": 0, "running": 0, "orphans": 0, "oldest_queued": None}
+    for status in ("queued", "running"):
+        for item in dynamodb.items_with_status(status=status, limit=1000):
+            if status == "queued" and counts["oldest_queued"] is None:
+                counts["oldest_queued"] = item["created_at"]
+            if item["created_at"] < cutoff:
+                counts["orphans"] += 1
+            else:
+                counts[status] += 1
+    return counts
+
+
+def oldest_queued_created_at() -> str | None:
+    """When the longest-waiting item was submitted, or None when nothing waits. Raises StoreUnavailable."""
+    item = next(dynamodb.items_with_status(status="queued", limit=1), None)
+    return item["created_at"] if item else None
+
+
+def instance_views(instances: list[Instance], workers: list[dict[str, Any]]) -> tuple[InstanceView, ...]:
+    """What the policy needs to know of each instance: its state, and whether its worker is there and busy."""
+    busy = {w["instance_id"] for w in workers if w["current_job"] and w["instance_id"]}
+    present = {w["instance_id"] for w in workers if w["instance_id"]}
+    # A worker that does not say where it runs (no COMPUTE_INSTANCE_ID) might be on any instance: then
+    # no instance is judged silent, rather than stopping one whose worker is working.
+    placed = all(w["instance_id"] for w in workers)
+    return tuple(
+        InstanceView(
+            id=i.id,
+            state=i.state,
+            busy=i.id in busy,
+            has_worker=i.id in present if placed else None,
+            up_since=i.launch_time.timestamp() if i.launch_time and i.state in {PENDING, RUNNING} else None,
+        )
+        for i in instances
+    )
+
+
+def endpoints_status() -> tuple[list[dict[str, Any]], str | None]:
+    """SAGEMAKER_ENDPOINTS' status (cached for a few seconds: the panel polls), and an error, if any."""
+    if not settings.SAGEMAKER_ENDPOINTS:
+        return [], None
+    cached = json_get(ENDPOINTS_CACHE_KEY)
+    if cached is not None:
+        for endpoint in cached["endpoints"]:
+            if endpoint.get("last_modified"):
+                endpoint["last_modified"] = datetime.fromisoformat(endpoint["last_modified"])
+        return cached["endpoints"], cached["error"]
+    endpoints: list[dict[str, Any]] = []
+    error = None
+    try:
+        names = settings.SAGEMAKER_ENDPOINTS
+        if names == ["*"]:
+            names = sagemaker.endpoints_list()
+        for name in names:
+            try:
+                endpoints.append(sagemaker.endpoint_describe(name=name))
+            except EndpointStatusUnavailable as one_error:
+                endpoints.append(
+                    {
+                        "name": name,
+                        "status": "Unknown",
+                        "failure_reason": str(one_error),
+                        "instance_type": "",
+                        "instance_count": 0,
+                        "last_modified": None,
+                    }
+                )
+    except EndpointStatusUnavailable as list_error:
+        error = str(list_error)
+    redis().set(
+        ENDPOINTS_CACHE_KEY,
+        json.dumps(
+            {"endpoints": endpoints, "error": error},
+            default=lambda v: v.isoformat() if isinstance(v, datetime) else str(v),
+        ),
+        ex=ENDPOINTS_CACHE_SECONDS,
+    )
+    return endpoints, error
