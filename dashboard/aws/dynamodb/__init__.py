@@ -1,7 +1,7 @@
 """The results and generations tables in DynamoDB: the only package that talks to them.
 
 One module per concept:
-- `wire`: the process's client and its fast read parser, error translation (`call`, `pages`), the codec;
+- `wire`: the process's client and its fast read parser, error translation (`call`, `paginate`), the codec;
 - `retry`: backoff for what a batched call left unprocessed;
 - `schema`: the indexes, creating the table, adding the indexes an older table lacks;
 - `items`: one item's lifecycle (new, put, get, claim, release, finish, requeue);

@@ -12,14 +12,14 @@ from dashboard.aws.dynamodb.schema import INDEX_BY_BATCH, INDEX_BY_CREATED, INDE
 BATCH_ID_PAGE = 1000  # ids per Query when reading a batch (DynamoDB caps a response at 1 MB)
 
 # The Query loops here read to the end and need nothing DynamoDB-specific, so they use boto3's
-# paginator (`wire.pages`); BatchGetItem's UnprocessedKeys has no paginator and is retried by hand.
+# paginator (`wire.paginate`); BatchGetItem's UnprocessedKeys has no paginator and is retried by hand.
 
 
 def items_with_status(*, status: str, limit: int = 1000) -> Iterator[dict[str, Any]]:
     """Items in one status, oldest first, through the status index."""
     if limit <= 0:
         return
-    responses = wire.pages(
+    responses = wire.paginate(
         "query",
         TableName=wire.table_name(),
         IndexName=INDEX_BY_STATUS,
@@ -71,7 +71,7 @@ def batch_get(ids: list[str], *, consistent: bool = False) -> list[dict]:
 def batch_status_counts(*, batch_id: str) -> dict[str, int]:
     """How many of a batch's items are in each status, read from the narrow `by_batch` index."""
     counts = dict.fromkeys(wire.STATUSES, 0)
-    responses = wire.pages(
+    responses = wire.paginate(
         "query",
         TableName=wire.table_name(),
         IndexName=INDEX_BY_BATCH,
@@ -89,7 +89,7 @@ def batch_status_counts(*, batch_id: str) -> dict[str, int]:
 
 def batch_items_iter(*, batch_id: str) -> Iterator[dict[str, Any]]:
     """A batch's items in submission order: ids from `by_batch`, then the items 100 at a time."""
-    responses = wire.pages(
+    responses = wire.paginate(
         "query",
         TableName=wire.table_name(),
         IndexName=INDEX_BY_BATCH,
@@ -114,7 +114,7 @@ def items_created_since(*, created_from: str, until: str | None = None) -> Itera
     """
     month = (until or wire.now_iso())[:7]
     while month >= created_from[:7]:
-        responses = wire.pages(
+        responses = wire.paginate(
             "query",
             TableName=wire.table_name(),
             IndexName=INDEX_BY_CREATED,
@@ -131,7 +131,7 @@ def items_created_since(*, created_from: str, until: str | None = None) -> Itera
 
 def label_count_since(*, label: str, created_from: str) -> int:
     """How many items got this label among those created since `created_from` (a COUNT Query)."""
-    responses = wire.pages(
+    responses = wire.paginate(
         "query",
         TableName=wire.table_name(),
         IndexName=INDEX_BY_LABEL,

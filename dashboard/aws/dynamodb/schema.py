@@ -189,7 +189,7 @@ def _index_wait(*, name: str, index_name: str, wait_seconds: float) -> None:
 def _index_keys_backfill(*, name: str) -> int:
     """Give items finished before the label/model indexes existed their index keys. Returns how many."""
     updated = 0
-    scan = wire.pages(
+    scan = wire.paginate(
         "scan", TableName=name, FilterExpression="attribute_not_exists(idx_label) AND attribute_not_exists(idx_model)"
     )
     for response in scan:

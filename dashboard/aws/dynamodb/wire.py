@@ -1,7 +1,7 @@
 """The DynamoDB wire: the process's client, its fast read parser, error translation and the item codec.
 
 Items are plain dicts of Python values outside this package; nothing outside it sees a boto3
-response shape. Every other module of the package calls DynamoDB through `call` (or `pages`), so
+response shape. Every other module of the package calls DynamoDB through `call` (or `paginate`), so
 one place turns a `ClientError` into our own exceptions.
 """
 
@@ -174,7 +174,7 @@ def call(operation: str, **kwargs: Any) -> dict:
         raise error_translate(operation, error) from error
 
 
-def pages(operation: str, **kwargs: Any) -> Iterator[dict]:
+def paginate(operation: str, **kwargs: Any) -> Iterator[dict]:
     """Every response page of a Query or Scan that reads to the end, through boto3's paginator.
 
     For loops that need nothing DynamoDB-specific: a page that stops at a budget, resumes from a
