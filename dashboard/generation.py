@@ -3,7 +3,7 @@
 The endpoint runs a Hugging Face inference container (the `gpt2-demo` of the original system, or
 any text-generation model): it takes `{"inputs": prompt, "parameters": {...}}` and answers
 `[{"generated_text": "..."}]`. Every call that reaches the endpoint is recorded in the generations
-table: `done` with the text, or `failed` with the reason (see `dashboard/aws/dynamodb_generations.py`).
+table: `done` with the text, or `failed` with the reason (see `dashboard/aws/dynamodb/generations.py`).
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ from typing import Any
 from django.conf import settings
 from django.core.exceptions import ValidationError
 
-from dashboard.aws import dynamodb, dynamodb_generations, sagemaker_runtime
+from dashboard.aws import dynamodb, sagemaker_runtime
 from dashboard.exceptions import EndpointError, EndpointModelError, StoreUnavailable
 
 log = logging.getLogger(__name__)
@@ -176,7 +176,7 @@ def _record(item: dict[str, Any], started: float) -> bool:
     item["duration_ms"] = round((time.perf_counter() - started) * 1000)
     item["finished_at"] = dynamodb.now_iso()
     try:
-        dynamodb_generations.generation_put(item=item)
+        dynamodb.generation_put(item=item)
     except StoreUnavailable as error:
         log.error("generation %s (%s) was not stored: %s", item["id"], item["status"], error)
         return False
@@ -184,15 +184,15 @@ def _record(item: dict[str, Any], started: float) -> bool:
 
 
 def generation_get(*, generation_id: str) -> dict[str, Any]:
-    return dynamodb_generations.generation_get(generation_id=generation_id)
+    return dynamodb.generation_get(generation_id=generation_id)
 
 
 def generations_recent(*, limit: int = 10) -> list[dict[str, Any]]:
-    return dynamodb_generations.generations_newest(limit=limit)
+    return dynamodb.generations_newest(limit=limit)
 
 
 def generation_public(item: dict[str, Any]) -> dict[str, Any]:
     """What the API returns for a generation: the stored schema, plus whether it was stored."""
-    public = {field: item.get(field) for field in dynamodb_generations.GENERATION_FIELDS}
+    public = {field: item.get(field) for field in dynamodb.GENERATION_FIELDS}
     public["stored"] = item.get("stored", True)
     return public

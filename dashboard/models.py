@@ -1,6 +1,6 @@
 """Relational state of the console: users (Django's) and their API tokens.
 
-Results live in DynamoDB, not here (see `dashboard/aws/dynamodb.py`).
+Results live in DynamoDB, not here (see `dashboard/aws/dynamodb/`).
 """
 
 from __future__ import annotations

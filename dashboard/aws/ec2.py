@@ -6,6 +6,7 @@ nothing outside this module sees a boto3 response shape or a `ClientError`.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from datetime import datetime
 from typing import Any
 
@@ -66,6 +67,16 @@ def _call(operation: str, **kwargs: Any) -> dict:
         raise ComputeError(f"EC2 is unreachable: {error}", code="EndpointUnreachable") from error
 
 
+def _pages(operation: str, **kwargs: Any) -> Iterator[dict]:
+    """Every response page of a listing, through boto3's paginator (NextToken handled there)."""
+    try:
+        yield from client().get_paginator(operation).paginate(**kwargs)
+    except ClientError as error:
+        raise error_translate(error, operation) from error
+    except BotoCoreError as error:
+        raise ComputeError(f"EC2 is unreachable: {error}", code="EndpointUnreachable") from error
+
+
 def _instance(raw: dict[str, Any]) -> dict[str, Any]:
     launch = raw.get("LaunchTime")
     return {
@@ -82,16 +93,10 @@ def _instance(raw: dict[str, Any]) -> dict[str, Any]:
 def instances_describe(*, instance_ids: list[str]) -> list[dict[str, Any]]:
     """The instances with these ids, in the order given."""
     found: dict[str, dict[str, Any]] = {}
-    kwargs: dict[str, Any] = {"InstanceIds": list(instance_ids)}
-    while True:
-        response = _call("describe_instances", **kwargs)
+    for response in _pages("describe_instances", InstanceIds=list(instance_ids)):
         for reservation in response.get("Reservations", []):
             for raw in reservation.get("Instances", []):
                 found[raw["InstanceId"]] = _instance(raw)
-        token = response.get("NextToken")
-        if not token:
-            break
-        kwargs["NextToken"] = token
     return [found[i] for i in instance_ids if i in found]
 
 

@@ -30,24 +30,35 @@ def client():
 def _call(operation: str, **kwargs: Any) -> dict:
     try:
         return getattr(client(), operation)(**kwargs)
-    except ClientError as error:
-        code = error.response.get("Error", {}).get("Code", "") or "Unknown"
-        message = error.response.get("Error", {}).get("Message", "") or str(error)
-        raise EndpointStatusUnavailable(f"SageMaker {operation}: {code}: {message}") from error
-    except BotoCoreError as error:
-        raise EndpointStatusUnavailable(f"SageMaker is unreachable: {error}") from error
+    except (ClientError, BotoCoreError) as error:
+        raise _translated(operation, error) from error
+
+
+def _translated(operation: str, error: ClientError | BotoCoreError) -> EndpointStatusUnavailable:
+    if isinstance(error, BotoCoreError):
+        return EndpointStatusUnavailable(f"SageMaker is unreachable: {error}")
+    code = error.response.get("Error", {}).get("Code", "") or "Unknown"
+    message = error.response.get("Error", {}).get("Message", "") or str(error)
+    return EndpointStatusUnavailable(f"SageMaker {operation}: {code}: {message}")
 
 
 def endpoints_list(*, limit: int = 50) -> list[str]:
     """Names of the region's endpoints, newest first."""
     names: list[str] = []
-    kwargs: dict[str, Any] = {"SortBy": "CreationTime", "SortOrder": "Descending", "MaxResults": min(limit, 100)}
-    while len(names) < limit:
-        response = _call("list_endpoints", **kwargs)
-        names.extend(endpoint["EndpointName"] for endpoint in response.get("Endpoints", []))
-        if not response.get("NextToken"):
-            break
-        kwargs["NextToken"] = response["NextToken"]
+    try:
+        pages = (
+            client()
+            .get_paginator("list_endpoints")
+            .paginate(
+                SortBy="CreationTime",
+                SortOrder="Descending",
+                PaginationConfig={"MaxItems": limit, "PageSize": min(limit, 100)},
+            )
+        )
+        for response in pages:
+            names.extend(endpoint["EndpointName"] for endpoint in response.get("Endpoints", []))
+    except (ClientError, BotoCoreError) as error:
+        raise _translated("list_endpoints", error) from error
     return names[:limit]
 
 

@@ -180,7 +180,11 @@ def endpoint_wait(
     progress: Progress = lambda line: None,
     sleep: Callable[[float], None] = time.sleep,
 ) -> dict[str, Any]:
-    """Poll until the endpoint is InService; DeployError if it fails, disappears or takes too long."""
+    """Poll until the endpoint is InService; DeployError if it fails, disappears or takes too long.
+
+    A poll rather than boto3's `endpoint_in_service` waiter: it reports each status change as it
+    happens, names the failure reason and the logs, and takes its sleep from the caller (tests).
+    """
     started = time.monotonic()
     last = None
     while True:
@@ -254,16 +258,19 @@ def _models_of(config_name: str) -> list[str]:
 
 def _stamped(operation: str, key: str, field: str, name: str) -> list[str]:
     found: list[str] = []
-    kwargs: dict[str, Any] = {"NameContains": name, "MaxResults": 100}
-    while True:
-        response = _call(f"Listing {key}", operation, **kwargs)
-        for entry in response.get(key, []):
-            candidate = entry[field]
-            if candidate.startswith(f"{name}-") and STAMPED.fullmatch(candidate[len(name) :]):
-                found.append(candidate)
-        if not response.get("NextToken"):
-            return found
-        kwargs["NextToken"] = response["NextToken"]
+    try:
+        pages = client().get_paginator(operation).paginate(NameContains=name, PaginationConfig={"PageSize": 100})
+        for response in pages:
+            for entry in response.get(key, []):
+                candidate = entry[field]
+                if candidate.startswith(f"{name}-") and STAMPED.fullmatch(candidate[len(name) :]):
+                    found.append(candidate)
+    except ClientError as error:
+        message = error.response.get("Error", {}).get("Message", "") or str(error)
+        raise DeployError(f"Listing {key} failed: {_code(error)}: {message}") from error
+    except BotoCoreError as error:
+        raise DeployError(f"Listing {key} failed: SageMaker is unreachable: {error}") from error
+    return found
 
 
 def _delete_quietly(operation: str, **kwargs: Any) -> bool:

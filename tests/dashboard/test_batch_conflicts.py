@@ -9,6 +9,7 @@ from django.db import connection
 
 from dashboard import services
 from dashboard.aws import dynamodb
+from dashboard.aws.dynamodb import retry, wire
 from dashboard.csv_upload import BatchRow
 from dashboard.exceptions import BatchConflict, ItemsExist, StoreUnavailable, TransactionCancelled
 from dashboard.models import Batch
@@ -138,7 +139,7 @@ def _batch_items(prefix: str, n: int, batch_id: str) -> list[dict]:
 
 
 def test_a_transaction_cancelled_by_a_concurrent_one_is_tried_again(results_table, monkeypatch):
-    real_call = dynamodb._call
+    real_call = wire.call
     cancelled: list[str] = []
     waits: list[float] = []
 
@@ -148,8 +149,8 @@ def test_a_transaction_cancelled_by_a_concurrent_one_is_tried_again(results_tabl
             raise TransactionCancelled("conflict", reasons=["None", "TransactionConflict"])
         return real_call(operation, **kwargs)
 
-    monkeypatch.setattr(dynamodb, "_call", conflicting_once)
-    monkeypatch.setattr(dynamodb, "_sleep", waits.append)
+    monkeypatch.setattr(wire, "call", conflicting_once)
+    monkeypatch.setattr(retry, "_sleep", waits.append)
     items = _batch_items("t", 3, "b-new")
 
     dynamodb.items_put_new_many(items=items, batch_id="b-new")
@@ -161,7 +162,7 @@ def test_a_failed_transaction_rolls_back_the_batch_and_spares_an_item_it_did_not
     """The second transaction fails with no answer to trust: its items are deleted too, but only if they are ours."""
     foreign = dynamodb.new_item(item_id="t-150", text="another batch's") | {"batch_id": "b-other"}
     dynamodb.items_put_many(items=[foreign])
-    real_call = dynamodb._call
+    real_call = wire.call
     transactions: list[int] = []
 
     def second_transaction_fails(operation, **kwargs):
@@ -171,7 +172,7 @@ def test_a_failed_transaction_rolls_back_the_batch_and_spares_an_item_it_did_not
                 raise StoreUnavailable("DynamoDB is unreachable: read timeout")
         return real_call(operation, **kwargs)
 
-    monkeypatch.setattr(dynamodb, "_call", second_transaction_fails)
+    monkeypatch.setattr(wire, "call", second_transaction_fails)
     items = [*_batch_items("t", 150, "b-new"), dynamodb.new_item(item_id="t-150", text="ours") | {"batch_id": "b-new"}]
 
     with pytest.raises(StoreUnavailable):

@@ -16,7 +16,7 @@ import pytest
 from django.urls import reverse
 
 from dashboard import ratelimit
-from dashboard.aws import dynamodb_generations
+from dashboard.aws import dynamodb
 from dashboard.services import api_token_create
 from tests.conftest import queue_unreachable
 from tests.dashboard.sagemaker_fakes import MotoServer, Reply, ScriptedAws, aws_error
@@ -45,10 +45,8 @@ def runtime(moto, settings):
 def generations_table(settings):
     name = f"test-generations-{uuid.uuid4().hex[:10]}"
     settings.DYNAMODB_GENERATIONS_TABLE = name
-    dynamodb_generations.generations_table_ensure(name=name)
+    dynamodb.generations_table_ensure(name=name)
     yield name
-    from dashboard.aws import dynamodb
-
     dynamodb.table_delete(name=name)
 
 
@@ -70,7 +68,7 @@ def scripted(settings):
 
 
 def _stored() -> list[dict]:
-    return dynamodb_generations.generations_newest(limit=50)
+    return dynamodb.generations_newest(limit=50)
 
 
 def _api(client, payload, **extra):
@@ -186,7 +184,7 @@ def test_the_api_generates_and_returns_the_stored_record(user, client, generatio
     assert body["generated_text"] == " general."
     assert body["status"] == "done" and body["stored"] is True
     assert (body["max_new_tokens"], body["temperature"]) == (8, 0.7)
-    assert dynamodb_generations.generation_get(generation_id=body["id"])["generated_text"] == " general."
+    assert dynamodb.generation_get(generation_id=body["id"])["generated_text"] == " general."
 
 
 def test_the_api_sends_the_hugging_face_contract(user_client, generations_table, scripted):

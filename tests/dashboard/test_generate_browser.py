@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import expect
 
-from dashboard.aws import dynamodb, dynamodb_generations
+from dashboard.aws import dynamodb
 from tests.dashboard.sagemaker_fakes import Reply, ScriptedAws, aws_error
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -28,7 +28,7 @@ CHROMIUM_ARGS = [
 def generations_table(settings):
     name = f"test-generations-{uuid.uuid4().hex[:10]}"
     settings.DYNAMODB_GENERATIONS_TABLE = name
-    dynamodb_generations.generations_table_ensure(name=name)
+    dynamodb.generations_table_ensure(name=name)
     yield name
     dynamodb.table_delete(name=name)
 

@@ -47,7 +47,7 @@ def _indexes(definitions: list[dict]) -> dict[str, tuple]:
     ("resource", "ensure"),
     [
         ("ResultsTable", "dashboard.aws.dynamodb:table_ensure"),
-        ("GenerationsTable", "dashboard.aws.dynamodb_generations:generations_table_ensure"),
+        ("GenerationsTable", "dashboard.aws.dynamodb:generations_table_ensure"),
     ],
 )
 def test_tables_match_what_the_code_creates(template, resource, ensure, settings):

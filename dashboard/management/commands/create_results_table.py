@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from django.core.management.base import BaseCommand, CommandError
 
-from dashboard.aws import dynamodb, dynamodb_generations
+from dashboard.aws import dynamodb
 from dashboard.exceptions import StoreUnavailable
 
 
@@ -21,8 +21,8 @@ class Command(BaseCommand):
         self.stdout.write(f"Created table {name}." if created else f"Table {name} already exists.")
         # The generations table (SageMaker text generation) is made alongside, so `make run` has it.
         try:
-            created = dynamodb_generations.generations_table_ensure()
+            created = dynamodb.generations_table_ensure()
         except StoreUnavailable as error:
             raise CommandError(str(error)) from error
-        name = dynamodb_generations.generations_table_name()
+        name = dynamodb.generations_table_name()
         self.stdout.write(f"Created table {name}." if created else f"Table {name} already exists.")

@@ -3,7 +3,7 @@
 A second table rather than a `kind` attribute in the results table: a generation has a different
 schema (prompt, parameters, generated text, endpoint, duration), and mixing the two would give the
 results table rows that lack a label and the results pages a filter on every read. It reuses the
-results adapter's client and error translation (`dynamodb.client`, `dynamodb._call`).
+results adapter's client and error translation (`wire.client`, `wire.call`).
 
 Every item carries every field in `GENERATION_FIELDS` (NULL until known). Only `done` items hold
 generated text; a call that failed is stored as `failed` with the reason, so a failure is visible in
@@ -15,14 +15,15 @@ results table.
 
 from __future__ import annotations
 
-import time
 from decimal import Decimal
 from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 from django.conf import settings
 
-from dashboard.aws import dynamodb
+from dashboard.aws.dynamodb import wire
+from dashboard.aws.dynamodb.items import put_new
+from dashboard.aws.dynamodb.schema import table_create, table_wait_active
 from dashboard.exceptions import ItemNotFound, StoreUnavailable
 
 GENERATION_STATUSES = ("done", "failed")
@@ -50,14 +51,14 @@ def generations_table_name() -> str:
 
 def _call(operation: str, **kwargs: Any) -> dict:
     try:
-        return dynamodb._call(operation, **kwargs)
+        return wire.call(operation, **kwargs)
     except StoreUnavailable as error:
         cause = error.__cause__
         if (
             isinstance(cause, ClientError)
             and cause.response.get("Error", {}).get("Code") == "ResourceNotFoundException"
         ):
-            # dynamodb._call names the results table; say which table is really missing.
+            # wire.call names the results table; say which table is really missing.
             raise StoreUnavailable(
                 f"The generations table {generations_table_name()!r} does not exist; "
                 "run `manage.py create_results_table`."
@@ -66,7 +67,7 @@ def _call(operation: str, **kwargs: Any) -> dict:
 
 
 def _from_wire(raw: dict[str, dict]) -> dict[str, Any]:
-    item = {key: dynamodb._deserializer.deserialize(value) for key, value in raw.items()}
+    item = {key: wire.deserializer.deserialize(value) for key, value in raw.items()}
     for key, value in item.items():
         if isinstance(value, Decimal):
             item[key] = int(value) if key in _INTEGERS else float(value)
@@ -77,44 +78,30 @@ def generations_table_ensure(*, name: str | None = None, wait_seconds: float = 6
     """Create the generations table with its index unless it exists. Returns True when created."""
     name = name or generations_table_name()
     try:
-        dynamodb.client().describe_table(TableName=name)
+        wire.client().describe_table(TableName=name)
         return False
     except ClientError as error:
         if error.response.get("Error", {}).get("Code") != "ResourceNotFoundException":
             raise StoreUnavailable(f"DynamoDB DescribeTable failed: {error}") from error
     except BotoCoreError as error:
         raise StoreUnavailable(f"DynamoDB is unreachable: {error}") from error
-    try:
-        dynamodb.client().create_table(
-            TableName=name,
-            BillingMode="PAY_PER_REQUEST",
-            AttributeDefinitions=[
-                {"AttributeName": "id", "AttributeType": "S"},
-                {"AttributeName": "created_month", "AttributeType": "S"},
-                {"AttributeName": "created_at", "AttributeType": "S"},
-            ],
-            KeySchema=[{"AttributeName": "id", "KeyType": "HASH"}],
-            GlobalSecondaryIndexes=[
-                {
-                    "IndexName": INDEX_BY_CREATED,
-                    "KeySchema": [
-                        {"AttributeName": "created_month", "KeyType": "HASH"},
-                        {"AttributeName": "created_at", "KeyType": "RANGE"},
-                    ],
-                    "Projection": {"ProjectionType": "ALL"},
-                }
-            ],
-        )
-    except ClientError as error:
-        if error.response.get("Error", {}).get("Code") == "ResourceInUseException":
-            return False
-        raise StoreUnavailable(f"DynamoDB CreateTable failed: {error}") from error
-    deadline = time.monotonic() + wait_seconds
-    while time.monotonic() < deadline:
-        if dynamodb.client().describe_table(TableName=name)["Table"]["TableStatus"] == "ACTIVE":
-            return True
-        time.sleep(0.5)
-    raise StoreUnavailable(f"Table {name!r} did not become ACTIVE within {wait_seconds:.0f} s")
+    created = table_create(
+        name=name,
+        attributes=["id", "created_month", "created_at"],
+        indexes=[
+            {
+                "IndexName": INDEX_BY_CREATED,
+                "KeySchema": [
+                    {"AttributeName": "created_month", "KeyType": "HASH"},
+                    {"AttributeName": "created_at", "KeyType": "RANGE"},
+                ],
+                "Projection": {"ProjectionType": "ALL"},
+            }
+        ],
+    )
+    if created:
+        table_wait_active(name=name, wait_seconds=wait_seconds)
+    return created
 
 
 def generation_put(*, item: dict[str, Any]) -> None:
@@ -122,7 +109,7 @@ def generation_put(*, item: dict[str, Any]) -> None:
     if item.get("status") not in GENERATION_STATUSES:
         raise ValueError(f"generation status must be done or failed, got {item.get('status')!r}")
     full = {key: item.get(key) for key in GENERATION_FIELDS}
-    dynamodb.put_new(table=generations_table_name(), item=full)
+    put_new(table=generations_table_name(), item=full)
 
 
 def generation_get(*, generation_id: str) -> dict[str, Any]:
@@ -140,7 +127,7 @@ def generations_newest(*, limit: int) -> list[dict[str, Any]]:
     The page shows a short history, so two months (one Query each at most) is enough; older
     generations stay in the table for export.
     """
-    month = dynamodb.now_iso()[:7]
+    month = wire.now_iso()[:7]
     items: list[dict[str, Any]] = []
     for _ in range(2):
         response = _call(
@@ -155,5 +142,5 @@ def generations_newest(*, limit: int) -> list[dict[str, Any]]:
         items.extend(_from_wire(raw) for raw in response.get("Items", []))
         if len(items) >= limit:
             break
-        month = dynamodb._previous_month(month)
+        month = wire.previous_month(month)
     return items

@@ -8,6 +8,7 @@ import random
 import pytest
 
 from dashboard.aws import dynamodb
+from dashboard.aws.dynamodb import retry, wire
 from dashboard.exceptions import StoreThrottled
 
 
@@ -36,9 +37,9 @@ class FakeTime:
 @pytest.fixture
 def fake_time(monkeypatch) -> FakeTime:
     fake = FakeTime()
-    monkeypatch.setattr(dynamodb, "_clock", fake.clock)
-    monkeypatch.setattr(dynamodb, "_sleep", fake.sleep)
-    monkeypatch.setattr(dynamodb, "_jitter", fake.jitter)
+    monkeypatch.setattr(retry, "_clock", fake.clock)
+    monkeypatch.setattr(retry, "_sleep", fake.sleep)
+    monkeypatch.setattr(retry, "_jitter", fake.jitter)
     return fake
 
 
@@ -66,7 +67,7 @@ def _serving_one_key_per_call(real_call):
 
 def test_unprocessed_keys_are_read_again_after_growing_waits(results_table, fake_time, monkeypatch):
     ids = _stored(5)
-    monkeypatch.setattr(dynamodb, "_call", _serving_one_key_per_call(dynamodb._call))
+    monkeypatch.setattr(wire, "call", _serving_one_key_per_call(wire.call))
 
     found = dynamodb.items_get_many(item_ids=ids)
 
@@ -76,7 +77,7 @@ def test_unprocessed_keys_are_read_again_after_growing_waits(results_table, fake
 
 def test_the_claim_read_retries_unprocessed_keys_too(results_table, fake_time, monkeypatch):
     ids = _stored(3)
-    monkeypatch.setattr(dynamodb, "_call", _serving_one_key_per_call(dynamodb._call))
+    monkeypatch.setattr(wire, "call", _serving_one_key_per_call(wire.call))
 
     claimed = dynamodb.items_claim_many(item_ids=ids, claimed_by="w", job_id="j")
 
@@ -91,7 +92,7 @@ def test_a_table_that_keeps_throttling_reads_is_given_up_on_in_bounded_time(fake
         calls.append(operation)
         return {"Responses": {}, "UnprocessedKeys": kwargs["RequestItems"]}
 
-    monkeypatch.setattr(dynamodb, "_call", never_served)
+    monkeypatch.setattr(wire, "call", never_served)
 
     with pytest.raises(StoreThrottled) as throttled:
         dynamodb.items_get_many(item_ids=[f"k-{n}" for n in range(250)])
@@ -106,11 +107,11 @@ def test_a_table_that_keeps_throttling_reads_is_given_up_on_in_bounded_time(fake
 
 def test_the_waits_are_jittered_below_their_ceilings(monkeypatch, settings):
     fake = FakeTime(jitter=random.Random(13).uniform)
-    monkeypatch.setattr(dynamodb, "_clock", fake.clock)
-    monkeypatch.setattr(dynamodb, "_sleep", fake.sleep)
-    monkeypatch.setattr(dynamodb, "_jitter", fake.jitter)
+    monkeypatch.setattr(retry, "_clock", fake.clock)
+    monkeypatch.setattr(retry, "_sleep", fake.sleep)
+    monkeypatch.setattr(retry, "_jitter", fake.jitter)
     settings.DYNAMODB_UNPROCESSED_RETRY_SECONDS = 5.0
-    monkeypatch.setattr(dynamodb, "_call", lambda operation, **kwargs: {"UnprocessedKeys": kwargs["RequestItems"]})
+    monkeypatch.setattr(wire, "call", lambda operation, **kwargs: {"UnprocessedKeys": kwargs["RequestItems"]})
 
     with pytest.raises(StoreThrottled):
         dynamodb.items_get_many(item_ids=["k"])
@@ -122,7 +123,7 @@ def test_the_waits_are_jittered_below_their_ceilings(monkeypatch, settings):
 
 
 def test_unprocessed_writes_are_retried_until_stored(results_table, fake_time, monkeypatch):
-    real_call = dynamodb._call
+    real_call = wire.call
     refused_once: set[str] = set()
 
     def first_try_of_each_put_unprocessed(operation, **kwargs):
@@ -136,7 +137,7 @@ def test_unprocessed_writes_are_retried_until_stored(results_table, fake_time, m
             real_call(operation, RequestItems={table: served})
         return {"UnprocessedItems": {table: fresh}} if fresh else {}
 
-    monkeypatch.setattr(dynamodb, "_call", first_try_of_each_put_unprocessed)
+    monkeypatch.setattr(wire, "call", first_try_of_each_put_unprocessed)
     items = [dynamodb.new_item(item_id=f"w-{n:02d}", text="t") for n in range(30)]
 
     dynamodb.items_put_many(items=items)
@@ -149,7 +150,7 @@ def test_a_write_that_stays_unprocessed_fails_clearly_and_leaves_nothing(
     results_table, fake_time, monkeypatch, settings
 ):
     settings.DYNAMODB_UNPROCESSED_RETRY_SECONDS = 3.0
-    real_call = dynamodb._call
+    real_call = wire.call
     calls = {"n": 0}
 
     def puts_after_the_first_chunk_unprocessed(operation, **kwargs):
@@ -161,7 +162,7 @@ def test_a_write_that_stays_unprocessed_fails_clearly_and_leaves_nothing(
                     return {"UnprocessedItems": {table: requests}}
         return real_call(operation, **kwargs)
 
-    monkeypatch.setattr(dynamodb, "_call", puts_after_the_first_chunk_unprocessed)
+    monkeypatch.setattr(wire, "call", puts_after_the_first_chunk_unprocessed)
     items = [dynamodb.new_item(item_id=f"w-{n:02d}", text="t") for n in range(60)]
 
     with pytest.raises(StoreThrottled) as throttled:
@@ -169,5 +170,5 @@ def test_a_write_that_stays_unprocessed_fails_clearly_and_leaves_nothing(
 
     assert throttled.value.left == 35 and "35 items were still unprocessed after 3 s" in str(throttled.value)
     assert sum(fake_time.waits) == pytest.approx(3.0)
-    monkeypatch.setattr(dynamodb, "_call", real_call)
+    monkeypatch.setattr(wire, "call", real_call)
     assert dynamodb.items_get_many(item_ids=[item["id"] for item in items]) == {}  # the first 25 were removed

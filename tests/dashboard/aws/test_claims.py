@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from dashboard.aws import dynamodb
+from dashboard.aws.dynamodb import claims
 
 pytestmark = pytest.mark.django_db
 
@@ -42,14 +43,14 @@ def test_items_held_elsewhere_are_left_out(results_table):
 
 def test_an_item_taken_between_the_read_and_the_claim_leaves_the_rest_claimed(results_table, monkeypatch):
     ids = _queued(6)
-    read = dynamodb._claimable
+    read = claims._claimable
 
     def read_then_lose_a_race(item_ids, *, job_id):
         items = read(item_ids, job_id=job_id)
         assert dynamodb.item_claim(item_id=ids[3], claimed_by="faster:1:z", job_id="z")
         return items
 
-    monkeypatch.setattr(dynamodb, "_claimable", read_then_lose_a_race)
+    monkeypatch.setattr(claims, "_claimable", read_then_lose_a_race)
 
     claimed = dynamodb.items_claim_many(item_ids=ids, claimed_by="me:1:y", job_id="y")
 

@@ -1,0 +1,209 @@
+"""One item's lifecycle: new, put, get, claim, release, finish, requeue.
+
+One item per submission, one schema for every item (see `wire.ITEM_FIELDS`). Every change of status
+is a conditional update, so two writers never both win: only the holder of a running item records
+its outcome, and the reconciler's resets never undo a result written meanwhile.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from dashboard.aws.dynamodb import wire
+from dashboard.aws.dynamodb.schema import index_attributes
+from dashboard.exceptions import ItemConflict, ItemNotFound
+
+NEW_ID = "attribute_not_exists(id)"
+
+
+def new_item(*, item_id: str, text: str, created_at: str | None = None) -> dict[str, Any]:
+    created_at = created_at or wire.now_iso()
+    return {
+        "id": item_id,
+        "text": text,
+        "status": "queued",
+        "label": None,
+        "label_name": None,
+        "confidence": None,
+        "model": None,
+        "created_at": created_at,
+        "finished_at": None,
+        "error": None,
+    }
+
+
+def item_put_new(*, item: dict[str, Any]) -> None:
+    """Write a new queued item; an existing id is a conflict, never an overwrite."""
+    put_new(table=wire.table_name(), item=item)
+
+
+def put_new(*, table: str, item: dict[str, Any]) -> None:
+    """Put an item with its month bucket, on condition that its id is new (a clash never overwrites)."""
+    wire.call("put_item", TableName=table, Item=wire.item_wire(item), ConditionExpression=NEW_ID)
+
+
+def item_get(*, item_id: str) -> dict[str, Any]:
+    response = wire.call("get_item", TableName=wire.table_name(), Key={"id": {"S": item_id}}, ConsistentRead=True)
+    if "Item" not in response:
+        raise ItemNotFound(f"No result with id {item_id!r}")
+    return wire.from_wire(response["Item"])
+
+
+def item_claim(*, item_id: str, claimed_by: str, job_id: str | None = None) -> dict[str, Any] | None:
+    """Move one item from queued to running. Returns it, or None when someone else has it.
+
+    With `job_id` (the RQ job's id, recorded as `claim_job`), a retry of the same job may take back
+    an item it still holds as `running`: the retried job is the same unit of work, so its items are
+    not stranded until the reconciler's lease runs out. Nobody else can take a running item.
+    """
+    spec = claim_spec(item_id=item_id, claimed_by=claimed_by, job_id=job_id, now=wire.now_iso())
+    try:
+        response = wire.call("update_item", **spec, ReturnValues="ALL_NEW")
+    except ItemConflict:
+        return None
+    return wire.from_wire(response["Attributes"])
+
+
+def claim_spec(*, item_id: str, claimed_by: str, job_id: str | None, now: str) -> dict[str, Any]:
+    """The conditional update that claims one item, as UpdateItem and TransactWriteItems take it."""
+    condition = "attribute_exists(id) AND #s = :queued"
+    values = {
+        ":running": {"S": "running"},
+        ":queued": {"S": "queued"},
+        ":now": {"S": now},
+        ":by": {"S": claimed_by},
+    }
+    update = "SET #s = :running, started_at = :now, claimed_by = :by"
+    if job_id:
+        condition = "attribute_exists(id) AND (#s = :queued OR (#s = :running AND claim_job = :job))"
+        values[":job"] = {"S": job_id}
+        update += ", claim_job = :job"
+    return {
+        "TableName": wire.table_name(),
+        "Key": {"id": {"S": item_id}},
+        "UpdateExpression": update,
+        "ConditionExpression": condition,
+        "ExpressionAttributeNames": {"#s": "status"},
+        "ExpressionAttributeValues": values,
+    }
+
+
+# --- recovery: the reconciler's conditional resets (dashboard/reconcile.py) -------------------
+
+
+def item_release(*, item_id: str, claimed_by: str) -> bool:
+    """Put a running item whose holder is gone back to queued, counting the recovery.
+
+    Conditional on the item still being running under the same claim, so it never undoes a result
+    written meanwhile nor takes an item from a holder that claimed it since. False if it changed.
+    """
+    try:
+        wire.call(
+            "update_item",
+            TableName=wire.table_name(),
+            Key={"id": {"S": item_id}},
+            UpdateExpression="SET #s = :queued REMOVE started_at, claimed_by, claim_job ADD recoveries :one",
+            ConditionExpression="#s = :running AND claimed_by = :by",
+            ExpressionAttributeNames={"#s": "status"},
+            ExpressionAttributeValues={
+                ":queued": {"S": "queued"},
+                ":running": {"S": "running"},
+                ":by": {"S": claimed_by},
+                ":one": {"N": "1"},
+            },
+        )
+    except ItemConflict:
+        return False
+    return True
+
+
+def item_fail_abandoned(*, item_id: str, claimed_by: str, error: str) -> bool:
+    """Record `failed` with a reason on a running item whose holder is gone and that ran out of tries."""
+    try:
+        item_finish(item_id=item_id, status="failed", claimed_by=claimed_by, error=error)
+    except ItemConflict:
+        return False
+    return True
+
+
+def finish_spec(
+    *,
+    item_id: str,
+    status: str,
+    claimed_by: str,
+    label: int | None = None,
+    label_name: str | None = None,
+    confidence: float | None = None,
+    model: str | None = None,
+    error: str | None = None,
+) -> dict[str, Any]:
+    """The conditional update that records an outcome: for UpdateItem and TransactWriteItems alike.
+
+    `result_writes` counts outcome writes; it stays 1 for every item because the condition lets
+    only the holder of a running item write, once.
+    """
+    if status not in {"done", "failed"}:
+        raise ValueError(f"finish status must be done or failed, got {status!r}")
+    index_keys = index_attributes(status=status, label_name=label_name, model=model)
+    return {
+        "TableName": wire.table_name(),
+        "Key": {"id": {"S": item_id}},
+        "UpdateExpression": (
+            "SET #s = :status, label = :label, label_name = :label_name, confidence = :confidence,"
+            " model = :model, finished_at = :now, #e = :error"
+            + "".join(f", {key} = :{key}" for key in index_keys)
+            + " ADD result_writes :one"
+        ),
+        "ConditionExpression": "#s = :running AND claimed_by = :by",
+        "ExpressionAttributeNames": {"#s": "status", "#e": "error"},
+        "ExpressionAttributeValues": {
+            **{f":{key}": {"S": value} for key, value in index_keys.items()},
+            ":status": wire.encode(status),
+            ":label": wire.encode(label),
+            ":label_name": wire.encode(label_name),
+            ":confidence": wire.encode(confidence),
+            ":model": wire.encode(model),
+            ":now": wire.encode(wire.now_iso()),
+            ":error": wire.encode(error),
+            ":running": {"S": "running"},
+            ":by": {"S": claimed_by},
+            ":one": {"N": "1"},
+        },
+    }
+
+
+def item_finish(**outcome: Any) -> None:
+    """Record an outcome on an item this worker holds. Raises ItemConflict if it no longer does.
+
+    Keyword arguments as `finish_spec`: item_id, status, claimed_by, label, label_name, confidence,
+    model, error.
+    """
+    wire.call("update_item", **finish_spec(**outcome))
+
+
+def item_requeue(*, item_id: str) -> bool:
+    """Reset a finished (done or failed) item to queued as a fresh item: its result, its claim and its
+    recovery count are cleared, so the reconciler gives it a full set of tries. False if it was not finished.
+    """
+    try:
+        wire.call(
+            "update_item",
+            TableName=wire.table_name(),
+            Key={"id": {"S": item_id}},
+            UpdateExpression=(
+                "SET #s = :queued, label = :null, label_name = :null, confidence = :null, model = :null,"
+                " finished_at = :null, #e = :null"
+                " REMOVE idx_label, idx_model, started_at, claimed_by, claim_job, recoveries, result_writes"
+            ),
+            ConditionExpression="attribute_exists(id) AND #s IN (:done, :failed)",
+            ExpressionAttributeNames={"#s": "status", "#e": "error"},
+            ExpressionAttributeValues={
+                ":queued": {"S": "queued"},
+                ":done": {"S": "done"},
+                ":failed": {"S": "failed"},
+                ":null": {"NULL": True},
+            },
+        )
+    except ItemConflict:
+        return False
+    return True

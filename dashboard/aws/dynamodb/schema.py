@@ -1,0 +1,208 @@
+"""The results table's schema: its indexes, creating it, adding the indexes an older table lacks.
+
+Indexes:
+- `by_created` (partition `created_month`, sort `created_at`): newest-first pages without a Scan.
+  A month bucket keeps a page to one Query in the common case while spreading a busy year over
+  twelve partitions; within a month DynamoDB's adaptive capacity splits a hot partition.
+- `by_status` (partition `status`, sort `created_at`): what is queued or running, oldest first.
+- `by_label`, `by_model` (partitions `idx_label`, `idx_model`, sort `created_at`): sparse indexes of
+  finished items, for the explorer's filters. The key attributes are separate from `label_name` and
+  `model` because those carry NULL until known, and a NULL may not be an index key.
+- `by_batch` (partition `batch_id`, sort `created_at`, projecting only `status`): a batch's progress.
+Why these partition keys, and where they stop scaling: docs/architecture.md, "Explorer indexes".
+
+Every function that writes a finished result must also write `index_attributes(...)`, or the item
+will not appear under the label/model filters.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass
+from typing import Any
+
+from botocore.exceptions import BotoCoreError, ClientError, WaiterError
+
+from dashboard.aws.dynamodb import wire
+from dashboard.exceptions import StoreUnavailable
+
+INDEX_BY_CREATED = "by_created"
+INDEX_BY_STATUS = "by_status"
+INDEX_BY_LABEL = "by_label"
+INDEX_BY_MODEL = "by_model"
+INDEX_BY_BATCH = "by_batch"
+
+
+@dataclass(frozen=True)
+class IndexSpec:
+    name: str
+    partition: str
+    projection: tuple[str, ...] | None = None  # None projects ALL attributes
+
+
+EXPLORER_INDEXES = (
+    IndexSpec(INDEX_BY_LABEL, "idx_label"),
+    IndexSpec(INDEX_BY_MODEL, "idx_model"),
+    IndexSpec(INDEX_BY_BATCH, "batch_id", projection=("status",)),
+)
+
+
+def index_attributes(*, status: str, label_name: str | None, model: str | None) -> dict[str, str]:
+    """The index-key attributes a finished item carries (absent ones keep it out of that index)."""
+    keys: dict[str, str] = {}
+    if status == "done" and label_name:
+        keys["idx_label"] = str(label_name)
+    if status in {"done", "failed"} and model:
+        keys["idx_model"] = str(model)
+    return keys
+
+
+def table_ensure(*, name: str | None = None, wait_seconds: float = 60.0) -> bool:
+    """Create the results table with its indexes unless it exists. Returns True when created.
+
+    An existing table gains any index it lacks (one UpdateTable per index, as DynamoDB requires),
+    so a table made by an older version keeps its data and gets the explorer's filters.
+    """
+    name = name or wire.table_name()
+    try:
+        description = wire.client().describe_table(TableName=name)["Table"]
+        _indexes_ensure(name=name, description=description, wait_seconds=wait_seconds)
+        return False
+    except ClientError as error:
+        if error.response.get("Error", {}).get("Code") != "ResourceNotFoundException":
+            raise StoreUnavailable(f"DynamoDB DescribeTable failed: {error}") from error
+    except BotoCoreError as error:
+        raise StoreUnavailable(f"DynamoDB is unreachable: {error}") from error
+    created = table_create(
+        name=name,
+        attributes=[
+            "id",
+            "created_month",
+            "created_at",
+            "status",
+            *(spec.partition for spec in EXPLORER_INDEXES),
+        ],
+        indexes=[
+            _index_definition(IndexSpec(INDEX_BY_CREATED, "created_month")),
+            _index_definition(IndexSpec(INDEX_BY_STATUS, "status")),
+            *(_index_definition(spec) for spec in EXPLORER_INDEXES),
+        ],
+    )
+    if created:
+        table_wait_active(name=name, wait_seconds=wait_seconds)
+    return created
+
+
+def table_create(*, name: str, attributes: list[str], indexes: list[dict]) -> bool:
+    """CreateTable keyed on `id` with string `attributes` and these indexes. False if it already exists."""
+    try:
+        wire.client().create_table(
+            TableName=name,
+            BillingMode="PAY_PER_REQUEST",
+            AttributeDefinitions=[{"AttributeName": attribute, "AttributeType": "S"} for attribute in attributes],
+            KeySchema=[{"AttributeName": "id", "KeyType": "HASH"}],
+            GlobalSecondaryIndexes=indexes,
+        )
+    except ClientError as error:
+        if error.response.get("Error", {}).get("Code") == "ResourceInUseException":
+            return False  # another process created it between our describe and create
+        raise StoreUnavailable(f"DynamoDB CreateTable failed: {error}") from error
+    return True
+
+
+def table_wait_active(*, name: str, wait_seconds: float) -> None:
+    """Wait for a new table to be ACTIVE (boto3's `table_exists` waiter, polling every second)."""
+    try:
+        wire.client().get_waiter("table_exists").wait(
+            TableName=name, WaiterConfig={"Delay": 1, "MaxAttempts": max(1, math.ceil(wait_seconds))}
+        )
+    except WaiterError as error:
+        raise StoreUnavailable(f"Table {name!r} did not become ACTIVE within {wait_seconds:.0f} s") from error
+
+
+def table_delete(*, name: str) -> None:
+    try:
+        wire.client().delete_table(TableName=name)
+    except ClientError as error:
+        if error.response.get("Error", {}).get("Code") != "ResourceNotFoundException":
+            raise StoreUnavailable(f"DynamoDB DeleteTable failed: {error}") from error
+
+
+def store_ping() -> None:
+    """Raise StoreUnavailable unless the table answers."""
+    wire.call("describe_table", TableName=wire.table_name())
+
+
+def _index_definition(spec: IndexSpec) -> dict:
+    projection: dict[str, Any] = {"ProjectionType": "ALL"}
+    if spec.projection:
+        projection = {"ProjectionType": "INCLUDE", "NonKeyAttributes": list(spec.projection)}
+    return {
+        "IndexName": spec.name,
+        "KeySchema": [
+            {"AttributeName": spec.partition, "KeyType": "HASH"},
+            {"AttributeName": "created_at", "KeyType": "RANGE"},
+        ],
+        "Projection": projection,
+    }
+
+
+def _indexes_ensure(*, name: str, description: dict, wait_seconds: float) -> list[str]:
+    """Add the explorer's indexes an existing table lacks; back-fill their keys. Returns what was added."""
+    present = {index["IndexName"] for index in description.get("GlobalSecondaryIndexes", [])}
+    added: list[str] = []
+    for spec in EXPLORER_INDEXES:
+        if spec.name in present:
+            continue
+        try:
+            wire.client().update_table(
+                TableName=name,
+                AttributeDefinitions=[
+                    {"AttributeName": "created_at", "AttributeType": "S"},
+                    {"AttributeName": spec.partition, "AttributeType": "S"},
+                ],
+                GlobalSecondaryIndexUpdates=[{"Create": _index_definition(spec)}],
+            )
+        except ClientError as error:
+            raise StoreUnavailable(f"DynamoDB UpdateTable (add index {spec.name}) failed: {error}") from error
+        _index_wait(name=name, index_name=spec.name, wait_seconds=wait_seconds)
+        added.append(spec.name)
+    if INDEX_BY_LABEL in added or INDEX_BY_MODEL in added:
+        _index_keys_backfill(name=name)
+    return added
+
+
+def _index_wait(*, name: str, index_name: str, wait_seconds: float) -> None:
+    # A poll, not a waiter: boto3 has no waiter for an index's status (`table_exists` is ACTIVE as soon
+    # as the table is, while a new index is still CREATING and back-filling).
+    deadline = time.monotonic() + wait_seconds
+    while time.monotonic() < deadline:
+        table = wire.client().describe_table(TableName=name)["Table"]
+        states = {index["IndexName"]: index.get("IndexStatus") for index in table.get("GlobalSecondaryIndexes", [])}
+        if table["TableStatus"] == "ACTIVE" and states.get(index_name) == "ACTIVE":
+            return
+        time.sleep(0.5)
+    raise StoreUnavailable(f"Index {index_name!r} on {name!r} did not become ACTIVE within {wait_seconds:.0f} s")
+
+
+def _index_keys_backfill(*, name: str) -> int:
+    """Give items finished before the label/model indexes existed their index keys. Returns how many."""
+    updated = 0
+    scan = wire.paginate(
+        "scan", TableName=name, FilterExpression="attribute_not_exists(idx_label) AND attribute_not_exists(idx_model)"
+    )
+    for response in scan:
+        for raw in response.get("Items", []):
+            item = wire.from_wire(raw)
+            keys = index_attributes(status=item["status"], label_name=item["label_name"], model=item["model"])
+            if keys:
+                wire.call(
+                    "update_item",
+                    TableName=name,
+                    Key={"id": {"S": item["id"]}},
+                    UpdateExpression="SET " + ", ".join(f"{key} = :{key}" for key in keys),
+                    ExpressionAttributeValues={f":{key}": {"S": value} for key, value in keys.items()},
+                )
+                updated += 1
+    return updated
