@@ -106,11 +106,14 @@ not_allowed(api.default_router, "/openapi.json", allowed=["GET"], view=openapi_j
 
 
 def _login_not_required(patterns: list) -> list:
-    """An API client gets a 401 JSON answer from the API's auth, not LoginRequiredMiddleware's redirect."""
-    for pattern in patterns:
-        if isinstance(pattern, URLPattern):
-            login_not_required(pattern.callback)
-    return patterns
+    """An API client gets a 401 JSON answer from the API's auth, not LoginRequiredMiddleware's redirect.
+
+    Ninja's own root page (a link to its docs) is left out: there are no public docs.
+    """
+    kept = [p for p in patterns if isinstance(p, URLPattern) and not (p.name or "").endswith("api-root")]
+    for pattern in kept:
+        login_not_required(pattern.callback)
+    return kept
 
 
 urlpatterns = _login_not_required(api.urls[0])

@@ -7,7 +7,8 @@ from collections.abc import Callable
 from typing import Any
 
 from django.http import HttpRequest, HttpResponse, HttpResponseNotAllowed
-from ninja import Router, Schema
+from ninja import Router
+from pydantic import BaseModel
 
 from dashboard.api.schemas import Error
 from dashboard.auth import ApiError
@@ -18,10 +19,10 @@ UNSAFE_METHODS = ["POST", "PUT", "PATCH", "DELETE"]
 
 # Request bodies are read by the operations themselves (the order of checks, CSV streaming), so
 # their models are added to the document's components here rather than found in the signatures.
-REQUEST_MODELS: dict[str, type[Schema]] = {}
+REQUEST_MODELS: dict[str, type[BaseModel]] = {}
 
 
-def json_request(model: type[Schema], **other_content: Any) -> dict[str, Any]:
+def json_request(model: type[BaseModel], **other_content: Any) -> dict[str, Any]:
     REQUEST_MODELS[model.__name__] = model
     content = {"application/json": {"schema": {"$ref": f"#/components/schemas/{model.__name__}"}}}
     return {"requestBody": {"required": True, "content": content | other_content}}

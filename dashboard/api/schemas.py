@@ -13,7 +13,7 @@ from typing import Any, ClassVar, Literal, TypeVar
 
 from django.core.exceptions import ValidationError as DjangoValidationError
 from ninja import Schema
-from pydantic import ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 from pydantic import ValidationError as PydanticValidationError
 from pydantic_core import PydanticCustomError
 
@@ -29,7 +29,7 @@ def _refuse(message: str, fields: dict[str, str] | None = None) -> PydanticCusto
     return PydanticCustomError("api", "{message}", {"message": message, "fields": fields or {}})
 
 
-class ApiRequest(Schema):
+class ApiRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
     example: ClassVar[str] = "{}"
 
