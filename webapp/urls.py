@@ -26,7 +26,7 @@ urlpatterns = [
     path("batches/<str:batch_id>/results.csv", batches.batch_download, name="batch_download"),
     path("charts/data.json", charts.charts_data, name="charts_data"),
     # The JSON API (dashboard/api/): its url names are un-namespaced, as reverse("api_...") expects.
-    path("api/v1/", include(api.urlpatterns)),
+    *api.urlpatterns,
     path("generate/", generate_views.generate, name="generate"),
     # Inference fleet power management
     path("power/", power_views.power_page, name="power"),

@@ -14,7 +14,7 @@ from django.conf import settings
 from django.contrib.auth.decorators import login_not_required
 from django.core.exceptions import RequestDataTooBig
 from django.http import HttpRequest, HttpResponse, JsonResponse
-from django.urls import URLPattern
+from django.urls import URLPattern, path
 from ninja import NinjaAPI
 from ninja.errors import AuthenticationError, ValidationError
 
@@ -111,9 +111,8 @@ def _login_not_required(patterns: list) -> list:
     Ninja's own root page (a link to its docs) is left out: there are no public docs.
     """
     kept = [p for p in patterns if isinstance(p, URLPattern) and not (p.name or "").endswith("api-root")]
-    for pattern in kept:
-        login_not_required(pattern.callback)
-    return kept
+    # Top-level routes under the prefix (not an include()), so the URL map lists each API route itself.
+    return [path(f"{PREFIX.lstrip('/')}{p.pattern}", login_not_required(p.callback), name=p.name) for p in kept]
 
 
 urlpatterns = _login_not_required(api.urls[0])
