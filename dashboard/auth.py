@@ -1,50 +1,75 @@
-"""Who is calling the API: a session user, or a bearer token."""
+"""Who is calling the API: a bearer token, or a session user (with its CSRF token on unsafe methods)."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from functools import wraps
+from typing import Any
 
-from django.contrib.auth.decorators import login_not_required
+from django.conf import settings
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.middleware.csrf import CsrfViewMiddleware
-from django.views.decorators.csrf import csrf_exempt
+from ninja.security import APIKeyCookie, HttpBearer
 
 from dashboard.services import api_token_authenticate
 
+AUTHENTICATION_REQUIRED = "Authentication required: log in or send 'Authorization: Bearer <token>'."
+INVALID_TOKEN = "Invalid or revoked API token."
+CSRF_FAILED = "CSRF check failed: send the X-CSRFToken header with session requests."
 
-def api_error(status: int, message: str, **extra) -> JsonResponse:
+
+def api_error(status: int, message: str, **extra: Any) -> JsonResponse:
     return JsonResponse({"error": message, **extra}, status=status)
 
 
-def api_login_required(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
-    """Bearer token (no CSRF: not a browser credential) or session (CSRF enforced on unsafe methods).
+class ApiError(Exception):
+    """An answer in the API's error shape, raised from anywhere an operation runs (auth included)."""
 
-    Exempt from LoginRequiredMiddleware: an API client gets a 401 JSON answer here, not a redirect
-    to an HTML login page.
+    def __init__(self, status: int, message: str, *, headers: dict[str, str] | None = None, **extra: Any) -> None:
+        super().__init__(message)
+        self.status, self.message, self.headers, self.extra = status, message, headers or {}, extra
+
+    def response(self) -> HttpResponse:
+        response = api_error(self.status, self.message, **self.extra)
+        for name, value in self.headers.items():
+            response[name] = value
+        return response
+
+
+def unauthorized(message: str) -> ApiError:
+    return ApiError(401, message, headers={"WWW-Authenticate": 'Bearer realm="api"'})
+
+
+class TokenAuth(HttpBearer):
+    """`Authorization: Bearer <token>`, looked up by its hash. No CSRF: it is not a browser credential.
+
+    A request that sends an Authorization header is judged by it alone: a bad token is a 401, never a
+    fall-back to the session cookie that came with it.
     """
 
-    @login_not_required
-    @csrf_exempt
-    @wraps(view)
-    def wrapped(request: HttpRequest, *args, **kwargs) -> HttpResponse:
+    def __call__(self, request: HttpRequest) -> Any:
         header = request.headers.get("Authorization", "")
-        if header:
-            scheme, _, raw = header.partition(" ")
-            user = api_token_authenticate(raw=raw.strip()) if scheme.lower() == "bearer" else None
-            if user is None:
-                response = api_error(401, "Invalid or revoked API token.")
-                response["WWW-Authenticate"] = 'Bearer realm="api"'
-                return response
-            request.user = user
-            return view(request, *args, **kwargs)
-        if not request.user.is_authenticated:
-            response = api_error(401, "Authentication required: log in or send 'Authorization: Bearer <token>'.")
-            response["WWW-Authenticate"] = 'Bearer realm="api"'
-            return response
-        rejected = CsrfViewMiddleware(lambda r: HttpResponse()).process_view(request, None, (), {})
-        if rejected is not None:
-            return api_error(403, "CSRF check failed: send the X-CSRFToken header with session requests.")
-        return view(request, *args, **kwargs)
+        if header and header.partition(" ")[0].lower() != "bearer":
+            raise unauthorized(INVALID_TOKEN)
+        return super().__call__(request)
 
-    return wrapped
+    def authenticate(self, request: HttpRequest, token: str) -> Any:
+        user = api_token_authenticate(raw=token.strip())
+        if user is None:
+            raise unauthorized(INVALID_TOKEN)
+        request.user = user
+        return user
+
+
+class SessionAuth(APIKeyCookie):
+    """A logged-in session; unsafe methods need the CSRF token, checked as Django's middleware does."""
+
+    param_name = settings.SESSION_COOKIE_NAME
+
+    def __init__(self) -> None:
+        super().__init__(csrf=False)  # checked below, after the login, with our message
+
+    def authenticate(self, request: HttpRequest, key: str | None) -> Any:
+        if not request.user.is_authenticated:
+            return None
+        if CsrfViewMiddleware(lambda r: HttpResponse()).process_view(request, None, (), {}) is not None:
+            raise ApiError(403, CSRF_FAILED)
+        return request.user

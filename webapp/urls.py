@@ -4,15 +4,16 @@ from django.contrib import admin
 from django.contrib.auth import views as auth_views
 from django.urls import include, path
 
+from dashboard import api
 from dashboard.login_throttle import login_throttled
-from dashboard.views import api, batches, charts, health, openapi, pages, results
-from dashboard.views import generate as generate_views  # SageMaker text generation
-from dashboard.views import power as power_views  # inference fleet power management
+from dashboard.views import batches, charts, health, pages, results
+from dashboard.views import generate as generate_views
+from dashboard.views import power as power_views
 
 urlpatterns = [
     path("", pages.home, name="home"),
     path("submit/", pages.submit, name="submit"),
-    # Results explorer, bulk submission, charts and the API description
+    # Results explorer, bulk submission and charts
     path("results/", results.results, name="results"),
     path("results/table/", results.results_table, name="results_table"),
     path("results/rows/", results.results_rows, name="results_rows"),
@@ -24,14 +25,9 @@ urlpatterns = [
     path("batches/<str:batch_id>/", batches.batch_detail, name="batch_detail"),
     path("batches/<str:batch_id>/results.csv", batches.batch_download, name="batch_download"),
     path("charts/data.json", charts.charts_data, name="charts_data"),
-    path("api/v1/batches", batches.api_batches, name="api_batches"),
-    path("api/v1/batches/<str:batch_id>", batches.api_batch_detail, name="api_batch_detail"),
-    path("api/v1/batches/<str:batch_id>/results.csv", batches.api_batch_results, name="api_batch_results"),
-    path("api/v1/openapi.json", openapi.openapi_json, name="api_openapi"),
-    path("api/v1/submissions", api.api_submissions, name="api_submissions"),
-    path("api/v1/submissions/<path:item_id>", api.api_submission_detail, name="api_submission_detail"),
+    # The JSON API (dashboard/api/): its url names are un-namespaced, as reverse("api_...") expects.
+    *api.urlpatterns,
     path("generate/", generate_views.generate, name="generate"),
-    path("api/v1/generate", generate_views.api_generate, name="api_generate"),
     # Inference fleet power management
     path("power/", power_views.power_page, name="power"),
     path("power/panel/", power_views.power_panel, name="power_panel"),

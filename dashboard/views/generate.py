@@ -1,21 +1,19 @@
-"""Text generation on the SageMaker endpoint: the Generate page and `POST /api/v1/generate`."""
+"""Text generation on the SageMaker endpoint: the Generate page (the API is dashboard/api/generate.py)."""
 
 from __future__ import annotations
 
-import json
 import logging
 
 from django import forms
 from django.conf import settings
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import ValidationError
-from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_http_methods
 
 from dashboard import generation, ratelimit
-from dashboard.auth import api_error, api_login_required
 from dashboard.exceptions import (
     EndpointError,
     EndpointNotReady,
@@ -30,7 +28,6 @@ from dashboard.validators import item_id_valid
 
 log = logging.getLogger(__name__)
 
-API_FIELDS = {"prompt", "max_new_tokens", "temperature"}
 HISTORY_SIZE = 10
 
 
@@ -163,41 +160,3 @@ def _page(
         "history_error": history_error,
     }
     return render(request, "dashboard/generate.html", context, status=status)
-
-
-@api_login_required
-@require_http_methods(["POST"])
-def api_generate(request: HttpRequest) -> HttpResponse:
-    if request.content_type != "application/json":
-        return api_error(415, 'Send the request as application/json: {"prompt": "...", "max_new_tokens": 50}.')
-    try:
-        body = json.loads(request.body)
-    except (ValueError, UnicodeDecodeError):
-        return api_error(400, "The body is not valid JSON.")
-    if not isinstance(body, dict):
-        return api_error(400, 'The body must be a JSON object: {"prompt": "..."}.')
-    unknown = sorted(set(body) - API_FIELDS)
-    if unknown:
-        return api_error(400, f"Unknown field(s): {', '.join(unknown)}.", fields={k: "unknown field" for k in unknown})
-    if "prompt" not in body:
-        return api_error(400, "Field 'prompt' is required.", fields={"prompt": "required"})
-    try:
-        params = generation.generation_params_clean(
-            prompt=body["prompt"], max_new_tokens=body.get("max_new_tokens"), temperature=body.get("temperature")
-        )
-    except ValidationError as error:
-        fields = {field: messages[0] for field, messages in error.message_dict.items()}
-        return api_error(400, " ".join(fields.values()), fields=fields)
-    try:
-        with ratelimit.generation_admitted(user=request.user, tokens=params.max_new_tokens):
-            item = generation.generation_create(params=params, requested_by=request.user.get_username())
-    except RateLimited as error:
-        response = api_error(429, str(error), retry_after=error.retry_after)
-        response["Retry-After"] = str(error.retry_after)
-        return response
-    except EndpointError as error:
-        response = api_error(endpoint_error_status(error), str(error), endpoint=settings.SAGEMAKER_GENERATE_ENDPOINT)
-        if isinstance(error, EndpointThrottled | EndpointNotReady | EndpointUnavailable):
-            response["Retry-After"] = "5" if isinstance(error, EndpointThrottled) else "30"
-        return response
-    return JsonResponse(generation.generation_public(item))

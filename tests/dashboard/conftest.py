@@ -30,3 +30,30 @@ def hard_date(request) -> datetime:
     """
     with time_machine.travel(request.param, tick=False):
         yield request.param
+
+
+@pytest.fixture(autouse=True)
+def _api_responses_match_the_document(monkeypatch):
+    """Every response a test gets from /api/v1/ has a documented status and a body its schema allows."""
+    from django.test import Client
+
+    from tests.dashboard.api_contract import api_document, api_response_problem
+
+    request = Client.request
+
+    def checked(self, **environ):
+        response = request(self, **environ)
+        path = environ.get("PATH_INFO", "")
+        if path.startswith("/api/v1/") and not getattr(response, "streaming", False):
+            problem = api_response_problem(
+                api_document(),
+                method=environ.get("REQUEST_METHOD", "GET"),
+                path=path,
+                status=response.status_code,
+                content_type=response.get("Content-Type", ""),
+                body=response.content,
+            )
+            assert problem is None, problem
+        return response
+
+    monkeypatch.setattr(Client, "request", checked)

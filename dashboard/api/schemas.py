@@ -1,0 +1,236 @@
+"""The API's request and response bodies. Requests are checked by the same cleaners as the pages.
+
+A request model's `before` validator runs the checks in the order the API has always answered them
+(a JSON object, then unknown fields, then required fields, then the values), so each body gets the
+message it got before the API was described by these models. Limits that follow the settings
+(characters, rows, tokens) are written into the document when it is served (`dashboard.api.document`).
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, ClassVar, Literal, TypeVar
+
+from django.core.exceptions import ValidationError as DjangoValidationError
+from ninja import Schema
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import ValidationError as PydanticValidationError
+from pydantic_core import PydanticCustomError
+
+from dashboard import generation
+from dashboard.auth import ApiError
+from dashboard.aws.dynamodb import STATUSES
+from dashboard.validators import submission_text_clean
+
+ItemStatus = Literal[STATUSES]  # type: ignore[valid-type]
+
+
+def _refuse(message: str, fields: dict[str, str] | None = None) -> PydanticCustomError:
+    return PydanticCustomError("api", "{message}", {"message": message, "fields": fields or {}})
+
+
+class ApiRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    example: ClassVar[str] = "{}"
+
+    @model_validator(mode="before")
+    @classmethod
+    def _shape(cls, body: Any) -> Any:
+        if not isinstance(body, dict):
+            raise _refuse(f"The body must be a JSON object: {cls.example}.")
+        unknown = sorted(set(body) - set(cls.model_fields))
+        if unknown:
+            raise _refuse(f"Unknown field(s): {', '.join(unknown)}.", {k: "unknown field" for k in unknown})
+        for name, field in cls.model_fields.items():
+            if field.is_required() and name not in body:
+                raise _refuse(f"Field '{name}' is required.", {name: "required"})
+        return cls.clean(body)
+
+    @classmethod
+    def clean(cls, body: dict[str, Any]) -> dict[str, Any]:
+        return body
+
+
+M = TypeVar("M", bound="ApiRequest")
+
+
+def error_fields(errors: list[dict[str, Any]]) -> tuple[str, dict[str, str]]:
+    """A pydantic error list as the API's message and `fields`."""
+    fields: dict[str, str] = {}
+    messages: list[str] = []
+    for error in errors:
+        if error["type"] == "api":
+            messages.append(error["ctx"]["message"])
+            fields |= error["ctx"]["fields"]
+            continue
+        name = ".".join(str(part) for part in error["loc"] if part != "body") or "body"
+        fields[name] = "unknown field" if error["type"] == "extra_forbidden" else error["msg"]
+        messages.append(f"{name}: {fields[name]}")
+    return " ".join(messages), fields
+
+
+def request_parse(model: type[M], body: Any) -> M:
+    """The body as `model`, or ApiError(400) naming each field that is wrong."""
+    try:
+        return model.model_validate(body)
+    except PydanticValidationError as error:
+        message, fields = error_fields(error.errors(include_url=False))
+        raise ApiError(400, message, **({"fields": fields} if fields else {})) from None
+
+
+# --- Requests --------------------------------------------------------------------------------
+
+
+class SubmissionRequest(ApiRequest):
+    example: ClassVar[str] = '{"text": "..."}'
+    text: str = Field(min_length=1, description="The text to classify (trimmed, NFC-normalised).")
+
+    @classmethod
+    def clean(cls, body: dict[str, Any]) -> dict[str, Any]:
+        try:
+            return {"text": submission_text_clean(body["text"])}
+        except DjangoValidationError as error:
+            raise _refuse(error.messages[0], {"text": error.messages[0]}) from None
+
+
+class GenerateRequest(ApiRequest):
+    example: ClassVar[str] = '{"prompt": "..."}'
+    prompt: str = Field(min_length=1)
+    max_new_tokens: int = Field(default=generation.DEFAULT_MAX_NEW_TOKENS, ge=1)
+    temperature: float = Field(default=generation.DEFAULT_TEMPERATURE, ge=0, le=generation.MAX_TEMPERATURE)
+
+    @classmethod
+    def clean(cls, body: dict[str, Any]) -> dict[str, Any]:
+        try:
+            params = generation.generation_params_clean(
+                prompt=body["prompt"], max_new_tokens=body.get("max_new_tokens"), temperature=body.get("temperature")
+            )
+        except DjangoValidationError as error:
+            fields = {field: messages[0] for field, messages in error.message_dict.items()}
+            raise _refuse(" ".join(fields.values()), fields) from None
+        return {"prompt": params.prompt, "max_new_tokens": params.max_new_tokens, "temperature": params.temperature}
+
+    def params(self) -> generation.GenerationParams:
+        return generation.GenerationParams(
+            prompt=self.prompt, max_new_tokens=self.max_new_tokens, temperature=self.temperature
+        )
+
+
+class BatchItem(Schema):
+    model_config = ConfigDict(extra="forbid")
+    id: str | None = Field(default=None, pattern=r"^[A-Za-z0-9_.\-]{1,128}$", description="Must be new.")
+    text: str
+
+
+class BatchRequest(Schema):
+    """Either `texts` (ids are made for you) or `items` (with your own ids, which must be new).
+
+    Checked row by row by `dashboard.csv_upload.parse_api_body`, which lists every problem at once;
+    this model describes the body.
+    """
+
+    model_config = ConfigDict(extra="forbid")
+    texts: list[str] | None = None
+    items: list[BatchItem] | None = None
+
+
+# --- Responses -------------------------------------------------------------------------------
+
+
+class Error(Schema):
+    error: str = Field(description="What went wrong, in words a user can act on.")
+    fields: dict[str, str] | None = Field(default=None, description="A message per request field that is wrong.")
+
+
+class TooLarge(Error):
+    limit_bytes: int | None = Field(default=None, description="DATA_UPLOAD_MAX_MEMORY_SIZE, when that was passed.")
+
+
+class RateLimitedError(Error):
+    retry_after: int = Field(description="Seconds to wait, as in the Retry-After header.")
+
+
+class Problem(Schema):
+    row: int | None = Field(description="1-based; in a CSV the header is row 1. Null: the whole batch.")
+    reason: str
+
+
+class BatchRejectedError(Error):
+    """Nothing was stored. Each problem names its row."""
+
+    problems: list[Problem] | None = None
+    more_problems: int | None = Field(default=None, description="problems not listed")
+
+
+class BatchConflictError(Error):
+    """Some ids belong to stored items (or to a batch written at the same time); nothing was stored."""
+
+    ids: list[str] = Field(description="the ids that are taken")
+
+
+class EndpointFailure(Error):
+    endpoint: str = Field(description="The SageMaker endpoint that was asked.")
+
+
+class SubmissionAccepted(Schema):
+    id: str
+    status: Literal["queued"]
+
+
+class Result(Schema):
+    """One result item. Every field is present; fields not yet known are null."""
+
+    id: str
+    text: str
+    status: ItemStatus
+    label: int | None
+    label_name: str | None
+    confidence: float | None = Field(ge=0, le=1)
+    model: str | None
+    created_at: datetime
+    finished_at: datetime | None
+    error: str | None
+
+
+class BatchCounts(Schema):
+    queued: int
+    running: int
+    done: int
+    failed: int
+
+
+class Batch(Schema):
+    id: str
+    status: Literal["running", "complete"]
+    total: int
+    counts: BatchCounts
+    finished: int = Field(description="done + failed")
+    percent: float
+    source: Literal["csv", "paste", "api"]
+    filename: str
+    created_at: datetime
+    completed_at: datetime | None
+
+
+class BatchAccepted(Batch):
+    url: str = Field(description="Where to follow the batch (also the Location header).")
+
+
+class BatchProgress(Batch):
+    results_csv: str = Field(description="The results as CSV.")
+
+
+class Generation(Schema):
+    id: str
+    prompt: str
+    max_new_tokens: int
+    temperature: float
+    endpoint: str
+    status: Literal["done", "failed"]
+    generated_text: str | None
+    error: str | None
+    duration_ms: int | None
+    requested_by: str
+    created_at: datetime
+    finished_at: datetime | None
+    stored: bool

@@ -1,0 +1,100 @@
+"""`/api/v1/submissions`: one text in, one result out."""
+
+from __future__ import annotations
+
+import json
+
+from django.conf import settings
+from django.core.exceptions import RequestDataTooBig
+from django.http import HttpRequest, HttpResponse, JsonResponse
+from ninja import Router
+
+from dashboard import selectors, services
+from dashboard.api.responses import CSRF_REFUSED, UNAUTHORIZED, json_request, not_allowed, unavailable
+from dashboard.api.schemas import (
+    Error,
+    RateLimitedError,
+    Result,
+    SubmissionAccepted,
+    SubmissionRequest,
+    TooLarge,
+    request_parse,
+)
+from dashboard.auth import ApiError, api_error
+from dashboard.exceptions import ItemNotFound, QueueUnavailable, StoreUnavailable
+from dashboard.ratelimit import submissions_charge
+from dashboard.validators import item_id_valid
+
+router = Router(tags=["submissions"])
+
+
+def json_body(request: HttpRequest, *, example: str, too_big: str | None = None) -> object:
+    """The request's JSON, or ApiError: 415 for another content type, 400 for a body that is not JSON.
+
+    Past DATA_UPLOAD_MAX_MEMORY_SIZE the answer is `too_big`, or dashboard.middleware's JSON 413.
+    """
+    if request.content_type != "application/json":
+        raise ApiError(415, f"Send the {example}.")
+    try:
+        return json.loads(request.body)
+    except RequestDataTooBig:
+        if too_big is None:
+            raise
+        raise ApiError(413, too_big) from None
+    except (ValueError, UnicodeDecodeError):
+        raise ApiError(400, "The body is not valid JSON.") from None
+
+
+@router.post(
+    "/submissions",
+    url_name="api_submissions",
+    summary="Submit one text for classification",
+    operation_id="createSubmission",
+    openapi_extra=json_request(SubmissionRequest),
+    response={
+        202: SubmissionAccepted,
+        400: Error,
+        401: UNAUTHORIZED,
+        403: CSRF_REFUSED,
+        413: TooLarge,
+        415: Error,
+        429: RateLimitedError,
+        503: Error,
+    },
+)
+def api_submissions(request: HttpRequest) -> HttpResponse:
+    limit, chars = settings.DATA_UPLOAD_MAX_MEMORY_SIZE, settings.SUBMISSION_MAX_CHARS
+    too_big = f"The body is larger than {limit:,} bytes; a text may have up to {chars:,} characters."
+    body = json_body(request, example='submission as application/json: {"text": "..."}', too_big=too_big)
+    submission = request_parse(SubmissionRequest, body)
+    submissions_charge(user=request.user, cost=1)  # RateLimited: a 429 from the API's handler
+    try:
+        item = services.submission_create(text=submission.text, submitted_by=request.user.get_username())
+    except (StoreUnavailable, QueueUnavailable) as error:
+        raise unavailable(f"Not submitted: {error}") from None
+    return JsonResponse({"id": item["id"], "status": item["status"]}, status=202)
+
+
+not_allowed(router, "/submissions", allowed=["POST"], view=api_submissions)
+
+
+@router.get(
+    "/submissions/{path:item_id}",
+    url_name="api_submission_detail",
+    summary="One result",
+    operation_id="getSubmission",
+    response={200: Result, 401: UNAUTHORIZED, 404: Error, 503: Error},
+)
+def api_submission_detail(request: HttpRequest, item_id: str) -> HttpResponse:
+    if not item_id_valid(item_id):
+        return api_error(404, "No submission with that id.")
+    try:
+        item = selectors.submission_get(item_id=item_id)
+    except ItemNotFound:
+        return api_error(404, "No submission with that id.")
+    except StoreUnavailable as error:
+        return api_error(503, str(error))
+    return JsonResponse(selectors.submission_public(item))
+
+
+not_allowed(router, "/submissions/{path:item_id}", allowed=["GET"], view=api_submission_detail)
