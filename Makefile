@@ -5,12 +5,12 @@ PY := $(VENV)/bin/python
 export HF_HUB_OFFLINE ?= 1
 export TOKENIZERS_PARALLELISM ?= false
 
-.PHONY: run test install install-dev lint format model browser vendor
+.PHONY: run test install install-dev lint format lock model browser vendor
 
 run: install model
 	$(PY) -m dashboard.devservices run
 
-test: install-dev model browser
+test: lint model browser
 	$(PY) -m dashboard.devservices exec -- $(PY) -m pytest $(PYTEST_ARGS)
 
 # --- installation (each step re-runs only when its inputs change) ---------------------------
@@ -18,13 +18,25 @@ $(VENV)/bin/activate:
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 
-$(VENV)/.installed: requirements.txt | $(VENV)/bin/activate
-	$(PY) -m pip install --quiet -r requirements.txt
+# Installs come from the hashed locks in requirements/ (inputs in *.in, see `make lock`). `make run` runs the
+# site and the worker, so it takes the worker lock, which holds the web lock's pins too.
+$(VENV)/.installed: requirements/worker.txt | $(VENV)/bin/activate
+	$(PY) -m pip install --quiet --require-hashes -r requirements/worker.txt
 	touch $@
 
-$(VENV)/.installed-dev: requirements.txt requirements-dev.txt $(VENV)/.installed
-	$(PY) -m pip install --quiet -r requirements-dev.txt
+$(VENV)/.installed-dev: requirements/dev.txt $(VENV)/.installed
+	$(PY) -m pip install --quiet --require-hashes -r requirements/dev.txt
 	touch $@
+
+# Regenerates the three locks from requirements/*.in, keeping every pin that still satisfies them
+# (`make lock LOCK_ARGS=--upgrade` or `LOCK_ARGS='-P name'` to move). In order: each lock constrains the next.
+# torch is the CPU wheel pip finds through this machine's find-links (pip config list), not PyPI's CUDA build.
+LOCK = CUSTOM_COMPILE_COMMAND="make lock" $(VENV)/bin/pip-compile --quiet --generate-hashes --allow-unsafe \
+	--strip-extras --no-emit-index-url --no-emit-find-links $(LOCK_ARGS)
+lock: $(VENV)/.installed-dev
+	$(LOCK) -o requirements/web.txt requirements/web.in
+	$(LOCK) -o requirements/worker.txt requirements/worker.in
+	$(LOCK) -o requirements/dev.txt requirements/dev.in
 
 node_modules/.installed: package.json package-lock.json
 	npm ci --no-audit --no-fund --loglevel=error
@@ -51,6 +63,7 @@ model: $(VENV)/.installed
 lint: install-dev
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/mypy
 
 format: install-dev
 	$(VENV)/bin/ruff format .
