@@ -17,6 +17,7 @@ from dashboard.auth import api_error, api_login_required
 from dashboard.exceptions import BatchConflict, BatchRejected, QueueUnavailable, StoreUnavailable
 from dashboard.explorer import BatchForm
 from dashboard.ratelimit import rate_limited, submissions_charge
+from dashboard.views.fragments import render_page_or_fragment
 from dashboard.views.results import csv_download
 
 log = logging.getLogger(__name__)
@@ -92,8 +93,12 @@ def _progress_context(batch) -> dict:
 @require_GET
 def batch_detail(request: HttpRequest, batch_id: str) -> HttpResponse:
     batch = _batch_or_404(batch_id)
-    template = "dashboard/batch_progress.html" if request.GET.get("partial") else "dashboard/batch_detail.html"
-    return render(request, template, _progress_context(batch))
+    return render_page_or_fragment(
+        request,
+        page="dashboard/batch_detail.html",
+        fragment="dashboard/batch_progress.html",
+        context=_progress_context(batch),
+    )
 
 
 @login_required
