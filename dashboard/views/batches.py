@@ -53,7 +53,7 @@ def batch_new(request: HttpRequest) -> HttpResponse:
         if parsed.over_limit:  # megabytes of pasted text are not echoed back: it is split, not fixed here
             context["form"] = BatchForm()
         return render(request, "dashboard/batch_new.html", context, status=400)
-    submissions_charge(user=request.user, cost=len(parsed.rows))  # counted by items (issue 7)
+    submissions_charge(user=request.user, cost=len(parsed.rows))  # by items, not requests: a batch costs its rows
     try:
         batch = services.batch_create(rows=parsed.rows, source=source, submitted_by=request.user, filename=filename)
     except BatchConflict as error:

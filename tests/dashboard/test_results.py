@@ -116,7 +116,7 @@ def test_health_endpoints(client, results_table, redis_conn):
     assert response.json()["checks"] == {"redis": "ok", "dynamodb": "ok"}
 
 
-# --- the explorer (issue 5) -----------------------------------------------------------------
+# --- the explorer --------------------------------------------------------------------------
 
 LABELS = {0: "negative", 1: "positive"}
 
