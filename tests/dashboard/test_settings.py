@@ -66,8 +66,10 @@ def test_database_connections_are_kept_and_checked_whatever_the_database():
         assert database["CONN_MAX_AGE"] == 60 and database["CONN_HEALTH_CHECKS"] is True
     default = settings.DATABASES["default"]
     assert default["CONN_MAX_AGE"] == 60 and default["CONN_HEALTH_CHECKS"] is True
-    if not os.environ.get("DATABASE_URL"):
-        assert default["NAME"] == str(VAR_DIR / "db.sqlite3")
+    show_name = "from django.conf import settings; print(settings.DATABASES['default']['NAME'])"
+    result = _manage(["shell", "--no-imports", "-c", show_name], {"DATABASE_URL": ""})
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == str(VAR_DIR / "db.sqlite3")
 
 
 def test_a_database_url_keeps_its_credentials_and_query_options():
