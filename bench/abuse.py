@@ -23,7 +23,7 @@ reused by, the next. Per parser:
 - refuse_seconds: from sending the request to the end of the answer (median of --repeat);
 - refuse_rss_growth_mb: the worker's peak resident memory while it answered, over its resident
   memory just before (Linux: VmHWM after resetting it through /proc/PID/clear_refs; without that,
-  resident memory after the answer, read with psutil or /proc). The largest of the repeats.
+  resident memory after the answer, read with psutil). The largest of the repeats.
 
 The baseline, in the same run and the same worker: the time to refuse a tiny bad batch (a CSV
 without a text column), median of 20; each parser's ratio says how many tiny refusals one abusive
@@ -49,6 +49,8 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlencode
+
+import psutil
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -189,25 +191,19 @@ def parsers(token: str) -> list[Parser]:
     ]
 
 
-# --- the web process's memory (Linux /proc; psutil elsewhere) ---------------------------------
+# --- the web process's memory (psutil; the peak through Linux /proc, which psutil does not reset) ---
 
 
-def _status_kb(pid: int) -> dict[str, int]:
-    values = {}
+def _peak_kb(pid: int) -> int | None:
     with contextlib.suppress(OSError):
         for line in Path(f"/proc/{pid}/status").read_text().splitlines():
             name, _, rest = line.partition(":")
-            if name in {"VmRSS", "VmHWM"}:
-                values[name] = int(rest.split()[0])
-    return values
+            if name == "VmHWM":
+                return int(rest.split()[0])
+    return None
 
 
 def rss_mb(pid: int) -> float:
-    kb = _status_kb(pid).get("VmRSS")
-    if kb is not None:
-        return kb / 1024
-    import psutil
-
     return psutil.Process(pid).memory_info().rss / 2**20
 
 
@@ -217,11 +213,11 @@ def peak_reset(pid: int) -> bool:
         Path(f"/proc/{pid}/clear_refs").write_text("5")
     except OSError:
         return False
-    return "VmHWM" in _status_kb(pid)
+    return _peak_kb(pid) is not None
 
 
 def peak_mb(pid: int) -> float:
-    return _status_kb(pid)["VmHWM"] / 1024
+    return (_peak_kb(pid) or 0) / 1024
 
 
 def measure_once(pid: int, send: Callable[[], Answer]) -> tuple[Answer, float]:
@@ -237,13 +233,10 @@ def measure_once(pid: int, send: Callable[[], Answer]) -> tuple[Answer, float]:
 
 
 def _children(pid: int) -> set[int]:
-    found = set()
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            with contextlib.suppress(OSError, ValueError, IndexError):
-                if int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1]) == pid:
-                    found.add(int(entry.name))
-    return found
+    try:
+        return {child.pid for child in psutil.Process(pid).children()}
+    except psutil.NoSuchProcess:
+        return set()
 
 
 def _wait_http(port: int, process: subprocess.Popen, timeout: float = 60) -> None:

@@ -25,6 +25,8 @@ from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import psutil
+
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
@@ -33,11 +35,7 @@ DEEP_PAGE = 200  # page number reached by following cursors before timing
 
 
 def rss_mb() -> float:
-    with open("/proc/self/status") as status:
-        for line in status:
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1]) / 1024
-    return 0.0
+    return psutil.Process().memory_info().rss / 2**20
 
 
 def p50(samples: list[float]) -> float:

@@ -18,7 +18,7 @@ Prints accepted submissions per second, submit latency (p50/p95/p99), time from 
 done/failed) or duplicated (an id twice, an extra item in the table, or a result written twice;
 the last two only when it started the site itself). Both must be 0. When it started the site, also
 the CPU each process (gunicorn, DynamoDB Local, the worker, these clients) used per accepted
-submission while submitting, read from /proc.
+submission while submitting, read with psutil.
 
 The baseline, measured in the same run with the same clients and the same gunicorn, is the rate
 of `GET /healthz` (a view that does nothing): the ratio says how much of the web tier's raw
@@ -42,6 +42,8 @@ import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from urllib.parse import urlsplit
+
+import psutil
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -368,37 +370,30 @@ def dynamodb_warmup(*, items: int) -> None:
         dynamodb.table_delete(name=table)
 
 
-# --- where the CPU goes while submitting (Linux /proc) -----------------------------------------
+# --- where the CPU goes while submitting (psutil) ---------------------------------------------
 
 
 def _java_group(port: int | None) -> int | None:
     """The process group of the DynamoDB Local listening on `port`, when it runs on this machine."""
-    with contextlib.suppress(OSError):
-        for entry in Path("/proc").iterdir():
-            if not entry.name.isdigit():
-                continue
+    for process in psutil.process_iter(["cmdline"]):
+        argv = process.info["cmdline"] or []
+        if any("DynamoDBLocal" in arg for arg in argv) and str(port) in argv:
             with contextlib.suppress(OSError):
-                argv = (entry / "cmdline").read_bytes().split(b"\0")
-                if any(b"DynamoDBLocal" in arg for arg in argv) and str(port).encode() in argv:
-                    return os.getpgid(int(entry.name))
+                return os.getpgid(process.pid)
     return None
 
 
 def _cpu_seconds(groups: dict[str, int | None]) -> dict[str, float]:
     """CPU seconds (user + system) used so far by each process group, and by this process (the clients)."""
-    ticks: dict[str, int] = dict.fromkeys(groups, 0)
+    used: dict[str, float] = dict.fromkeys(groups, 0.0)
     by_group = {pgid: name for name, pgid in groups.items() if pgid}
-    with contextlib.suppress(OSError):
-        for entry in Path("/proc").iterdir():
-            if not entry.name.isdigit():
-                continue
-            with contextlib.suppress(OSError, ValueError):
-                fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
-                name = by_group.get(int(fields[2]))  # fields: state, ppid, pgrp, ... utime (11), stime (12)
-                if name:
-                    ticks[name] += int(fields[11]) + int(fields[12])
-    hertz = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
-    return {name: count / hertz for name, count in ticks.items()} | {"client": time.process_time()}
+    for process in psutil.process_iter(["cpu_times"]):
+        with contextlib.suppress(OSError):
+            name = by_group.get(os.getpgid(process.pid))
+            times = process.info["cpu_times"]
+            if name and times is not None:
+                used[name] += times.user + times.system
+    return used | {"client": time.process_time()}
 
 
 def _cpu_report(before: dict[str, float], after: dict[str, float], *, accepted: int, wall: float) -> dict:

@@ -28,7 +28,7 @@ from classifier.engine import Encoded, Engine
 from classifier.exceptions import ModelLoadError
 from classifier.hub import check_model_reference, offline_by_default
 from classifier.metrics import classification_report
-from classifier.progress import ProgressLine
+from classifier.progress import progress_bar
 from classifier.runtime import detect_runtime
 
 logger = logging.getLogger(__name__)
@@ -166,7 +166,7 @@ def _train_loop(
     lengths = [len(encoded[i]["input_ids"]) for i in train_idx]
     total = math.ceil(len(train_idx) / batch_size) * epochs
     optimizer = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=0.01)
-    line = ProgressLine(enabled=progress)
+    bar = progress_bar(total=total, desc="fine-tuning", enabled=progress)
     model.train()
     started = time.perf_counter()
     step, epoch, epoch_losses, stopped_early = 0, 0, [], False
@@ -187,11 +187,13 @@ def _train_loop(
             step += 1
             epoch_losses.append(loss.item())
             recent = epoch_losses[-20:]
-            line.update(f"epoch {epoch}/{epochs}  step {step}/{total}  loss {sum(recent) / len(recent):.4f}")
+            bar.set_postfix_str(f"epoch {epoch}/{epochs} loss {sum(recent) / len(recent):.4f}", refresh=False)
+            bar.update()
     mean_loss = sum(epoch_losses) / len(epoch_losses) if epoch_losses else None
-    suffix = "  (time budget reached)" if stopped_early else ""
+    suffix = " (time budget reached)" if stopped_early else ""
     loss_text = "n/a" if mean_loss is None else f"{mean_loss:.4f}"
-    line.close(f"epoch {epoch}/{epochs}  step {step}/{total}  loss {loss_text}{suffix}")
+    bar.set_postfix_str(f"epoch {epoch}/{epochs} loss {loss_text}{suffix}", refresh=False)
+    bar.close()
     model.eval()
     return {"steps": step, "stopped_early": stopped_early, "final_train_loss": mean_loss}
 

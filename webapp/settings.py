@@ -9,60 +9,51 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from urllib.parse import quote, unquote, urlparse
+from urllib.parse import quote, urlparse
 
+import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
+from environs import Env
+from marshmallow.validate import Range
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 VAR_DIR = BASE_DIR / "var"
 
-_TRUE = {"1", "true", "yes", "on"}
-_FALSE = {"0", "false", "no", "off", ""}
 _missing: list[str] = []
+# environs parses and validates; a bad value fails start-up with `Environment variable "NAME" invalid: ...`.
+env = Env()
+
+
+def _given(name: str) -> bool:
+    """An empty value means the default, as an unset one does: `.env.example` (a systemd EnvironmentFile)
+    lists optional settings with no value."""
+    return os.environ.get(name, "") != ""
+
+
+def _at_least(minimum: int | None) -> Range | None:
+    return None if minimum is None else Range(min=minimum, error="must be at least {min}, got {input}")
 
 
 def env_str(name: str, default: str | None = None, *, required_in_production: bool = False) -> str:
-    value = os.environ.get(name)
-    if value is None or value == "":
+    if not _given(name):
         if required_in_production and PRODUCTION:
+            # Collected, so start-up fails once naming every missing setting (below).
             _missing.append(name)
             return ""
         return default if default is not None else ""
-    return value
+    return env.str(name)
 
 
 def env_bool(name: str, default: bool) -> bool:
-    value = os.environ.get(name)
-    if value is None:
-        return default
-    if value.strip().lower() in _TRUE:
-        return True
-    if value.strip().lower() in _FALSE:
-        return False
-    raise ImproperlyConfigured(f"{name} must be a boolean (true/false), got {value!r}")
+    return env.bool(name) if _given(name) else default
 
 
 def env_int(name: str, default: int, *, minimum: int | None = None) -> int:
-    value = os.environ.get(name)
-    if value is None or value == "":
-        return default
-    try:
-        number = int(value)
-    except ValueError:
-        raise ImproperlyConfigured(f"{name} must be an integer, got {value!r}") from None
-    if minimum is not None and number < minimum:
-        raise ImproperlyConfigured(f"{name} must be at least {minimum}, got {number}")
-    return number
+    return env.int(name, validate=_at_least(minimum)) if _given(name) else default
 
 
 def env_float(name: str, default: float) -> float:
-    value = os.environ.get(name)
-    if value is None or value == "":
-        return default
-    try:
-        return float(value)
-    except ValueError:
-        raise ImproperlyConfigured(f"{name} must be a number, got {value!r}") from None
+    return env.float(name) if _given(name) else default
 
 
 def env_list(name: str, default: list[str] | None = None, *, required_in_production: bool = False) -> list[str]:
@@ -73,24 +64,16 @@ def env_list(name: str, default: list[str] | None = None, *, required_in_product
 
 # Each web thread keeps its database connection between requests: opening and closing a SQLite
 # connection cost 0.5 ms of CPU per API request, four times the token lookup it served.
-_KEEP_CONNECTIONS = {"CONN_MAX_AGE": 60}
+# A kept connection is checked before a request reuses it, so one the database closed is reopened.
+_KEEP_CONNECTIONS = {"conn_max_age": 60, "conn_health_checks": True}
 
 
 def database_from_url(url: str) -> dict:
-    parsed = urlparse(url)
-    if parsed.scheme in {"postgres", "postgresql"}:
-        return {
-            "ENGINE": "django.db.backends.postgresql",
-            "NAME": unquote(parsed.path.lstrip("/")),
-            "USER": unquote(parsed.username or ""),
-            "PASSWORD": unquote(parsed.password or ""),
-            "HOST": parsed.hostname or "",
-            "PORT": str(parsed.port or ""),
-            **_KEEP_CONNECTIONS,
-        }
-    if parsed.scheme == "sqlite":
-        return {"ENGINE": "django.db.backends.sqlite3", "NAME": unquote(parsed.path) or ":memory:", **_KEEP_CONNECTIONS}
-    raise ImproperlyConfigured(f"DATABASE_URL must start with postgres:// or sqlite://, got {parsed.scheme!r}")
+    """Django's DATABASES entry for `url` (dj-database-url); query options such as `?sslmode=` go to OPTIONS."""
+    scheme = urlparse(url).scheme
+    if scheme not in {"postgres", "postgresql", "sqlite"}:
+        raise ImproperlyConfigured(f"DATABASE_URL must start with postgres:// or sqlite://, got {scheme!r}")
+    return dict(dj_database_url.parse(url, **_KEEP_CONNECTIONS))
 
 
 def redis_url_with_password(url: str, password: str = "") -> str:
@@ -135,6 +118,7 @@ INSTALLED_APPS = [
     "whitenoise.runserver_nostatic",
     "django.contrib.staticfiles",
     "django_rq",
+    "django_htmx",
     "dashboard",
 ]
 
@@ -147,6 +131,8 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    # `request.htmx`: a view answers an htmx poll with the fragment it swaps in.
+    "django_htmx.middleware.HtmxMiddleware",
 ]
 
 ROOT_URLCONF = "webapp.urls"
@@ -167,12 +153,7 @@ TEMPLATES = [
     },
 ]
 
-_database_url = env_str("DATABASE_URL", "")
-DATABASES = {
-    "default": database_from_url(_database_url)
-    if _database_url
-    else {"ENGINE": "django.db.backends.sqlite3", "NAME": VAR_DIR / "db.sqlite3", **_KEEP_CONNECTIONS}
-}
+DATABASES = {"default": database_from_url(env_str("DATABASE_URL", f"sqlite:///{VAR_DIR / 'db.sqlite3'}"))}
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 AUTH_PASSWORD_VALIDATORS = [

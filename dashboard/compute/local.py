@@ -26,6 +26,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import django_rq
+import psutil
 from django.conf import settings
 from redis.exceptions import WatchError
 from rq import Worker
@@ -45,30 +46,28 @@ def _redis():
     return django_rq.get_connection(settings.INFERENCE_QUEUE)
 
 
-def _proc_stat(pid: int) -> tuple[str, str] | None:
-    """(state letter, start time in clock ticks) of a live process, from /proc; None if gone."""
+def process_start(pid: int) -> str:
+    """When `pid` started, as text (psutil's create_time), to tell our process from a reused pid; "" if gone."""
     try:
-        raw = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
-        return None
-    fields = raw[raw.rindex(")") + 2 :].split()
-    return fields[0], fields[19]
+        return f"{psutil.Process(pid).create_time():.2f}"
+    except psutil.Error:
+        return ""
 
 
 def process_alive(pid: int, start: str = "") -> bool:
     """Whether `pid` is still the process we started (not a zombie, not a reused pid)."""
     if pid <= 0:
         return False
-    if Path("/proc/self/stat").exists():
-        stat = _proc_stat(pid)
-        return stat is not None and stat[0] not in {"Z", "X"} and (not start or stat[1] == start)
     try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
+        process = psutil.Process(pid)
+        with process.oneshot():
+            exited = process.status() in {psutil.STATUS_ZOMBIE, psutil.STATUS_DEAD}
+            reused = bool(start) and f"{process.create_time():.2f}" != start
+    except psutil.NoSuchProcess:
         return False
-    except PermissionError:
-        return True
-    return True
+    except psutil.AccessDenied:
+        return True  # someone else's process: alive, though not ours to inspect
+    return not exited and not reused
 
 
 def _signal_group(pid: int, sig: int) -> None:
@@ -183,8 +182,7 @@ class LocalBackend(ComputeBackend):
         except OSError as error:
             self._transition(instance_id, {PENDING}, state=STOPPED, state_since=time.time(), note=str(error))
             raise ComputeError(f"Could not start the local worker: {error}", code="SpawnFailed") from error
-        stat = _proc_stat(process.pid)
-        self.redis.hset(self._key(instance_id), mapping={"pid": process.pid, "proc_start": stat[1] if stat else ""})
+        self.redis.hset(self._key(instance_id), mapping={"pid": process.pid, "proc_start": process_start(process.pid)})
         return PENDING
 
     def _spawn(self, instance_id: str, worker_name: str) -> subprocess.Popen:

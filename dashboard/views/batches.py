@@ -14,6 +14,7 @@ from dashboard import csv_upload, selectors, services
 from dashboard.exceptions import BatchConflict, BatchRejected, QueueUnavailable, StoreUnavailable
 from dashboard.explorer import BatchForm
 from dashboard.ratelimit import rate_limited, submissions_charge
+from dashboard.views.fragments import render_page_or_fragment
 from dashboard.views.results import csv_download
 
 log = logging.getLogger(__name__)
@@ -49,7 +50,7 @@ def batch_new(request: HttpRequest) -> HttpResponse:
         if parsed.over_limit:  # megabytes of pasted text are not echoed back: it is split, not fixed here
             context["form"] = BatchForm()
         return render(request, "dashboard/batch_new.html", context, status=400)
-    submissions_charge(user=request.user, cost=len(parsed.rows))  # counted by items, not requests
+    submissions_charge(user=request.user, cost=len(parsed.rows))  # by items, not requests: a batch costs its rows
     try:
         batch = services.batch_create(rows=parsed.rows, source=source, submitted_by=request.user, filename=filename)
     except BatchConflict as error:
@@ -89,8 +90,12 @@ def _progress_context(batch) -> dict:
 @require_GET
 def batch_detail(request: HttpRequest, batch_id: str) -> HttpResponse:
     batch = _batch_or_404(batch_id)
-    template = "dashboard/batch_progress.html" if request.GET.get("partial") else "dashboard/batch_detail.html"
-    return render(request, template, _progress_context(batch))
+    return render_page_or_fragment(
+        request,
+        page="dashboard/batch_detail.html",
+        fragment="dashboard/batch_progress.html",
+        context=_progress_context(batch),
+    )
 
 
 @login_required

@@ -20,6 +20,7 @@ from dashboard.aws import dynamodb
 from dashboard.exceptions import ItemNotFound, QueueUnavailable, RateLimited, StoreUnavailable
 from dashboard.explorer import COLUMNS, COLUMNS_PREFERENCE, ExplorerForm, columns_clean
 from dashboard.validators import item_id_valid
+from dashboard.views.fragments import render_page_or_fragment
 
 log = logging.getLogger(__name__)
 
@@ -51,7 +52,14 @@ def latest_results_context(request: HttpRequest, *, limit: int | None = None) ->
     except StoreUnavailable as store_error:
         error = f"The results table cannot be read right now: {store_error}"
     active = any(item["status"] in selectors.ACTIVE_STATUSES for item in items)
-    return {"items": items, "next_cursor": next_cursor, "cursor": cursor, "store_error": error, "active": active}
+    return {
+        "items": items,
+        "next_cursor": next_cursor,
+        "cursor": cursor,
+        "limit": limit,
+        "store_error": error,
+        "active": active,
+    }
 
 
 def _explorer_context(request: HttpRequest) -> dict:
@@ -113,7 +121,7 @@ def results(request: HttpRequest) -> HttpResponse:
 @login_required
 @require_GET
 def results_table(request: HttpRequest) -> HttpResponse:
-    """The newest results alone (the home page's live refresh)."""
+    """The newest results alone: what the home page's table swaps in while a row is queued or running."""
     try:
         limit = min(max(int(request.GET.get("limit", "")), 1), settings.RESULTS_PAGE_SIZE)
     except ValueError:
@@ -270,5 +278,6 @@ def result_detail(request: HttpRequest, item_id: str) -> HttpResponse:
             (key, value) for key, value in item.items() if key not in dynamodb.ITEM_FIELDS and key != "dom_id"
         ),
     }
-    template = "dashboard/result_detail_fields.html" if request.GET.get("partial") else "dashboard/result_detail.html"
-    return render(request, template, context)
+    return render_page_or_fragment(
+        request, page="dashboard/result_detail.html", fragment="dashboard/result_detail_fields.html", context=context
+    )

@@ -115,3 +115,26 @@ def test_a_bad_csv_is_reported_in_the_page(staff_page, results_table, tmp_path, 
     assert page.locator(".report tbody tr").count() == 2
     screenshot(page, "report")
     assert Batch.objects.count() == 0
+
+
+def test_the_home_tables_live_rows_update_and_polling_stops(staff_page, results_table, screenshot):
+    page = staff_page
+    dynamodb.item_put_new(item=dynamodb.new_item(item_id="home-1", text="a queued text on the home page"))
+    page.goto("/")
+    assert page.locator("#results-table[hx-trigger]").count() == 1
+    dynamodb.item_claim(item_id="home-1", claimed_by="browser-test")
+    dynamodb.item_finish(
+        item_id="home-1",
+        status="done",
+        claimed_by="browser-test",
+        label=1,
+        label_name="positive",
+        confidence=0.9,
+        model="m",
+    )
+    page.wait_for_selector("#results-table:not([hx-trigger])", timeout=15_000)
+    assert "positive" in page.locator("#results-table tbody").inner_text()
+    screenshot(page, "home-done")
+    page.wait_for_timeout(2500)
+    assert page.locator("#results-table:not([hx-trigger])").count() == 1
+    assert page.js_errors == []

@@ -126,3 +126,21 @@ def test_the_demo_build_records_how_it_was_made(tiny_model_dir) -> None:
     assert metrics["labels"] == {"0": "negative", "1": "positive"}
     assert metrics["demo"]["vocab_size_actual"] > 100
     assert metrics["base"] == "demo XLNet, randomly initialised"
+
+
+def test_training_reports_its_progress_on_stderr_as_log_lines(tiny_model_dir, tiny_csv, tmp_path, capsys) -> None:
+    from classifier.training import train_classifier
+
+    train_classifier(
+        base=str(tiny_model_dir),
+        data=tiny_csv,
+        out=tmp_path / "tuned",
+        epochs=1,
+        batch_size=4,
+        max_length=32,
+        val_fraction=0.25,
+        label_names=["negative", "positive"],
+    )
+    lines = [line for line in capsys.readouterr().err.splitlines() if line.startswith("fine-tuning")]
+    assert lines[-1].startswith("fine-tuning: 100%") and "3/3" in lines[-1]
+    assert "epoch 1/1 loss " in lines[-1]

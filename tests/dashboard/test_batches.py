@@ -71,7 +71,8 @@ def test_batch_progress_reaches_100_percent_and_offers_the_results(user_client, 
     assert response.status_code == 302 and batch.total == 3 and batch.source == "paste"
     failing = {item["id"] for item in dynamodb.batch_items_iter(batch_id=batch.id) if item["text"] == "bad one"}
     _finish_all(batch.id, fail=failing)
-    html = user_client.get(reverse("batch_detail", args=[batch.id]), {"partial": "1"}).content.decode()
+    html = user_client.get(reverse("batch_detail", args=[batch.id]), HTTP_HX_REQUEST="true").content.decode()
+    assert html.startswith('<div id="batch-progress"')
     assert "100.0%" in html and "2 done" in html and "1 failed" in html
     assert "every 2s" not in html and "Download results" in html
     batch.refresh_from_db()

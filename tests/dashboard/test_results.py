@@ -116,7 +116,7 @@ def test_health_endpoints(client, results_table, redis_conn):
     assert response.json()["checks"] == {"redis": "ok", "dynamodb": "ok"}
 
 
-# --- the explorer (issue 5) -----------------------------------------------------------------
+# --- the explorer --------------------------------------------------------------------------
 
 LABELS = {0: "negative", 1: "positive"}
 
@@ -430,6 +430,33 @@ def test_the_detail_page_shows_timings_and_model_metrics(user_client, results_ta
     assert "every 2s" not in html
     _make(6)
     assert "every 2s" in user_client.get(reverse("result_detail", args=["x-0006"])).content.decode()
+
+
+def test_an_htmx_poll_of_the_detail_page_gets_only_the_fields_it_swaps_in(user_client, results_table):
+    _make(7)
+    url = reverse("result_detail", args=["x-0007"])
+    fragment = user_client.get(url, HTTP_HX_REQUEST="true")
+    assert fragment.content.decode().startswith('<div id="detail-fields"') and "<html" not in fragment.content.decode()
+    assert "HX-Request" in fragment["Vary"]
+    page = user_client.get(url)
+    assert "<html" in page.content.decode() and 'id="detail-fields"' in page.content.decode()
+    assert "HX-Request" in page["Vary"]
+    boosted = user_client.get(url, HTTP_HX_REQUEST="true", HTTP_HX_BOOSTED="true")
+    assert "<html" in boosted.content.decode()
+
+
+def test_the_home_table_polls_only_while_a_row_is_queued_or_running(user_client, results_table):
+    item_id = _make(8)
+    home = user_client.get(reverse("home")).content.decode()
+    assert f'hx-get="{reverse("results_table")}?limit=5"' in home and 'hx-trigger="every 2s"' in home
+    fragment = user_client.get(reverse("results_table"), {"limit": "5"}).content.decode()
+    assert fragment.startswith('<div id="results-table" hx-get=') and item_id in fragment
+    dynamodb.item_claim(item_id=item_id, claimed_by="t")
+    dynamodb.item_finish(
+        item_id=item_id, status="done", claimed_by="t", label=1, label_name="positive", confidence=0.9, model="m"
+    )
+    done = user_client.get(reverse("results_table"), {"limit": "5"}).content.decode()
+    assert done.startswith('<div id="results-table">') and "hx-trigger" not in done and "positive" in done
 
 
 def test_table_ensure_adds_missing_indexes_to_an_old_table(settings):

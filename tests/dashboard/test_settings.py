@@ -28,20 +28,67 @@ def test_production_refuses_to_start_without_its_settings_and_names_them():
     assert "Production settings are missing: SECRET_KEY, ALLOWED_HOSTS, REDIS_URL" in result.stderr
 
 
-def test_bad_values_fail_loudly():
-    result = _check({"SUBMISSION_MAX_CHARS": "lots"})
+@pytest.mark.parametrize(
+    ("name", "value", "reason"),
+    [
+        ("SUBMISSION_MAX_CHARS", "lots", "Not a valid integer"),
+        ("RESULTS_PAGE_SIZE", "0", "must be at least 1, got 0"),
+        ("REDIS_ALLOW_INSECURE", "maybe", "Not a valid boolean"),
+        ("GPU_HOURLY_PRICE", "cheap", "Not a valid number"),
+    ],
+)
+def test_a_bad_value_fails_start_up_naming_the_variable(name, value, reason):
+    result = _check({name: value})
     assert result.returncode != 0
-    assert "SUBMISSION_MAX_CHARS must be an integer" in result.stderr
+    assert f'Environment variable "{name}" invalid' in result.stderr
+    assert reason in result.stderr
 
 
-def test_database_connections_are_kept_between_requests_whatever_the_database():
+_SHOW_PAGE_SIZE_AND_DEBUG = "from django.conf import settings; print(settings.RESULTS_PAGE_SIZE, settings.DEBUG)"
+
+
+def test_an_empty_value_means_the_default_as_in_an_environment_file():
+    result = _manage(
+        ["shell", "--no-imports", "-c", _SHOW_PAGE_SIZE_AND_DEBUG],
+        {"RESULTS_PAGE_SIZE": "", "DJANGO_DEBUG": ""},
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split() == ["25", "True"]
+
+
+def test_database_connections_are_kept_and_checked_whatever_the_database():
     from django.conf import settings
+
+    from webapp.settings import VAR_DIR, database_from_url
+
+    for url in ("sqlite:////tmp/console.sqlite3", "postgres://console:secret@db.internal:5432/console"):
+        database = database_from_url(url)
+        assert database["CONN_MAX_AGE"] == 60 and database["CONN_HEALTH_CHECKS"] is True
+    default = settings.DATABASES["default"]
+    assert default["CONN_MAX_AGE"] == 60 and default["CONN_HEALTH_CHECKS"] is True
+    show_name = "from django.conf import settings; print(settings.DATABASES['default']['NAME'])"
+    result = _manage(["shell", "--no-imports", "-c", show_name], {"DATABASE_URL": ""})
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == str(VAR_DIR / "db.sqlite3")
+
+
+def test_a_database_url_keeps_its_credentials_and_query_options():
+    from webapp.settings import database_from_url
+
+    database = database_from_url("postgres://console:p%40ss@db.internal:5432/console?sslmode=verify-full")
+    assert database["ENGINE"] == "django.db.backends.postgresql"
+    assert (database["USER"], database["PASSWORD"], database["HOST"]) == ("console", "p@ss", "db.internal")
+    assert (database["NAME"], str(database["PORT"])) == ("console", "5432")
+    assert database["OPTIONS"] == {"sslmode": "verify-full"}
+
+
+def test_a_database_url_it_cannot_use_fails_loudly():
+    from django.core.exceptions import ImproperlyConfigured
 
     from webapp.settings import database_from_url
 
-    assert database_from_url("sqlite:////tmp/console.sqlite3")["CONN_MAX_AGE"] == 60
-    assert database_from_url("postgres://console:secret@db.internal:5432/console")["CONN_MAX_AGE"] == 60
-    assert settings.DATABASES["default"]["CONN_MAX_AGE"] == 60
+    with pytest.raises(ImproperlyConfigured, match="DATABASE_URL must start with postgres:// or sqlite://"):
+        database_from_url("mysql://console@db.internal/console")
 
 
 # --- Redis: TLS, AUTH, and who may skip them --------------------------------------------------

@@ -14,7 +14,7 @@ from django.urls import reverse
 
 from dashboard import compute, power
 from dashboard.aws import dynamodb
-from dashboard.compute.local import KEY_PREFIX, _proc_stat, process_alive
+from dashboard.compute.local import KEY_PREFIX, process_alive, process_start
 
 pytestmark = [pytest.mark.django_db, pytest.mark.slow]
 ROOT = Path(__file__).resolve().parents[3]
@@ -92,7 +92,7 @@ def test_a_stopping_instance_is_waited_for_then_started_without_losing_work(
             "state": "stopping",
             "state_since": time.time(),
             "pid": finishing.pid,
-            "proc_start": _proc_stat(finishing.pid)[1],
+            "proc_start": process_start(finishing.pid),
         },
     )
     from dashboard.queue import classify_enqueue
@@ -132,3 +132,18 @@ def test_without_a_running_power_tick_no_local_worker_is_started(user_client, lo
     assert state(local_fleet) == "stopped"
     assert local_fleet.record("local-1").get("pid") in (None, "0")
     assert 'data-tick="missing"' in user_client.get(reverse("power_panel")).content.decode()
+
+
+def test_a_process_is_ours_only_while_it_runs_with_the_start_we_recorded():
+    child = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(30)"])
+    start = process_start(child.pid)
+    assert start and process_alive(child.pid, start) and process_alive(child.pid)
+    assert not process_alive(child.pid, f"{float(start) - 100:.2f}")  # the pid reused by a later process
+    child.terminate()
+    deadline = time.monotonic() + 10
+    while process_alive(child.pid, start) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert not process_alive(child.pid, start)  # exited, not yet reaped: a zombie is not alive
+    child.wait()
+    assert process_start(child.pid) == "" and not process_alive(child.pid)
+    assert not process_alive(0) and not process_alive(-1)
