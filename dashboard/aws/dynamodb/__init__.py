@@ -17,6 +17,7 @@ A test that replaces a function replaces it in the module that looks it up (e.g.
 
 from __future__ import annotations
 
+from classifier.contracts import timestamp_parse
 from dashboard.aws.dynamodb.bulk import items_delete_many, items_delete_own, items_put_many, items_put_new_many
 from dashboard.aws.dynamodb.claims import items_claim_many, items_finish_many
 from dashboard.aws.dynamodb.generations import (
@@ -69,7 +70,6 @@ from dashboard.aws.dynamodb.wire import (
     client,
     now_iso,
     table_name,
-    timestamp_parse,
 )
 
 __all__ = [

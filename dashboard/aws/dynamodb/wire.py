@@ -10,7 +10,6 @@ from __future__ import annotations
 import os
 import threading
 from collections.abc import Iterator
-from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
@@ -22,6 +21,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 from botocore.parsers import JSONParser, ResponseParserFactory
 from django.conf import settings
 
+from classifier.contracts import timestamp_now
 from dashboard.exceptions import ItemConflict, StoreUnavailable, TransactionCancelled
 
 STATUSES = ("queued", "running", "done", "failed")
@@ -117,22 +117,7 @@ def table_name() -> str:
 
 def now_iso() -> str:
     """Now as every timestamp is stored: UTC, microseconds, `Z`. Fixed width, so strings sort as times."""
-    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
-
-
-def timestamp_parse(value: object) -> datetime | None:
-    """A stored timestamp as an aware UTC datetime, or None if it is not one.
-
-    Also reads the forms other writers use (no microseconds, an offset instead of `Z`): a timestamp
-    in another format is the same moment, never "long ago" nor an error.
-    """
-    if not isinstance(value, str) or not value:
-        return None
-    try:
-        moment = datetime.fromisoformat(value)
-    except ValueError:
-        return None
-    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
+    return timestamp_now()
 
 
 def previous_month(month: str) -> str:
