@@ -63,7 +63,7 @@ def batch_new(request: HttpRequest) -> HttpResponse:
     except (StoreUnavailable, QueueUnavailable) as error:
         form.add_error(None, f"Nothing was submitted: {error}")
         return render(request, "dashboard/batch_new.html", context, status=503)
-    return redirect("batch_detail", batch_id=batch.id)
+    return redirect("dashboard:batch_detail", batch_id=batch.id)
 
 
 def _limits() -> dict:

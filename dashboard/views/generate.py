@@ -109,12 +109,12 @@ def generate(request: HttpRequest) -> HttpResponse:
             except EndpointError as error:
                 recorded = getattr(error, "generation", None)
                 if recorded and recorded["stored"]:
-                    return redirect(f"{reverse('generate')}?id={recorded['id']}")
+                    return redirect(f"{reverse('dashboard:generate')}?id={recorded['id']}")
                 endpoint_error = str(error)
                 status = endpoint_error_status(error)
             else:
                 if result["stored"]:
-                    return redirect(f"{reverse('generate')}?id={result['id']}")
+                    return redirect(f"{reverse('dashboard:generate')}?id={result['id']}")
         else:
             status = 400
     return _page(request, form=form, result=result, endpoint_error=endpoint_error, status=status)

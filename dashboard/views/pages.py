@@ -38,5 +38,5 @@ def submit(request: HttpRequest) -> HttpResponse:
             form.add_error(None, f"Not submitted: {error}")
             return render(request, "dashboard/submit.html", {"form": form}, status=503)
         messages.success(request, f"Submitted {item['id']}; it is queued for classification.")
-        return redirect("results")
+        return redirect("dashboard:results")
     return render(request, "dashboard/submit.html", {"form": form}, status=400 if form.errors else 200)

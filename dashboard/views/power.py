@@ -118,7 +118,7 @@ def instance_action(request: HttpRequest, instance_id: str, action: str) -> Http
             messages.error(request, f"{ACTION_LABELS[action]} {instance_id} failed: {error}")
         else:
             messages.success(request, f"{ACTION_LABELS[action]} {instance_id}: requested; it is now {state}.")
-        return redirect("home")
+        return redirect("dashboard:home")
     return render(request, "dashboard/instance_confirm.html", _confirm_context(instance_id, action))
 
 

@@ -157,7 +157,7 @@ def _back(request: HttpRequest) -> str:
     # Only a path on this site: redirect() would read any other word as a view name to reverse.
     if target.startswith("/") and url_has_allowed_host_and_scheme(target, allowed_hosts={request.get_host()}):
         return target
-    return reverse("results")
+    return reverse("dashboard:results")
 
 
 def csv_download(items, *, name: str) -> StreamingHttpResponse:

@@ -90,7 +90,7 @@ def test_a_session_user_must_send_the_csrf_token(user):
 def test_a_session_user_with_csrf_can_submit(user, results_table, queue):
     client = Client(enforce_csrf_checks=True)
     client.force_login(user)
-    client.get(reverse("submit"))
+    client.get(reverse("dashboard:submit"))
     csrf = client.cookies["csrftoken"].value
     response = client.post(
         URL, data=json.dumps({"text": "hi"}), content_type="application/json", headers={"X-CSRFToken": csrf}

@@ -41,15 +41,15 @@ def test_the_audit_page_filters_by_kind_and_user(client, staff, user):
     audit.audit_record(kind="token", actor=staff, action="token_create", target="abc123", outcome="ok")
     audit.audit_record(kind="power", action="start", target="i-9", outcome="ok", actor_name="system (submission)")
     client.force_login(staff)
-    everything = client.get(reverse("audit_log")).content.decode()
+    everything = client.get(reverse("dashboard:audit_log")).content.decode()
     assert "rerun" in everything and "token_create" in everything and "i-9" in everything
-    data_only = client.get(reverse("audit_log"), {"kind": "data"}).content.decode()
+    data_only = client.get(reverse("dashboard:audit_log"), {"kind": "data"}).content.decode()
     assert "rerun" in data_only and "token_create" not in data_only and "i-9" not in data_only
-    by_sam = client.get(reverse("audit_log"), {"user": "sam"}).content.decode()
+    by_sam = client.get(reverse("dashboard:audit_log"), {"user": "sam"}).content.decode()
     assert "token_create" in by_sam and "rerun" not in by_sam
-    unknown_kind = client.get(reverse("audit_log"), {"kind": "<script>"})
+    unknown_kind = client.get(reverse("dashboard:audit_log"), {"kind": "<script>"})
     assert unknown_kind.status_code == 200 and "rerun" in unknown_kind.content.decode()
 
 
 def test_the_audit_page_is_for_staff_only(user_client):
-    assert user_client.get(reverse("audit_log")).status_code == 403
+    assert user_client.get(reverse("dashboard:audit_log")).status_code == 403

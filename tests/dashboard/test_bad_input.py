@@ -187,7 +187,7 @@ def test_long_tokens_rtl_and_emoji_are_classified_fine(engine, settings):
 
 def test_the_form_shows_errors_for_bad_input_and_keeps_serving(user_client, client, api, results_table, queue):
     for text in ("", " \t\n", "\x00", "x" * 10_000):
-        response = user_client.post(reverse("submit"), {"text": text})
+        response = user_client.post(reverse("dashboard:submit"), {"text": text})
         assert response.status_code == 400
         assert 'role="alert"' in response.content.decode()
     assert _nothing_stored(queue)

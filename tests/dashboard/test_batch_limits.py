@@ -295,9 +295,9 @@ def test_the_bulk_page_says_the_request_is_too_large(user, results_table, queue,
     settings.DATA_UPLOAD_MAX_MEMORY_SIZE = 1024
     browser = Client(enforce_csrf_checks=True)  # the token is read out of the post, as for a real browser
     browser.force_login(user)
-    token = browser.get(reverse("batch_new")).cookies["csrftoken"].value
+    token = browser.get(reverse("dashboard:batch_new")).cookies["csrftoken"].value
 
-    response = browser.post(reverse("batch_new"), {"lines": "a text\n" * 500, "csrfmiddlewaretoken": token})
+    response = browser.post(reverse("dashboard:batch_new"), {"lines": "a text\n" * 500, "csrfmiddlewaretoken": token})
 
     html = response.content.decode()
     assert response.status_code == 413
@@ -337,8 +337,8 @@ def test_the_body_limit_follows_the_batch_limit_and_cannot_be_set_below_it():
 def test_a_paste_over_the_row_limit_is_not_echoed_back_but_one_with_a_bad_line_is(user_client, results_table, settings):
     settings.BATCH_MAX_ROWS = 3
 
-    over = user_client.post(reverse("batch_new"), {"lines": "".join(f"pasted line {n}\n" for n in range(6))})
-    bad = user_client.post(reverse("batch_new"), {"lines": "a fine line\n" + "x" * 6000 + "\n"})
+    over = user_client.post(reverse("dashboard:batch_new"), {"lines": "".join(f"pasted line {n}\n" for n in range(6))})
+    bad = user_client.post(reverse("dashboard:batch_new"), {"lines": "a fine line\n" + "x" * 6000 + "\n"})
 
     assert over.status_code == 400 and "There are more than 3 rows" in over.content.decode()
     assert "pasted line 0" not in over.content.decode()

@@ -24,7 +24,9 @@ def capacity_on(redis_conn):
 
 
 def _upload(client, content: bytes, name: str = "texts.csv"):
-    return client.post(reverse("batch_new"), {"file": SimpleUploadedFile(name, content, content_type="text/csv")})
+    return client.post(
+        reverse("dashboard:batch_new"), {"file": SimpleUploadedFile(name, content, content_type="text/csv")}
+    )
 
 
 def _table_is_empty() -> bool:
@@ -55,29 +57,29 @@ def test_a_csv_upload_is_stored_enqueued_in_chunks_and_followed(user_client, res
     response = _upload(user_client, ("\ufefftext\r\n" + rows).encode())
     assert response.status_code == 302
     batch = Batch.objects.get()
-    assert response["Location"] == reverse("batch_detail", args=[batch.id])
+    assert response["Location"] == reverse("dashboard:batch_detail", args=[batch.id])
     assert batch.total == 10 and batch.source == "csv" and batch.filename == "texts.csv"
     jobs = queue.get_jobs()
     assert [len(job.args[0]) for job in jobs] == [4, 4, 2]
     texts = [item["text"] for item in dynamodb.batch_items_iter(batch_id=batch.id)]
     assert texts == [f"text, number {n}" for n in range(10)]
-    html = user_client.get(reverse("batch_detail", args=[batch.id])).content.decode()
+    html = user_client.get(reverse("dashboard:batch_detail", args=[batch.id])).content.decode()
     assert "0.0%" in html and "10 queued" in html and "every 2s" in html
 
 
 def test_batch_progress_reaches_100_percent_and_offers_the_results(user_client, results_table, queue):
-    response = user_client.post(reverse("batch_new"), {"lines": "good one\n\nbad one\nanother good one\n"})
+    response = user_client.post(reverse("dashboard:batch_new"), {"lines": "good one\n\nbad one\nanother good one\n"})
     batch = Batch.objects.get()
     assert response.status_code == 302 and batch.total == 3 and batch.source == "paste"
     failing = {item["id"] for item in dynamodb.batch_items_iter(batch_id=batch.id) if item["text"] == "bad one"}
     _finish_all(batch.id, fail=failing)
-    html = user_client.get(reverse("batch_detail", args=[batch.id]), HTTP_HX_REQUEST="true").content.decode()
+    html = user_client.get(reverse("dashboard:batch_detail", args=[batch.id]), HTTP_HX_REQUEST="true").content.decode()
     assert html.startswith('<div id="batch-progress"')
     assert "100.0%" in html and "2 done" in html and "1 failed" in html
     assert "every 2s" not in html and "Download results" in html
     batch.refresh_from_db()
     assert batch.completed_at is not None and batch.counts["done"] == 2
-    body = b"".join(user_client.get(reverse("batch_download", args=[batch.id])).streaming_content).decode()
+    body = b"".join(user_client.get(reverse("dashboard:batch_download", args=[batch.id])).streaming_content).decode()
     rows = list(csv.DictReader(io.StringIO(body.lstrip("\ufeff"), newline="")))
     assert [(row["text"], row["status"]) for row in rows] == [
         ("good one", "done"),
@@ -149,7 +151,7 @@ def test_a_failed_enqueue_leaves_nothing_stored(user_client, results_table):
     from dashboard.exceptions import QueueUnavailable
 
     with mock.patch("dashboard.services.classify_enqueue", side_effect=QueueUnavailable("Redis is down")):
-        response = user_client.post(reverse("batch_new"), {"lines": "one\ntwo\n"})
+        response = user_client.post(reverse("dashboard:batch_new"), {"lines": "one\ntwo\n"})
     assert response.status_code == 503 and "Nothing was submitted" in response.content.decode()
     assert _table_is_empty() and not Batch.objects.exists()
 

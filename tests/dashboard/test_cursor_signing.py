@@ -38,7 +38,7 @@ def _tampered(cursor: str) -> str:
 
 
 def _explorer_refuses(client, cursor: str, **params: str) -> None:
-    response = client.get(reverse("results"), {**params, "cursor": cursor})
+    response = client.get(reverse("dashboard:results"), {**params, "cursor": cursor})
     html = response.content.decode()
     assert response.status_code == 200
     assert "no longer valid" in html
@@ -77,7 +77,7 @@ def test_a_signed_cursor_for_another_filter_is_refused(user_client, results_tabl
     cursor = dynamodb.items_page(item_filter=dynamodb.ItemFilter(), limit=2).next_cursor
     with pytest.raises(ValueError):
         dynamodb.items_page(item_filter=dynamodb.ItemFilter(status="queued"), limit=2, cursor=cursor)
-    response = user_client.get(reverse("results"), {"status": "queued", "cursor": cursor})
+    response = user_client.get(reverse("dashboard:results"), {"status": "queued", "cursor": cursor})
     assert response.status_code == 200
     assert "no longer valid for these filters" in response.content.decode()
 
@@ -101,7 +101,7 @@ def test_an_unsigned_cursor_carrying_a_start_key_is_refused(user_client, results
     unsigned = base64.urlsafe_b64encode(raw).decode().rstrip("=")
     with pytest.raises(ValueError):
         dynamodb.items_page_newest(limit=2, cursor=unsigned)
-    html = user_client.get(reverse("home"), {"cursor": unsigned}).content.decode()
+    html = user_client.get(reverse("dashboard:home"), {"cursor": unsigned}).content.decode()
     assert "no longer valid" in html
 
 
@@ -139,7 +139,7 @@ def test_a_signed_cursor_cannot_move_a_label_filter_to_another_partition(user_cl
     cursor = signing.dumps(state, salt=EXPLORER, compress=True)
     with pytest.raises(ValueError):
         dynamodb.items_page(item_filter=item_filter, limit=2, cursor=cursor)
-    response = user_client.get(reverse("results"), {"label": "positive", "cursor": cursor})
+    response = user_client.get(reverse("dashboard:results"), {"label": "positive", "cursor": cursor})
     assert response.status_code == 200
     assert "no longer valid" in response.content.decode()
 
@@ -153,7 +153,7 @@ def test_a_validly_signed_home_cursor_of_the_wrong_shape_is_refused(user_client,
     with pytest.raises(ValueError):
         dynamodb.items_page_newest(limit=2, cursor=cursor)
     for name in ("home", "results_table"):
-        response = user_client.get(reverse(name), {"cursor": cursor})
+        response = user_client.get(reverse(f"dashboard:{name}"), {"cursor": cursor})
         assert response.status_code == 200
         html = response.content.decode()
         assert "no longer valid" in html
@@ -170,7 +170,7 @@ def test_the_home_table_pages_through_every_item_with_its_own_links(user_client,
         if cursor is None:
             break
     assert seen == list(reversed(ids))
-    html = user_client.get(reverse("home")).content.decode()
+    html = user_client.get(reverse("dashboard:home")).content.decode()
     next_link = re.search(r'href="(/\?cursor=[^"]+)">Next page', html)
     assert next_link, "the home table links its next page to the home page"
     second = user_client.get(next_link.group(1).replace("&amp;", "&")).content.decode()

@@ -57,7 +57,7 @@ def test_the_charts_count_the_last_hour_and_day_across_month_and_year_ends(
     _done("too-old-for-minutes", created_at=hard_date - timedelta(minutes=61))
     _done("day-ago", created_at=hard_date - timedelta(hours=23, minutes=59), label="negative")
     _done("yesterday", created_at=hard_date - timedelta(hours=24, minutes=1), label="negative")
-    data = user_client.get(reverse("charts_data")).json()
+    data = user_client.get(reverse("dashboard:charts_data")).json()
     assert data["generated_at"] == hard_date.strftime("%Y-%m-%dT%H:%M:%SZ")
     assert data["minutes"][-1] == hard_date.strftime("%H:%M")
     assert data["submitted"][-1] == 1 and data["submitted"][0] == 1 and sum(data["submitted"]) == 2

@@ -29,7 +29,7 @@ def _rows(response) -> list[dict[str, str]]:
 def test_csv_export_round_trips_awkward_text(user_client, results_table):
     for n, text in enumerate(AWKWARD):
         dynamodb.item_put_new(item=dynamodb.new_item(item_id=f"e-{n}", text=text))
-    response = user_client.get(reverse("results_export"))
+    response = user_client.get(reverse("dashboard:results_export"))
     assert response.status_code == 200
     assert response.streaming
     assert response["Content-Type"] == "text/csv; charset=utf-8"
@@ -50,7 +50,7 @@ def test_export_applies_the_filter(client, staff, results_table):
     for n in range(6):
         dynamodb.item_put_new(item=dynamodb.new_item(item_id=f"f-{n}", text="wanted" if n % 2 else "other"))
     client.force_login(staff)
-    rows = _rows(client.get(reverse("results_export"), {"text": "wanted"}))
+    rows = _rows(client.get(reverse("dashboard:results_export"), {"text": "wanted"}))
     assert sorted(row["id"] for row in rows) == ["f-1", "f-3", "f-5"]
 
 
@@ -63,33 +63,35 @@ def test_an_export_with_a_text_filter_reads_the_whole_table_so_it_needs_staff(us
     real = selectors.explorer_iter
     monkeypatch.setattr(selectors, "explorer_iter", lambda **kwargs: read.append(kwargs) or real(**kwargs))
 
-    response = user_client.get(reverse("results_export"), {"text": "wanted", "status": "queued"})
+    response = user_client.get(reverse("dashboard:results_export"), {"text": "wanted", "status": "queued"})
 
     assert response.status_code == 403
     assert "A text filter reads every item in range" in response.content.decode()
     assert "only staff can download" in response.content.decode()
     assert read == [], "the scan must not start"
-    assert user_client.get(reverse("results_export"), {"status": "queued"}).status_code == 200  # an indexed filter
+    assert (
+        user_client.get(reverse("dashboard:results_export"), {"status": "queued"}).status_code == 200
+    )  # an indexed filter
 
 
 def test_the_explorer_says_which_exports_scan_the_whole_table(client, user, staff, results_table):
     client.force_login(user)
-    plain = client.get(reverse("results")).content.decode()
+    plain = client.get(reverse("dashboard:results")).content.decode()
     assert 'class="button export-all"' in plain and "export-note" not in plain
 
-    text = client.get(reverse("results"), {"text": "wanted"}).content.decode()
+    text = client.get(reverse("dashboard:results"), {"text": "wanted"}).content.decode()
     assert 'class="export-all" disabled' in text and 'class="button export-all"' not in text
     assert "this reads the whole table: staff only" in text
 
     client.force_login(staff)
-    text = client.get(reverse("results"), {"text": "wanted"}).content.decode()
+    text = client.get(reverse("dashboard:results"), {"text": "wanted"}).content.decode()
     assert 'class="button export-all"' in text and "reads every item in the table" in text
 
 
 def test_download_selected_exports_only_the_selection(user_client, results_table):
     for n in range(4):
         dynamodb.item_put_new(item=dynamodb.new_item(item_id=f"s-{n}", text=f"t{n}"))
-    response = user_client.post(reverse("results_actions"), {"action": "download", "ids": ["s-2", "s-0"]})
+    response = user_client.post(reverse("dashboard:results_actions"), {"action": "download", "ids": ["s-2", "s-0"]})
     assert [row["id"] for row in _rows(response)] == ["s-2", "s-0"]
 
 
@@ -114,6 +116,6 @@ def test_export_memory_stays_flat_while_streaming(results_table):
 
 def test_export_fails_before_streaming_when_the_store_is_down(user_client, settings):
     settings.DYNAMODB_TABLE = "no-such-table"
-    response = user_client.get(reverse("results_export"))
+    response = user_client.get(reverse("dashboard:results_export"))
     assert response.status_code == 503
     assert os.environ.get("DYNAMODB_ENDPOINT_URL")  # the real DynamoDB Local answered, the table did not

@@ -79,13 +79,13 @@ def _api(client, payload, **extra):
 
 
 def test_the_page_requires_login(client):
-    response = client.get(reverse("generate"))
+    response = client.get(reverse("dashboard:generate"))
     assert response.status_code == 302
     assert reverse("login") in response["Location"]
 
 
 def test_the_page_shows_the_form_the_endpoint_and_an_empty_history(user_client, generations_table):
-    response = user_client.get(reverse("generate"))
+    response = user_client.get(reverse("dashboard:generate"))
 
     page = response.content.decode()
     assert response.status_code == 200
@@ -99,12 +99,12 @@ def test_it_generates_shows_and_stores_the_text(user_client, generations_table, 
     runtime.seed_invoke_results(GPT2_ANSWER)
 
     response = user_client.post(
-        reverse("generate"), {"prompt": "Once upon a time", "max_new_tokens": "40", "temperature": "0.9"}
+        reverse("dashboard:generate"), {"prompt": "Once upon a time", "max_new_tokens": "40", "temperature": "0.9"}
     )
 
     [item] = _stored()
     assert response.status_code == 302
-    assert response["Location"] == f"{reverse('generate')}?id={item['id']}"
+    assert response["Location"] == f"{reverse('dashboard:generate')}?id={item['id']}"
     response = user_client.get(response["Location"])
     page = response.content.decode()
     assert response.status_code == 200
@@ -125,7 +125,7 @@ def test_it_generates_shows_and_stores_the_text(user_client, generations_table, 
 
 def test_reloading_a_result_shows_it_again_without_generating_again(user_client, generations_table, scripted):
     server = scripted(Reply(body=GPT2_ANSWER))
-    location = user_client.post(reverse("generate"), {"prompt": "Once"})["Location"]
+    location = user_client.post(reverse("dashboard:generate"), {"prompt": "Once"})["Location"]
 
     for _ in range(2):
         assert "written by the model" in user_client.get(location).content.decode()
@@ -136,7 +136,7 @@ def test_reloading_a_result_shows_it_again_without_generating_again(user_client,
 
 @pytest.mark.parametrize("generation_id", ["0" * 32, "../etc"])
 def test_an_unknown_generation_is_404(user_client, generations_table, generation_id):
-    response = user_client.get(reverse("generate"), {"id": generation_id})
+    response = user_client.get(reverse("dashboard:generate"), {"id": generation_id})
     assert response.status_code == 404
     assert "No generation with that id" in response.content.decode()
 
@@ -144,7 +144,9 @@ def test_an_unknown_generation_is_404(user_client, generations_table, generation
 def test_the_page_shows_field_errors_and_calls_nothing(user_client, generations_table, scripted):
     server = scripted(Reply(body=GPT2_ANSWER))
 
-    response = user_client.post(reverse("generate"), {"prompt": "  ", "max_new_tokens": "9999", "temperature": "hot"})
+    response = user_client.post(
+        reverse("dashboard:generate"), {"prompt": "  ", "max_new_tokens": "9999", "temperature": "hot"}
+    )
 
     page = response.content.decode()
     assert response.status_code == 400
@@ -158,10 +160,12 @@ def test_the_page_shows_field_errors_and_calls_nothing(user_client, generations_
 def test_the_page_shows_an_endpoint_failure_and_records_it_as_failed(user_client, generations_table, scripted):
     scripted(aws_error(400, "ValidationError", NOT_FOUND))
 
-    response = user_client.post(reverse("generate"), {"prompt": "Hello", "max_new_tokens": "5", "temperature": "0"})
+    response = user_client.post(
+        reverse("dashboard:generate"), {"prompt": "Hello", "max_new_tokens": "5", "temperature": "0"}
+    )
 
     [item] = _stored()
-    assert response["Location"] == f"{reverse('generate')}?id={item['id']}"
+    assert response["Location"] == f"{reverse('dashboard:generate')}?id={item['id']}"
     page = user_client.get(response["Location"]).content.decode()
     assert "Not generated:" in page and "not found" in page and "InService" in page
     assert item["status"] == "failed"
@@ -303,7 +307,9 @@ def test_the_api_accepts_numbers_and_plain_digit_strings(user_client, generation
 def test_the_page_rejects_a_superscript_digit_with_a_field_error(user_client, generations_table, scripted):
     server = scripted(Reply(body=GPT2_ANSWER))
 
-    response = user_client.post(reverse("generate"), {"prompt": "Hi", "max_new_tokens": "²", "temperature": "½"})
+    response = user_client.post(
+        reverse("dashboard:generate"), {"prompt": "Hi", "max_new_tokens": "²", "temperature": "½"}
+    )
 
     page = response.content.decode()
     assert response.status_code == 400
@@ -418,7 +424,7 @@ def test_a_generation_that_cannot_be_stored_is_still_returned_marked_unsaved(use
     assert response.json()["stored"] is False
     assert response.json()["generated_text"] == GPT2_ANSWER[0]["generated_text"]
 
-    response = user_client.post(reverse("generate"), {"prompt": "Hello"})
+    response = user_client.post(reverse("dashboard:generate"), {"prompt": "Hello"})
     assert response.status_code == 200  # nothing to redirect to: shown once, here
     page = response.content.decode()
     assert "this result is not saved" in page
@@ -429,7 +435,7 @@ def test_an_endpoint_failure_that_cannot_be_stored_is_shown_with_its_status(user
     settings.DYNAMODB_GENERATIONS_TABLE = f"missing-{uuid.uuid4().hex[:8]}"
     scripted(aws_error(400, "ThrottlingException", "Rate exceeded"))
 
-    response = user_client.post(reverse("generate"), {"prompt": "Hello"})
+    response = user_client.post(reverse("dashboard:generate"), {"prompt": "Hello"})
 
     assert response.status_code == 429
     assert "is throttling requests" in response.content.decode()
@@ -463,9 +469,9 @@ def test_the_page_says_when_the_token_limit_lets_it_generate_again(
 ):
     settings.GENERATE_TOKENS_PER_MINUTE = 10
     server = scripted(Reply(body=GPT2_ANSWER))
-    assert user_client.post(reverse("generate"), {"prompt": "Hi", "max_new_tokens": "10"}).status_code == 302
+    assert user_client.post(reverse("dashboard:generate"), {"prompt": "Hi", "max_new_tokens": "10"}).status_code == 302
 
-    refused = user_client.post(reverse("generate"), {"prompt": "Hi", "max_new_tokens": "10"})
+    refused = user_client.post(reverse("dashboard:generate"), {"prompt": "Hi", "max_new_tokens": "10"})
 
     assert refused.status_code == 429
     assert refused["Retry-After"]

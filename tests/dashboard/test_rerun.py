@@ -34,7 +34,7 @@ def _done(item_id: str, *, recovered: bool = False) -> None:
 
 
 def _rerun(client, ids: list[str]):
-    return client.post(reverse("results_actions"), {"action": "rerun", "ids": ids})
+    return client.post(reverse("dashboard:results_actions"), {"action": "rerun", "ids": ids})
 
 
 def test_a_rerun_item_has_no_claim_and_no_recoveries(user_client, results_table, queue):
@@ -82,7 +82,7 @@ def test_a_rerun_is_charged_per_item_and_refused_over_the_limit(user_client, use
 
     assert refused.status_code == 429 and int(refused["Retry-After"]) >= 1
     assert "Too many submissions" in refused.content.decode()
-    assert reverse("results") in refused.content.decode()  # back to the explorer, not to the POST-only action
+    assert reverse("dashboard:results") in refused.content.decode()  # back to the explorer, not to the POST-only action
     assert [dynamodb.item_get(item_id=f"r-{n}")["status"] for n in range(6)] == ["queued"] * 3 + ["done"] * 3
     assert [job.args[0] for job in queue.get_jobs()] == [["r-0", "r-1", "r-2"]]
     ratelimit.submissions_reset(user=user)

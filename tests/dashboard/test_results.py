@@ -24,12 +24,12 @@ def _put(n: int, *, created_at: str | None = None, **fields) -> dict:
 
 
 def test_results_require_login(client):
-    assert client.get(reverse("results")).status_code == 302
+    assert client.get(reverse("dashboard:results")).status_code == 302
 
 
 def test_the_table_shows_the_row(user_client, results_table):
     _put(1)
-    response = user_client.get(reverse("results"))
+    response = user_client.get(reverse("dashboard:results"))
     html = response.content.decode()
     assert response.status_code == 200
     assert "item-0001" in html
@@ -38,7 +38,7 @@ def test_the_table_shows_the_row(user_client, results_table):
 
 
 def test_an_empty_table_says_so(user_client, results_table):
-    assert "No results yet" in user_client.get(reverse("results")).content.decode()
+    assert "No results yet" in user_client.get(reverse("dashboard:results")).content.decode()
 
 
 @WRITTEN
@@ -74,7 +74,7 @@ def test_a_done_item_shows_its_label_and_confidence(user_client, results_table):
     dynamodb.item_finish(
         item_id="item-0007", status="done", claimed_by="t", label=1, label_name="positive", confidence=0.987, model="m"
     )
-    html = user_client.get(reverse("results_table")).content.decode()
+    html = user_client.get(reverse("dashboard:results_table")).content.decode()
     assert "positive" in html
     assert "0.987" in html
     assert 'data-active="false"' in html
@@ -83,28 +83,28 @@ def test_a_done_item_shows_its_label_and_confidence(user_client, results_table):
 def test_text_is_escaped(user_client, results_table):
     item = dynamodb.new_item(item_id="xss", text="<script>alert(1)</script>")
     dynamodb.item_put_new(item=item)
-    html = user_client.get(reverse("results")).content.decode()
+    html = user_client.get(reverse("dashboard:results")).content.decode()
     assert "<script>alert(1)</script>" not in html
     assert "&lt;script&gt;" in html
 
 
 def test_a_bad_cursor_falls_back_to_the_first_page(user_client, results_table):
     _put(1)
-    html = user_client.get(reverse("results"), {"cursor": "garbage!!"}).content.decode()
+    html = user_client.get(reverse("dashboard:results"), {"cursor": "garbage!!"}).content.decode()
     assert "no longer valid" in html
     assert "item-0001" in html
 
 
 def test_the_detail_page_shows_all_fields(user_client, results_table):
     _put(3)
-    html = user_client.get(reverse("result_detail", args=["item-0003"])).content.decode()
+    html = user_client.get(reverse("dashboard:result_detail", args=["item-0003"])).content.decode()
     assert "text number 3" in html and "queued" in html
-    assert user_client.get(reverse("result_detail", args=["nope"])).status_code == 404
+    assert user_client.get(reverse("dashboard:result_detail", args=["nope"])).status_code == 404
 
 
 def test_an_unreachable_store_shows_a_banner(user_client, settings):
     settings.DYNAMODB_TABLE = "no-such-table"
-    response = user_client.get(reverse("results"))
+    response = user_client.get(reverse("dashboard:results"))
     assert response.status_code == 200
     assert "cannot be read right now" in response.content.decode()
 
@@ -221,7 +221,7 @@ def test_the_first_page_on_the_first_of_a_month_shows_last_months_items(hard_dat
     assert page.prev_cursor is None and page.next_cursor is None
     items, cursor = dynamodb.items_page_newest(limit=5)
     assert [item["id"] for item in items] == ids and cursor is None
-    html = user_client.get(reverse("results")).content.decode()
+    html = user_client.get(reverse("dashboard:results")).content.decode()
     assert all(item_id in html for item_id in ids)
     assert 'rel="prev"' not in html and 'rel="next"' not in html
 
@@ -292,7 +292,7 @@ def test_text_contains_scans_and_reports_items_scanned(user_client, results_tabl
     page = dynamodb.items_page(item_filter=dynamodb.ItemFilter(text="needle"), limit=25)
     assert {item["id"] for item in page.items} == {"x-0000", "x-0010", "x-0020"}
     assert page.scanned == 30
-    html = user_client.get(reverse("results"), {"text": "needle"}).content.decode()
+    html = user_client.get(reverse("dashboard:results"), {"text": "needle"}).content.decode()
     assert 'Items returned: <strong class="returned">3</strong>' in html
     assert 'Items scanned: <strong class="scanned">30</strong>' in html
     assert "reads every item" in html
@@ -319,14 +319,16 @@ def test_a_cursor_from_another_filter_is_refused(user_client, results_table):
     page = dynamodb.items_page(item_filter=dynamodb.ItemFilter(), limit=2)
     with pytest.raises(ValueError):
         dynamodb.items_page(item_filter=dynamodb.ItemFilter(status="done"), limit=2, cursor=page.next_cursor)
-    html = user_client.get(reverse("results"), {"status": "done", "cursor": page.next_cursor}).content.decode()
+    html = user_client.get(
+        reverse("dashboard:results"), {"status": "done", "cursor": page.next_cursor}
+    ).content.decode()
     assert "no longer valid for these filters" in html
 
 
 def test_the_explorer_page_renders_filters_sizes_and_pager(user_client, results_table):
     for n in range(12):
         _make(n)
-    html = user_client.get(reverse("results"), {"size": "10"}).content.decode()
+    html = user_client.get(reverse("dashboard:results"), {"size": "10"}).content.decode()
     assert html.count('class="select-row"') == 10
     assert 'rel="next"' in html and 'rel="prev"' not in html
     for size in (10, 25, 50, 100, 200, 300):
@@ -337,15 +339,15 @@ def test_the_explorer_page_renders_filters_sizes_and_pager(user_client, results_
 
 def test_id_lookup_uses_getitem(user_client, results_table):
     _make(1)
-    html = user_client.get(reverse("results"), {"id": "x-0001"}).content.decode()
+    html = user_client.get(reverse("dashboard:results"), {"id": "x-0001"}).content.decode()
     assert "Id lookup (GetItem)" in html and 'value="x-0001"' in html
-    html = user_client.get(reverse("results"), {"id": "x-9999"}).content.decode()
+    html = user_client.get(reverse("dashboard:results"), {"id": "x-9999"}).content.decode()
     assert "no item has this id" in html
 
 
 def test_an_unreachable_store_shows_the_explorer_banner(user_client, settings):
     settings.DYNAMODB_TABLE = "no-such-table"
-    html = user_client.get(reverse("results")).content.decode()
+    html = user_client.get(reverse("dashboard:results")).content.decode()
     assert "DynamoDB is unreachable" in html
     assert "No results yet" not in html
 
@@ -353,7 +355,7 @@ def test_an_unreachable_store_shows_the_explorer_banner(user_client, settings):
 def test_live_rows_return_fresh_rows_and_stop_when_settled(user_client, results_table):
     _make(1)
     _make(2)
-    response = user_client.get(reverse("results_rows"), {"ids": ["x-0001", "x-0002"]})
+    response = user_client.get(reverse("dashboard:results_rows"), {"ids": ["x-0001", "x-0002"]})
     html = response.content.decode()
     assert html.count('hx-swap-oob="true"') == 3  # two rows and the poller
     assert "every 2s" in html
@@ -362,7 +364,7 @@ def test_live_rows_return_fresh_rows_and_stop_when_settled(user_client, results_
         item_id="x-0001", status="done", claimed_by="t", label=1, label_name="positive", confidence=0.8, model="m"
     )
     dynamodb.items_delete_many(item_ids=["x-0002"])
-    html = user_client.get(reverse("results_rows"), {"ids": ["x-0001", "x-0002"]}).content.decode()
+    html = user_client.get(reverse("dashboard:results_rows"), {"ids": ["x-0001", "x-0002"]}).content.decode()
     assert "positive" in html and "x-0002" not in html
     assert "every 2s" not in html
 
@@ -370,20 +372,22 @@ def test_live_rows_return_fresh_rows_and_stop_when_settled(user_client, results_
 def test_the_column_choice_is_remembered_per_user(user_client, client, staff, results_table):
     _make(1)
     response = user_client.post(
-        reverse("results_columns"), {"columns": ["status", "text", "bogus"]}, headers={"X-Requested-With": "fetch"}
+        reverse("dashboard:results_columns"),
+        {"columns": ["status", "text", "bogus"]},
+        headers={"X-Requested-With": "fetch"},
     )
     assert response.json() == {"columns": ["status", "text"]}
-    html = user_client.get(reverse("results")).content.decode()
+    html = user_client.get(reverse("dashboard:results")).content.decode()
     assert 'class="explorer hide-result hide-confidence hide-model hide-created"' in html
     client.force_login(staff)
-    assert 'class="explorer"' in client.get(reverse("results")).content.decode()
+    assert 'class="explorer"' in client.get(reverse("dashboard:results")).content.decode()
 
 
 def test_delete_acts_only_on_the_selection_after_confirmation(client, staff, results_table):
     for n in range(5):
         _make(n)
     client.force_login(staff)
-    url = reverse("results_actions")
+    url = reverse("dashboard:results_actions")
     asking = client.post(url, {"action": "delete", "ids": ["x-0001", "x-0003"]})
     assert asking.status_code == 200 and "cannot be undone" in asking.content.decode()
     assert len(dynamodb.items_get_many(item_ids=[f"x-{n:04d}" for n in range(5)])) == 5
@@ -395,7 +399,7 @@ def test_delete_acts_only_on_the_selection_after_confirmation(client, staff, res
 
 def test_non_staff_cannot_delete(user_client, results_table):
     _make(1)
-    user_client.post(reverse("results_actions"), {"action": "delete", "ids": ["x-0001"], "confirm": "yes"})
+    user_client.post(reverse("dashboard:results_actions"), {"action": "delete", "ids": ["x-0001"], "confirm": "yes"})
     assert dynamodb.item_get(item_id="x-0001")
 
 
@@ -407,7 +411,9 @@ def test_rerun_resets_and_enqueues_only_the_selection(user_client, results_table
     _make(2, status="failed")
     _make(3, status="done")
     _make(4, status="running")
-    response = user_client.post(reverse("results_actions"), {"action": "rerun", "ids": ["x-0001", "x-0002", "x-0004"]})
+    response = user_client.post(
+        reverse("dashboard:results_actions"), {"action": "rerun", "ids": ["x-0001", "x-0002", "x-0004"]}
+    )
     assert response.status_code == 302
     one, two, three, four = (dynamodb.item_get(item_id=f"x-{n:04d}") for n in range(1, 5))
     assert one["status"] == two["status"] == "queued"
@@ -424,17 +430,17 @@ def test_the_detail_page_shows_timings_and_model_metrics(user_client, results_ta
     )
     settings.CLASSIFIER_MODEL = str(tmp_path)
     _make(5, status="done", model=str(tmp_path))
-    html = user_client.get(reverse("result_detail", args=["x-0005"])).content.decode()
+    html = user_client.get(reverse("dashboard:result_detail", args=["x-0005"])).content.decode()
     assert "0.9312" in html and "0.9251" in html
     assert "waiting (created → started)" in html and " s</dd>" in html
     assert "every 2s" not in html
     _make(6)
-    assert "every 2s" in user_client.get(reverse("result_detail", args=["x-0006"])).content.decode()
+    assert "every 2s" in user_client.get(reverse("dashboard:result_detail", args=["x-0006"])).content.decode()
 
 
 def test_an_htmx_poll_of_the_detail_page_gets_only_the_fields_it_swaps_in(user_client, results_table):
     _make(7)
-    url = reverse("result_detail", args=["x-0007"])
+    url = reverse("dashboard:result_detail", args=["x-0007"])
     fragment = user_client.get(url, HTTP_HX_REQUEST="true")
     assert fragment.content.decode().startswith('<div id="detail-fields"') and "<html" not in fragment.content.decode()
     assert "HX-Request" in fragment["Vary"]
@@ -447,15 +453,15 @@ def test_an_htmx_poll_of_the_detail_page_gets_only_the_fields_it_swaps_in(user_c
 
 def test_the_home_table_polls_only_while_a_row_is_queued_or_running(user_client, results_table):
     item_id = _make(8)
-    home = user_client.get(reverse("home")).content.decode()
-    assert f'hx-get="{reverse("results_table")}?limit=5"' in home and 'hx-trigger="every 2s"' in home
-    fragment = user_client.get(reverse("results_table"), {"limit": "5"}).content.decode()
+    home = user_client.get(reverse("dashboard:home")).content.decode()
+    assert f'hx-get="{reverse("dashboard:results_table")}?limit=5"' in home and 'hx-trigger="every 2s"' in home
+    fragment = user_client.get(reverse("dashboard:results_table"), {"limit": "5"}).content.decode()
     assert fragment.startswith('<div id="results-table" hx-get=') and item_id in fragment
     dynamodb.item_claim(item_id=item_id, claimed_by="t")
     dynamodb.item_finish(
         item_id=item_id, status="done", claimed_by="t", label=1, label_name="positive", confidence=0.9, model="m"
     )
-    done = user_client.get(reverse("results_table"), {"limit": "5"}).content.decode()
+    done = user_client.get(reverse("dashboard:results_table"), {"limit": "5"}).content.decode()
     assert done.startswith('<div id="results-table">') and "hx-trigger" not in done and "positive" in done
 
 
@@ -507,11 +513,13 @@ def test_table_ensure_adds_missing_indexes_to_an_old_table(settings):
     "target", ["\xa0Ù", "results", "javascript:alert(1)", "//evil.example/", "https://evil.example/"]
 )
 def test_a_next_that_is_not_a_path_here_goes_back_to_the_explorer(user_client, results_table, target):
-    response = user_client.post(reverse("results_actions"), {"next": target, "action": "rerun"})
+    response = user_client.post(reverse("dashboard:results_actions"), {"next": target, "action": "rerun"})
     assert response.status_code == 302
-    assert response["Location"] == reverse("results")
+    assert response["Location"] == reverse("dashboard:results")
 
 
 def test_a_next_path_here_is_where_an_action_returns(user_client, results_table):
-    response = user_client.post(reverse("results_actions"), {"next": "/results/?status=done", "action": "rerun"})
+    response = user_client.post(
+        reverse("dashboard:results_actions"), {"next": "/results/?status=done", "action": "rerun"}
+    )
     assert response["Location"] == "/results/?status=done"

@@ -53,15 +53,15 @@ def test_chart_series_count_submissions_completions_waiting_and_labels(results_t
 
 
 def test_the_chart_endpoint_and_panel(user_client, results_table, redis_conn):
-    data = user_client.get(reverse("charts_data")).json()
+    data = user_client.get(reverse("dashboard:charts_data")).json()
     assert data["queue_jobs"] == 0 and set(data) >= {"minutes", "submitted", "completed", "waiting", "labels"}
-    html = user_client.get(reverse("home")).content.decode()
+    html = user_client.get(reverse("dashboard:home")).content.decode()
     assert 'id="charts-panel"' in html and "vendor/chartjs/chart.umd.min.js" in html
 
 
 def test_the_chart_endpoint_reports_an_unreachable_store(user_client, settings):
     settings.DYNAMODB_TABLE = "no-such-table"
-    response = user_client.get(reverse("charts_data"))
+    response = user_client.get(reverse("dashboard:charts_data"))
     assert response.status_code == 503 and "cannot be read" in response.json()["error"]
 
 
@@ -126,7 +126,7 @@ def test_charts_are_computed_when_the_shared_cache_is_down(user_client, results_
     }
     dynamodb.item_put_new(item=dynamodb.new_item(item_id="q", text="waiting"))
 
-    response = user_client.get(reverse("charts_data"))
+    response = user_client.get(reverse("dashboard:charts_data"))
 
     assert response.status_code == 200
     assert sum(response.json()["submitted"]) == 1

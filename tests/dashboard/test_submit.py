@@ -14,16 +14,16 @@ def _all_items():
 
 
 def test_submit_requires_login(client):
-    response = client.get(reverse("submit"))
+    response = client.get(reverse("dashboard:submit"))
     assert response.status_code == 302
     assert reverse("login") in response["Location"]
 
 
 def test_it_stores_the_item_then_enqueues_a_job(user_client, results_table, queue):
-    response = user_client.post(reverse("submit"), {"text": "  What a wonderful film.  "})
+    response = user_client.post(reverse("dashboard:submit"), {"text": "  What a wonderful film.  "})
 
     assert response.status_code == 302
-    assert response["Location"] == reverse("results")
+    assert response["Location"] == reverse("dashboard:results")
     [item] = _all_items()
     assert item["text"] == "What a wonderful film."
     assert item["status"] == "queued"
@@ -45,7 +45,7 @@ def test_it_stores_the_item_then_enqueues_a_job(user_client, results_table, queu
     ],
 )
 def test_it_rejects_bad_text_and_stores_nothing(user_client, results_table, queue, text, message):
-    response = user_client.post(reverse("submit"), {"text": text})
+    response = user_client.post(reverse("dashboard:submit"), {"text": text})
 
     assert response.status_code == 400
     assert message in response.content.decode()
@@ -55,7 +55,7 @@ def test_it_rejects_bad_text_and_stores_nothing(user_client, results_table, queu
 
 def test_the_limit_is_a_setting(user_client, results_table, queue, settings):
     settings.SUBMISSION_MAX_CHARS = 10
-    response = user_client.post(reverse("submit"), {"text": "eleven chars"})
+    response = user_client.post(reverse("dashboard:submit"), {"text": "eleven chars"})
     assert response.status_code == 400
     assert "the limit is 10" in response.content.decode()
 
@@ -70,7 +70,7 @@ def test_it_fails_the_item_visibly_when_the_queue_is_down(user_client, results_t
             raise RedisConnectionError("connection refused")
 
     monkeypatch.setattr(queue_module, "inference_queue", lambda: DownQueue())
-    response = user_client.post(reverse("submit"), {"text": "fine text"})
+    response = user_client.post(reverse("dashboard:submit"), {"text": "fine text"})
 
     assert response.status_code == 503
     assert "queue" in response.content.decode().lower()

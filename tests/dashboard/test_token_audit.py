@@ -79,7 +79,7 @@ def test_a_delete_from_the_explorer_is_audited_with_how_many(client, staff, resu
     _put("d-1", "d-2", "d-3")
     client.force_login(staff)
 
-    client.post(reverse("results_actions"), {"action": "delete", "ids": ["d-1", "d-3"], "confirm": "yes"})
+    client.post(reverse("dashboard:results_actions"), {"action": "delete", "ids": ["d-1", "d-3"], "confirm": "yes"})
 
     event = _only_event()
     assert (event.kind, event.action, event.actor, event.count, event.outcome) == ("data", "delete", staff, 2, "ok")
@@ -90,7 +90,7 @@ def test_asking_to_confirm_a_delete_is_not_audited(client, staff, results_table)
     _put("d-1")
     client.force_login(staff)
 
-    client.post(reverse("results_actions"), {"action": "delete", "ids": ["d-1"]})
+    client.post(reverse("dashboard:results_actions"), {"action": "delete", "ids": ["d-1"]})
 
     assert not AuditEvent.objects.exists()
 
@@ -98,7 +98,7 @@ def test_asking_to_confirm_a_delete_is_not_audited(client, staff, results_table)
 def test_a_delete_refused_to_a_non_staff_user_is_audited_as_refused(user_client, user, results_table):
     _put("d-1")
 
-    user_client.post(reverse("results_actions"), {"action": "delete", "ids": ["d-1"], "confirm": "yes"})
+    user_client.post(reverse("dashboard:results_actions"), {"action": "delete", "ids": ["d-1"], "confirm": "yes"})
 
     event = _only_event()
     assert (event.action, event.actor, event.outcome, event.count) == ("delete", user, "refused", 1)
@@ -109,7 +109,7 @@ def test_a_delete_that_cannot_reach_the_store_is_audited_as_an_error(client, sta
     settings.DYNAMODB_ENDPOINT_URL = "http://127.0.0.1:9"  # nothing listens there
     client.force_login(staff)
 
-    response = client.post(reverse("results_actions"), {"action": "delete", "ids": ["d-1"], "confirm": "yes"})
+    response = client.post(reverse("dashboard:results_actions"), {"action": "delete", "ids": ["d-1"], "confirm": "yes"})
 
     assert response.status_code == 302
     event = _only_event()

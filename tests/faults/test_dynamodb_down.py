@@ -23,7 +23,7 @@ def store_down(settings):
 
 
 def test_the_form_says_503_and_enqueues_nothing(user_client, queue, store_down):
-    response = user_client.post(reverse("submit"), {"text": "Is anyone there?"})
+    response = user_client.post(reverse("dashboard:submit"), {"text": "Is anyone there?"})
 
     assert response.status_code == 503
     assert "Not submitted: DynamoDB is unreachable" in response.content.decode()

@@ -25,12 +25,12 @@ def test_items_wait_out_a_capacity_shortage_and_then_finish(
     [instance_id] = ec2_fleet["ids"][:1]
     fault_proxy.faults["StartInstances"] = "InsufficientInstanceCapacity"
     for text in ("Lovely weather today.", "This is broken and useless."):
-        assert user_client.post(reverse("submit"), {"text": text}).status_code == 302
+        assert user_client.post(reverse("dashboard:submit"), {"text": text}).status_code == 302
     ids = [item["id"] for item in dynamodb.items_with_status(status="queued")]
     assert len(ids) == 2
 
     power.power_tick()
-    panel = user_client.get(reverse("power_panel")).content.decode()
+    panel = user_client.get(reverse("dashboard:power_panel")).content.decode()
     assert "InsufficientInstanceCapacity" in panel and "retrying in" in panel
     assert ec2_state(ec2_fleet, instance_id) == "stopped"
     assert {item["status"] for item in dynamodb.items_get_many(item_ids=ids).values()} == {"queued"}
@@ -51,7 +51,7 @@ def test_an_instance_whose_worker_never_reports_is_stopped_and_its_items_wait_th
     [instance_id] = ec2_fleet["ids"][:1]
     timeout = settings.POWER_BOOT_TIMEOUT
     for text in ("Lovely weather today.", "This is broken and useless."):
-        assert user_client.post(reverse("submit"), {"text": text}).status_code == 302
+        assert user_client.post(reverse("dashboard:submit"), {"text": text}).status_code == 302
     ids = [item["id"] for item in dynamodb.items_with_status(status="queued")]
     assert len(ids) == 2
     assert ec2_state(ec2_fleet, instance_id) == "running"  # started for the submissions
@@ -62,7 +62,7 @@ def test_an_instance_whose_worker_never_reports_is_stopped_and_its_items_wait_th
     assert ec2_state(ec2_fleet, instance_id) == "running"  # patience while it might still be booting
     power.power_tick(now=started + timeout + 1)
     assert ec2_state(ec2_fleet, instance_id) == "stopped"  # it costs money and does nothing
-    panel = user_client.get(reverse("power_panel")).content.decode()
+    panel = user_client.get(reverse("dashboard:power_panel")).content.decode()
     assert f'data-silent="{instance_id}"' in panel
     assert f"No worker reported from {instance_id} within 10 min" in panel
     assert "Queued work stays queued" in panel

@@ -39,7 +39,7 @@ def start_calls(monkeypatch):
 
 def test_a_submission_starts_a_stopped_instance(user_client, results_table, queue, ec2_fleet, start_calls):
     [instance_id] = ec2_fleet["ids"][:1]
-    response = user_client.post(reverse("submit"), {"text": "Power me up"})
+    response = user_client.post(reverse("dashboard:submit"), {"text": "Power me up"})
 
     assert response.status_code == 302
     assert start_calls == [[instance_id]]
@@ -162,11 +162,11 @@ def test_capacity_errors_show_on_the_panel_and_are_retried_with_backoff(
     [instance_id] = ec2_fleet["ids"][:1]
     fault_proxy.faults["StartInstances"] = "InsufficientInstanceCapacity"
 
-    response = user_client.post(reverse("submit"), {"text": "no capacity today"})
+    response = user_client.post(reverse("dashboard:submit"), {"text": "no capacity today"})
     assert response.status_code == 302  # the submission is stored and queued regardless
     assert queue.count == 1
 
-    panel = user_client.get(reverse("power_panel")).content.decode()
+    panel = user_client.get(reverse("dashboard:power_panel")).content.decode()
     assert 'data-power-error="InsufficientInstanceCapacity"' in panel
     assert "sufficient g5.xlarge capacity" in panel
     assert "attempt 1" in panel and "retrying in" in panel
@@ -182,15 +182,15 @@ def test_capacity_errors_show_on_the_panel_and_are_retried_with_backoff(
     power.power_tick(now=error["retry_at"] + 1)
     assert ec2_state(ec2_fleet, instance_id) == "running"
     assert power.power_error() is None
-    assert "data-power-error" not in user_client.get(reverse("power_panel")).content.decode()
+    assert "data-power-error" not in user_client.get(reverse("dashboard:power_panel")).content.decode()
 
 
 @pytest.mark.parametrize("code", ["RequestLimitExceeded", "UnauthorizedOperation"])
 def test_describe_errors_never_break_the_site(user_client, results_table, queue, ec2_fleet, fault_proxy, code):
     fault_proxy.faults["DescribeInstances"] = code
-    assert user_client.post(reverse("submit"), {"text": "hello"}).status_code == 302
-    assert user_client.get(reverse("home")).status_code == 200
-    panel = user_client.get(reverse("power_panel"))
+    assert user_client.post(reverse("dashboard:submit"), {"text": "hello"}).status_code == 302
+    assert user_client.get(reverse("dashboard:home")).status_code == 200
+    panel = user_client.get(reverse("dashboard:power_panel"))
     assert panel.status_code == 200
     assert code in panel.content.decode()
 
@@ -239,7 +239,7 @@ def test_the_panel_shows_instances_queue_workers_endpoints_and_gpu_hours(
     dynamodb.item_put_new(item=item)
     client.force_login(staff)
 
-    html = client.get(reverse("power_panel")).content.decode()
+    html = client.get(reverse("dashboard:power_panel")).content.decode()
 
     assert f'data-instance="{instance_id}" data-state="running"' in html
     assert "g5.xlarge" in html and "up " in html
@@ -254,9 +254,9 @@ def test_the_panel_shows_instances_queue_workers_endpoints_and_gpu_hours(
 
 
 def test_the_home_page_includes_the_live_panel(user_client, results_table, ec2_fleet):
-    html = user_client.get(reverse("home")).content.decode()
+    html = user_client.get(reverse("dashboard:home")).content.decode()
     assert 'id="power-panel"' in html
-    assert f'data-refresh-url="{reverse("power_panel")}"' in html
+    assert f'data-refresh-url="{reverse("dashboard:power_panel")}"' in html
     assert "js/power.js" in html
 
 

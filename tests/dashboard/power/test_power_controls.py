@@ -15,7 +15,7 @@ pytestmark = pytest.mark.django_db
 
 
 def url(instance_id: str, action: str) -> str:
-    return reverse("instance_action", args=[instance_id, action])
+    return reverse("dashboard:instance_action", args=[instance_id, action])
 
 
 def test_non_staff_get_403_and_no_buttons(user_client, results_table, ec2_fleet):
@@ -23,8 +23,8 @@ def test_non_staff_get_403_and_no_buttons(user_client, results_table, ec2_fleet)
     for action in ("start", "stop", "reboot"):
         assert user_client.get(url(instance_id, action)).status_code == 403
         assert user_client.post(url(instance_id, action)).status_code == 403
-    assert user_client.get(reverse("audit_log")).status_code == 403
-    panel = user_client.get(reverse("power_panel")).content.decode()
+    assert user_client.get(reverse("dashboard:audit_log")).status_code == 403
+    panel = user_client.get(reverse("dashboard:power_panel")).content.decode()
     assert "data-action=" not in panel
     assert ec2_state(ec2_fleet, instance_id) == "stopped"
     assert not AuditEvent.objects.exists()
@@ -38,7 +38,7 @@ def test_anonymous_users_are_sent_to_log_in(client, ec2_fleet):
 def test_staff_confirm_then_start_and_stop_and_it_is_audited(client, staff, results_table, ec2_fleet):
     [instance_id] = ec2_fleet["ids"][:1]
     client.force_login(staff)
-    panel = client.get(reverse("power_panel")).content.decode()
+    panel = client.get(reverse("dashboard:power_panel")).content.decode()
     assert f'href="{url(instance_id, "start")}"' in panel
 
     confirm = client.get(url(instance_id, "start"))
@@ -47,7 +47,7 @@ def test_staff_confirm_then_start_and_stop_and_it_is_audited(client, staff, resu
     assert ec2_state(ec2_fleet, instance_id) == "stopped", "a GET must not act"
 
     response = client.post(url(instance_id, "start"))
-    assert response.status_code == 302 and response["Location"] == reverse("home")
+    assert response.status_code == 302 and response["Location"] == reverse("dashboard:home")
     assert ec2_state(ec2_fleet, instance_id) == "running"
     client.post(url(instance_id, "reboot"))
     client.post(url(instance_id, "stop"))
@@ -60,7 +60,7 @@ def test_staff_confirm_then_start_and_stop_and_it_is_audited(client, staff, resu
         ("sam", "stop", instance_id, "ok"),
     ]
     assert AuditEvent.objects.filter(actor=staff).count() == 3
-    log = client.get(reverse("audit_log")).content.decode()
+    log = client.get(reverse("dashboard:audit_log")).content.decode()
     assert log.count(instance_id) >= 3 and "sam" in log
 
 

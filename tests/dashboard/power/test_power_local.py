@@ -54,7 +54,7 @@ def state(backend) -> str:
 def test_the_full_cycle_from_stopped_to_work_done_to_stopped(user_client, local_fleet, settings, results_table):
     assert state(local_fleet) == "stopped"
 
-    response = user_client.post(reverse("submit"), {"text": "This is wonderful, I love it!"})
+    response = user_client.post(reverse("dashboard:submit"), {"text": "This is wonderful, I love it!"})
     assert response.status_code == 302
     assert state(local_fleet) == "pending"
     record = local_fleet.record("local-1")
@@ -67,7 +67,7 @@ def test_the_full_cycle_from_stopped_to_work_done_to_stopped(user_client, local_
         lambda: (i := dynamodb.item_get(item_id=item["id"]))["status"] == "done" and i, timeout=60, what="the item"
     )
     assert done["label_name"] == "positive"
-    panel = user_client.get(reverse("power_panel")).content.decode()
+    panel = user_client.get(reverse("dashboard:power_panel")).content.decode()
     assert 'data-instance="local-1" data-state="running"' in panel
     assert "on cpu" in panel  # the worker published its model and device
 
@@ -100,7 +100,9 @@ def test_a_stopping_instance_is_waited_for_then_started_without_losing_work(
     classify_enqueue(item_ids=["waiting-item"])
     assert power.capacity_ensure(trigger="submission").waiting == ("local-1",)
     assert state(local_fleet) == "stopping"
-    assert "waiting for local-1 to finish stopping" in user_client.get(reverse("power_panel")).content.decode()
+    assert (
+        "waiting for local-1 to finish stopping" in user_client.get(reverse("dashboard:power_panel")).content.decode()
+    )
 
     finishing.terminate()
     finishing.wait(10)
@@ -127,11 +129,11 @@ def test_a_worker_that_dies_is_seen_as_stopped(local_fleet, settings):
 
 def test_without_a_running_power_tick_no_local_worker_is_started(user_client, local_fleet, redis_conn, queue):
     redis_conn.delete(power.TICK_ALIVE_KEY)
-    assert user_client.post(reverse("submit"), {"text": "nobody would stop it"}).status_code == 302
+    assert user_client.post(reverse("dashboard:submit"), {"text": "nobody would stop it"}).status_code == 302
     assert queue.count == 1
     assert state(local_fleet) == "stopped"
     assert local_fleet.record("local-1").get("pid") in (None, "0")
-    assert 'data-tick="missing"' in user_client.get(reverse("power_panel")).content.decode()
+    assert 'data-tick="missing"' in user_client.get(reverse("dashboard:power_panel")).content.decode()
 
 
 def test_a_process_is_ours_only_while_it_runs_with_the_start_we_recorded():
