@@ -34,7 +34,8 @@ def read_labelled_csv(path: str | Path, *, label_names: Sequence[str] | None = N
     """Load and validate; `label_names` (in label order) wins over a `label_name` column."""
     path = Path(path)
     rows = _read_rows(path)
-    texts, labels, names_seen = [], [], {}
+    texts, labels = [], []
+    names_seen: dict[int, str] = {}
     for line, row in enumerate(rows, start=2):  # line 1 is the header
         text, label = _text(path, line, row), _label(path, line, row)
         texts.append(text)

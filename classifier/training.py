@@ -169,7 +169,8 @@ def _train_loop(
     bar = progress_bar(total=total, desc="fine-tuning", enabled=progress)
     model.train()
     started = time.perf_counter()
-    step, epoch, epoch_losses, stopped_early = 0, 0, [], False
+    step, epoch, stopped_early = 0, 0, False
+    epoch_losses: list[float] = []
     while epoch < epochs and not stopped_early:
         epoch, epoch_losses = epoch + 1, []
         for batch in bucketed_batches(lengths, batch_size, rng):

@@ -165,7 +165,7 @@ class _CheckedBytes(io.RawIOBase):
     def readable(self) -> bool:
         return True
 
-    def readinto(self, buffer) -> int:  # type: ignore[override]
+    def readinto(self, buffer) -> int:
         chunk = self._stream.read(min(len(buffer), _CHUNK))
         self._check(chunk)
         buffer[: len(chunk)] = chunk

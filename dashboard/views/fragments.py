@@ -12,7 +12,7 @@ from django.utils.cache import patch_vary_headers
 def wants_fragment(request: HttpRequest) -> bool:
     """True for htmx's own requests (`HX-Request`); a boosted link is a navigation and gets the whole page."""
     htmx = getattr(request, "htmx", None)
-    return bool(htmx) and not htmx.boosted
+    return htmx is not None and bool(htmx) and not htmx.boosted
 
 
 def render_page_or_fragment(

@@ -18,7 +18,7 @@ from dashboard.exceptions import ItemConflict, ItemsExist, StoreThrottled, Store
 _RETRYABLE_CANCELLATIONS = {"None", "TransactionConflict", "ThrottlingError"}
 
 
-def _batch_write(requests: list[dict]) -> None:
+def _batch_write(requests: list[dict[str, Any]]) -> None:
     """BatchWriteItem in chunks of 25, retrying UnprocessedItems with backoff (see `retry.Backoff`).
 
     Raises StoreThrottled, with how many requests were left, when the retry time runs out.

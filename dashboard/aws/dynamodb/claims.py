@@ -57,7 +57,7 @@ def items_claim_many(
     if len(ids) <= 1:
         return [item for item in map(claim, ids) if item is not None]
     items = _claimable(ids, job_id=job_id)
-    claimed = []
+    claimed: list[dict[str, Any]] = []
     for start in range(0, len(items), wire.TRANSACT_LIMIT):
         chunk = items[start : start + wire.TRANSACT_LIMIT]
         now = wire.now_iso()

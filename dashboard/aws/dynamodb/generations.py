@@ -16,7 +16,7 @@ results table.
 from __future__ import annotations
 
 from decimal import Decimal
-from typing import Any
+from typing import Any, cast
 
 from botocore.exceptions import BotoCoreError, ClientError
 from django.conf import settings
@@ -49,7 +49,7 @@ def generations_table_name() -> str:
     return settings.DYNAMODB_GENERATIONS_TABLE
 
 
-def _call(operation: str, **kwargs: Any) -> dict:
+def _call(operation: str, **kwargs: Any) -> dict[str, Any]:
     try:
         return wire.call(operation, **kwargs)
     except StoreUnavailable as error:
@@ -66,8 +66,8 @@ def _call(operation: str, **kwargs: Any) -> dict:
         raise
 
 
-def _from_wire(raw: dict[str, dict]) -> dict[str, Any]:
-    item = {key: wire.deserializer.deserialize(value) for key, value in raw.items()}
+def _from_wire(raw: dict[str, dict[str, Any]]) -> dict[str, Any]:
+    item = {key: wire.deserializer.deserialize(cast(Any, value)) for key, value in raw.items()}
     for key, value in item.items():
         if isinstance(value, Decimal):
             item[key] = int(value) if key in _INTEGERS else float(value)

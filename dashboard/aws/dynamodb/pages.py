@@ -18,7 +18,7 @@ import zlib
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
-from typing import Any
+from typing import Any, cast
 
 from django.core import signing
 
@@ -102,7 +102,7 @@ def items_iter(*, item_filter: ItemFilter) -> Iterator[dict[str, Any]]:
     """Every item matching the filter, newest first, one Query page in memory at a time."""
     plan = _plan(item_filter)
 
-    def pages() -> Iterator[list[dict]]:
+    def pages() -> Iterator[list[dict[str, Any]]]:
         position: Position | None = _top(plan)
         while position is not None:
             walk = _walk(plan, start=position, older=True, limit=PAGE_READ, budget=None)
@@ -130,7 +130,7 @@ class _Plan:
     partition: str | None  # None: the month-bucketed `by_created` index
     filter_expression: str | None
     names: dict[str, str]
-    values: dict[str, dict]
+    values: dict[str, dict[str, Any]]
     top_month: str
     bottom_month: str | None
     created_from: str | None
@@ -141,7 +141,7 @@ def _plan(item_filter: ItemFilter) -> _Plan:
     """Choose the index whose key does the most filtering; what the key cannot do becomes a filter."""
     conditions: list[str] = []
     names: dict[str, str] = {}
-    values: dict[str, dict] = {}
+    values: dict[str, dict[str, Any]] = {}
     if item_filter.label:
         index, attr, partition = INDEX_BY_LABEL, "idx_label", item_filter.label
     elif item_filter.model:
@@ -186,7 +186,7 @@ def _top(plan: _Plan) -> tuple[str, None]:
 
 @dataclass
 class _Walk:
-    raws: list[dict] = field(default_factory=list)
+    raws: list[dict[str, Any]] = field(default_factory=list)
     scanned: int = 0
     position: Position | None = None  # None: nothing further in this direction
     budget_exhausted: bool = False
@@ -254,13 +254,13 @@ def _walk(plan: _Plan, *, start: Position, older: bool, limit: int, budget: int 
             partition, key = wire.next_month(partition), None
 
 
-def _key_list(last_key: dict | None) -> list[str] | None:
+def _key_list(last_key: dict[str, Any] | None) -> list[str] | None:
     if not last_key:
         return None
     return [last_key["id"]["S"], last_key["created_at"]["S"]]
 
 
-def _query_index(plan: _Plan, *, partition: str, key: list[str] | None, older: bool, limit: int) -> dict:
+def _query_index(plan: _Plan, *, partition: str, key: list[str] | None, older: bool, limit: int) -> dict[str, Any]:
     names = {"#pk": plan.partition_attr, **plan.names}
     values = {":pk": {"S": partition}, **plan.values}
     condition = "#pk = :pk"
@@ -291,17 +291,17 @@ def _query_index(plan: _Plan, *, partition: str, key: list[str] | None, older: b
     return wire.call("query", **kwargs)
 
 
-def _start_key(partition_attr: str, partition: str, key: list[str]) -> dict[str, dict]:
+def _start_key(partition_attr: str, partition: str, key: list[str]) -> dict[str, dict[str, Any]]:
     """The ExclusiveStartKey of a position (every index keys on its partition and `created_at` over the
     table's `id`): built here from plain strings, never taken whole from a cursor."""
     return {"id": {"S": key[0]}, "created_at": {"S": key[1]}, partition_attr: {"S": partition}}
 
 
-def _partition_of(plan: _Plan, raw: dict) -> str:
+def _partition_of(plan: _Plan, raw: dict[str, Any]) -> str:
     return plan.partition if plan.partition is not None else raw["created_month"]["S"]
 
 
-def _position_of(plan: _Plan, raw: dict) -> tuple[str, list[str]]:
+def _position_of(plan: _Plan, raw: dict[str, Any]) -> tuple[str, list[str]]:
     return (_partition_of(plan, raw), [raw["id"]["S"], raw["created_at"]["S"]])
 
 
@@ -370,7 +370,7 @@ def _cursor_decode(cursor: str, item_filter: ItemFilter, plan: _Plan, *, salt: s
         state = signing.loads(cursor, salt=salt)
     except (signing.BadSignature, ValueError, UnicodeError, zlib.error):
         raise ValueError("Malformed page cursor") from None
-    if not isinstance(state, dict):
+    if not isinstance(state, dict[str, Any]):
         raise ValueError("Malformed page cursor")
     partition, key, direction = state.get("m"), state.get("k"), state.get("d")
     if state.get("f") != item_filter.signature() or direction not in ("n", "p"):
@@ -381,7 +381,7 @@ def _cursor_decode(cursor: str, item_filter: ItemFilter, plan: _Plan, *, salt: s
         plan.partition is not None and partition != plan.partition
     ):
         raise ValueError("Malformed page cursor")
-    return (partition, key), direction
+    return (cast(str, partition), cast("list[str] | None", key)), cast(str, direction)
 
 
 def _is_month(value: object) -> bool:

@@ -45,9 +45,9 @@ def items_get_many(*, item_ids: Iterable[str]) -> dict[str, dict[str, Any]]:
     return found
 
 
-def batch_get(ids: list[str], *, consistent: bool = False) -> list[dict]:
+def batch_get(ids: list[str], *, consistent: bool = False) -> list[dict[str, Any]]:
     """The raw items for these (distinct) ids, 100 keys a call, retrying unprocessed keys with backoff."""
-    raws: list[dict] = []
+    raws: list[dict[str, Any]] = []
     backoff = Backoff()
     table = wire.table_name()
     limit = wire.BATCH_GET_LIMIT

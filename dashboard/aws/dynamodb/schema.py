@@ -94,7 +94,7 @@ def table_ensure(*, name: str | None = None, wait_seconds: float = 60.0) -> bool
     return created
 
 
-def table_create(*, name: str, attributes: list[str], indexes: list[dict]) -> bool:
+def table_create(*, name: str, attributes: list[str], indexes: list[dict[str, Any]]) -> bool:
     """CreateTable keyed on `id` with string `attributes` and these indexes. False if it already exists."""
     try:
         wire.client().create_table(
@@ -134,7 +134,7 @@ def store_ping() -> None:
     wire.call("describe_table", TableName=wire.table_name())
 
 
-def _index_definition(spec: IndexSpec) -> dict:
+def _index_definition(spec: IndexSpec) -> dict[str, Any]:
     projection: dict[str, Any] = {"ProjectionType": "ALL"}
     if spec.projection:
         projection = {"ProjectionType": "INCLUDE", "NonKeyAttributes": list(spec.projection)}
@@ -148,7 +148,7 @@ def _index_definition(spec: IndexSpec) -> dict:
     }
 
 
-def _indexes_ensure(*, name: str, description: dict, wait_seconds: float) -> list[str]:
+def _indexes_ensure(*, name: str, description: dict[str, Any], wait_seconds: float) -> list[str]:
     """Add the explorer's indexes an existing table lacks; back-fill their keys. Returns what was added."""
     present = {index["IndexName"] for index in description.get("GlobalSecondaryIndexes", [])}
     added: list[str] = []

@@ -11,7 +11,7 @@ import os
 import threading
 from collections.abc import Iterator
 from decimal import Decimal
-from typing import Any
+from typing import Any, cast
 
 import boto3
 import botocore.session
@@ -47,10 +47,10 @@ TRANSACT_LIMIT = 100
 serializer = TypeSerializer()
 deserializer = TypeDeserializer()
 _client_lock = threading.Lock()
-_client_cache: dict[tuple, Any] = {}
+_client_cache: dict[tuple[Any, ...], Any] = {}
 
 
-def client():
+def client() -> Any:
     """The process's DynamoDB client, made on first use (never at import: gunicorn and RQ fork).
 
     One client serves every thread (boto3 clients are thread-safe); making one costs ~50 ms of CPU,
@@ -67,7 +67,7 @@ def client():
         return _client_cache[key]
 
 
-def _client_make():
+def _client_make() -> Any:
     kwargs: dict[str, Any] = {
         "region_name": settings.AWS_REGION,
         "config": Config(
@@ -85,7 +85,8 @@ def _client_make():
             kwargs["aws_secret_access_key"] = "local"
     botocore_session = botocore.session.get_session()
     botocore_session.register_component("response_parser_factory", FastReadParserFactory())
-    return boto3.session.Session(botocore_session=botocore_session).client("dynamodb", **kwargs)
+    session: Any = boto3.session.Session(botocore_session=botocore_session)
+    return session.client("dynamodb", **kwargs)
 
 
 # Read responses whose wire JSON already has the parsed shape for every type we store (S, N, NULL,
@@ -96,18 +97,21 @@ _RAW_OUTPUTS = frozenset({"QueryOutput", "ScanOutput", "GetItemOutput", "BatchGe
 
 
 class FastReadParser(JSONParser):
-    def _do_parse(self, response: dict, shape: Any) -> dict:
+    def _do_parse(self, response: dict[str, Any], shape: Any) -> dict[str, Any]:
+        # The stubs do not declare botocore's private parser methods; they exist at the pinned version.
+        this: Any = self
         if shape is not None and shape.name in _RAW_OUTPUTS:
-            parsed = self._parse_body_as_json(response["body"])
-            self._inject_response_metadata(parsed, response["headers"])
+            parsed: dict[str, Any] = this._parse_body_as_json(response["body"])
+            this._inject_response_metadata(parsed, response["headers"])
             return parsed
-        return super()._do_parse(response, shape)
+        result: dict[str, Any] = getattr(super(), "_do_parse")(response, shape)
+        return result
 
 
 class FastReadParserFactory(ResponseParserFactory):
     def create_parser(self, protocol_name: str) -> Any:
         if protocol_name == "json":
-            return FastReadParser(**self._defaults)
+            return FastReadParser(**getattr(self, "_defaults"))
         return super().create_parser(protocol_name)
 
 
@@ -140,7 +144,8 @@ def error_translate(operation: str, error: Exception) -> Exception:
     code = error.response.get("Error", {}).get("Code", "")
     if code == "ConditionalCheckFailedException":
         return ItemConflict(error.response["Error"].get("Message", code))
-    reasons = [reason.get("Code") for reason in error.response.get("CancellationReasons", [])]
+    # DynamoDB gives every cancellation reason a Code ("None" for an action that did not fail).
+    reasons = cast(list[str], [reason.get("Code") for reason in error.response.get("CancellationReasons", [])])
     if code == "TransactionCanceledException" and "ConditionalCheckFailed" in reasons:
         return ItemConflict(f"A transaction's condition failed: {reasons}", reasons=reasons)
     if code == "TransactionCanceledException":
@@ -151,15 +156,16 @@ def error_translate(operation: str, error: Exception) -> Exception:
     return StoreUnavailable(f"DynamoDB {operation} failed: {code}: {message}")
 
 
-def call(operation: str, **kwargs: Any) -> dict:
+def call(operation: str, **kwargs: Any) -> dict[str, Any]:
     """One DynamoDB request (`operation` as the client's method name), its errors translated."""
     try:
-        return getattr(client(), operation)(**kwargs)
+        response: dict[str, Any] = getattr(client(), operation)(**kwargs)
+        return response
     except (ClientError, BotoCoreError) as error:
         raise error_translate(operation, error) from error
 
 
-def paginate(operation: str, **kwargs: Any) -> Iterator[dict]:
+def paginate(operation: str, **kwargs: Any) -> Iterator[dict[str, Any]]:
     """Every response page of a Query or Scan that reads to the end, through boto3's paginator.
 
     For loops that need nothing DynamoDB-specific: a page that stops at a budget, resumes from a
@@ -171,18 +177,18 @@ def paginate(operation: str, **kwargs: Any) -> Iterator[dict]:
         raise error_translate(operation, error) from error
 
 
-def encode(value: Any) -> dict:
+def encode(value: Any) -> dict[str, Any]:
     """One Python value as a DynamoDB attribute value (floats as exact decimals)."""
     if isinstance(value, float):
         value = Decimal(repr(value))
-    return serializer.serialize(value)
+    return cast(dict[str, Any], serializer.serialize(value))
 
 
-def to_wire(item: dict[str, Any]) -> dict[str, dict]:
+def to_wire(item: dict[str, Any]) -> dict[str, dict[str, Any]]:
     return {key: encode(value) for key, value in item.items()}
 
 
-def value_decode(key: str, value: dict) -> Any:
+def value_decode(key: str, value: dict[str, Any]) -> Any:
     """One attribute value as a Python value: `label` an int, other numbers floats."""
     # The common wire types directly: TypeDeserializer is the slowest step of a large page or export.
     if "S" in value:
@@ -191,11 +197,11 @@ def value_decode(key: str, value: dict) -> Any:
         return None
     if "N" in value:
         return int(value["N"]) if key == "label" else float(value["N"])
-    decoded = deserializer.deserialize(value)
+    decoded = deserializer.deserialize(cast(Any, value))
     return float(decoded) if isinstance(decoded, Decimal) else decoded
 
 
-def from_wire(raw: dict[str, dict]) -> dict[str, Any]:
+def from_wire(raw: dict[str, dict[str, Any]]) -> dict[str, Any]:
     """A stored item as callers see it: every field of ITEM_FIELDS, no index-key attributes."""
     item = {key: value_decode(key, value) for key, value in raw.items() if key not in INTERNAL_ATTRIBUTES}
     return {key: item.get(key) for key in ITEM_FIELDS} | {
@@ -203,6 +209,6 @@ def from_wire(raw: dict[str, dict]) -> dict[str, Any]:
     }
 
 
-def item_wire(item: dict[str, Any]) -> dict[str, dict]:
+def item_wire(item: dict[str, Any]) -> dict[str, dict[str, Any]]:
     """An item as stored: its fields and its month bucket (the `by_created` index's partition)."""
     return to_wire(item) | {"created_month": {"S": item["created_at"][:7]}}
