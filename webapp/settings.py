@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import Any
 from urllib.parse import quote, urlparse
 
 import dj_database_url
@@ -65,7 +66,7 @@ def env_list(name: str, default: list[str] | None = None, *, required_in_product
 # Each web thread keeps its database connection between requests: opening and closing a SQLite
 # connection cost 0.5 ms of CPU per API request, four times the token lookup it served.
 # A kept connection is checked before a request reuses it, so one the database closed is reopened.
-_KEEP_CONNECTIONS = {"conn_max_age": 60, "conn_health_checks": True}
+_KEEP_CONNECTIONS: dict[str, Any] = {"conn_max_age": 60, "conn_health_checks": True}
 
 
 def database_from_url(url: str) -> dict:

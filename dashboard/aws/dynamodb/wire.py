@@ -104,14 +104,14 @@ class FastReadParser(JSONParser):
             parsed: dict[str, Any] = this._parse_body_as_json(response["body"])
             this._inject_response_metadata(parsed, response["headers"])
             return parsed
-        result: dict[str, Any] = getattr(super(), "_do_parse")(response, shape)
+        result: dict[str, Any] = super()._do_parse(response, shape)  # type: ignore[misc]  # stubs omit it
         return result
 
 
 class FastReadParserFactory(ResponseParserFactory):
     def create_parser(self, protocol_name: str) -> Any:
         if protocol_name == "json":
-            return FastReadParser(**getattr(self, "_defaults"))
+            return FastReadParser(**self._defaults)  # type: ignore[attr-defined]  # stubs omit it
         return super().create_parser(protocol_name)
 
 
