@@ -370,7 +370,7 @@ def _cursor_decode(cursor: str, item_filter: ItemFilter, plan: _Plan, *, salt: s
         state = signing.loads(cursor, salt=salt)
     except (signing.BadSignature, ValueError, UnicodeError, zlib.error):
         raise ValueError("Malformed page cursor") from None
-    if not isinstance(state, dict[str, Any]):
+    if not isinstance(state, dict):
         raise ValueError("Malformed page cursor")
     partition, key, direction = state.get("m"), state.get("k"), state.get("d")
     if state.get("f") != item_filter.signature() or direction not in ("n", "p"):
