@@ -1,9 +1,10 @@
 """Bad input of every kind gets a clear 4xx or form error, nothing is stored half-way, and the site keeps serving.
 
 Kinds already covered elsewhere (not repeated here): empty, whitespace-only, over the length limit, NUL
-and control characters in the form (test_submit.py) and the API (test_api.py), malformed JSON, wrong
-types and extra fields for single submissions (test_api.py), CSV rows with problems, latin-1 uploads
-and missing columns in the upload form (test_batches.py), formula cells in the CSV writer (test_export.py).
+and control characters in the form (views/test_pages.py) and the API (api/test_submissions.py),
+malformed JSON, wrong types and extra fields for single submissions (api/test_submissions.py), CSV rows
+with problems, latin-1 uploads and missing columns in the upload form (views/test_batches.py), formula
+cells in the CSV writer (test_export.py).
 """
 
 from __future__ import annotations

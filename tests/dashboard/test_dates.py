@@ -1,7 +1,7 @@
 """Everything that reads the clock, run on hard dates: the last second of a month, new year's eve and
 the first second of the year, a leap day and a date two years ahead (`hard_date`, tests/dashboard/conftest.py).
 
-The explorer's month partitions are covered in test_results.py; here: the charts, GPU hours today,
+The explorer's month partitions are covered in views/test_results.py; here: the charts, GPU hours today,
 the power policy's timers, the reconciler's lease and the API token's `last_used_at`.
 """
 

@@ -152,7 +152,7 @@ def test_tokens_and_passwords_never_reach_the_logs(client, user, token, results_
     secret = token.removeprefix(TOKEN_PREFIX)
     assert secret[:16] not in caplog.text and password not in caplog.text
     # gunicorn's access log: its default format, which names no request header.
-    config = runpy.run_path(str(Path(__file__).resolve().parents[2] / "webapp" / "gunicorn.conf.py"))
+    config = runpy.run_path(str(Path(__file__).resolve().parents[3] / "webapp" / "gunicorn.conf.py"))
     assert config["accesslog"] == "-" and "access_log_format" not in config
 
 

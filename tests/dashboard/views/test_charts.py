@@ -99,7 +99,7 @@ def test_a_second_web_process_reads_the_charts_from_the_shared_cache(results_tab
     dynamodb.item_put_new(item=dynamodb.new_item(item_id="q", text="waiting", created_at=_iso(now)))
     other = subprocess.run(
         [sys.executable, "manage.py", "shell", "--no-imports", "-c", _READ_IN_ANOTHER_PROCESS],
-        cwd=Path(__file__).resolve().parents[2],
+        cwd=Path(__file__).resolve().parents[3],
         env=os.environ | {"DYNAMODB_TABLE": results_table, "CHARTS_NOW": now.isoformat()},
         capture_output=True,
         text=True,
