@@ -1,3 +1,5 @@
+"""The bulk submission pages: upload or paste a batch, follow its progress, download its results."""
+
 from __future__ import annotations
 
 import csv
@@ -10,7 +12,7 @@ from django.urls import reverse
 from dashboard import csv_upload
 from dashboard.aws import dynamodb
 from dashboard.models import Batch
-from dashboard.services import api_token_create
+from tests.dashboard.batch_support import batch_items_finish, items_table_is_empty
 
 pytestmark = pytest.mark.django_db
 
@@ -27,28 +29,6 @@ def _upload(client, content: bytes, name: str = "texts.csv"):
     return client.post(
         reverse("dashboard:batch_new"), {"file": SimpleUploadedFile(name, content, content_type="text/csv")}
     )
-
-
-def _table_is_empty() -> bool:
-    return dynamodb.items_page(item_filter=dynamodb.ItemFilter(), limit=5).items == []
-
-
-def _finish_all(batch_id: str, *, fail: set[str] = frozenset()) -> None:
-    """Finish a batch's items through the calls the worker makes (claim, then done or failed)."""
-    for item in list(dynamodb.batch_items_iter(batch_id=batch_id)):
-        dynamodb.item_claim(item_id=item["id"], claimed_by="t")
-        if item["id"] in fail:
-            dynamodb.item_finish(item_id=item["id"], status="failed", claimed_by="t", error="bad", model="m")
-        else:
-            dynamodb.item_finish(
-                item_id=item["id"],
-                status="done",
-                claimed_by="t",
-                label=1,
-                label_name="positive",
-                confidence=0.7,
-                model="m",
-            )
 
 
 def test_a_csv_upload_is_stored_enqueued_in_chunks_and_followed(user_client, results_table, queue, settings):
@@ -72,7 +52,7 @@ def test_batch_progress_reaches_100_percent_and_offers_the_results(user_client, 
     batch = Batch.objects.get()
     assert response.status_code == 302 and batch.total == 3 and batch.source == "paste"
     failing = {item["id"] for item in dynamodb.batch_items_iter(batch_id=batch.id) if item["text"] == "bad one"}
-    _finish_all(batch.id, fail=failing)
+    batch_items_finish(batch_id=batch.id, fail=failing)
     html = user_client.get(reverse("dashboard:batch_detail", args=[batch.id]), HTTP_HX_REQUEST="true").content.decode()
     assert html.startswith('<div id="batch-progress"')
     assert "100.0%" in html and "2 done" in html and "1 failed" in html
@@ -107,7 +87,7 @@ def test_a_csv_with_bad_rows_is_rejected_with_a_report_and_nothing_stored(user_c
     for fragment in ("Text is empty", "is not valid", "The row is empty", "repeats row 2", "the limit is 5,000"):
         assert fragment in html
     assert "Nothing was submitted" in html
-    assert _table_is_empty() and not Batch.objects.exists() and queue.count == 0
+    assert items_table_is_empty() and not Batch.objects.exists() and queue.count == 0
 
 
 @pytest.mark.parametrize(
@@ -123,7 +103,7 @@ def test_unusable_files_are_explained(user_client, results_table, content, messa
     response = _upload(user_client, content)
     assert response.status_code == 400
     assert message in response.content.decode()
-    assert _table_is_empty()
+    assert items_table_is_empty()
 
 
 def test_size_and_row_limits_are_enforced(user_client, results_table, settings):
@@ -133,7 +113,7 @@ def test_size_and_row_limits_are_enforced(user_client, results_table, settings):
     settings.BATCH_MAX_BYTES = 1024
     response = _upload(user_client, b"text\r\n" + b"y" * 2000 + b"\r\n")
     assert "the limit is 1,024" in response.content.decode()
-    assert _table_is_empty()
+    assert items_table_is_empty()
 
 
 def test_ids_that_already_exist_reject_the_whole_batch(user_client, results_table):
@@ -153,59 +133,4 @@ def test_a_failed_enqueue_leaves_nothing_stored(user_client, results_table):
     with mock.patch("dashboard.services.classify_enqueue", side_effect=QueueUnavailable("Redis is down")):
         response = user_client.post(reverse("dashboard:batch_new"), {"lines": "one\ntwo\n"})
     assert response.status_code == 503 and "Nothing was submitted" in response.content.decode()
-    assert _table_is_empty() and not Batch.objects.exists()
-
-
-# --- API ------------------------------------------------------------------------------------
-
-
-@pytest.fixture
-def auth(user) -> dict[str, str]:
-    _, raw = api_token_create(user=user, name="batches")
-    return {"Authorization": f"Bearer {raw}"}
-
-
-def test_the_api_accepts_texts_and_reports_progress(client, auth, results_table, queue):
-    response = client.post(
-        "/api/v1/batches", {"texts": ["one", "two", "three"]}, content_type="application/json", headers=auth
-    )
-    assert response.status_code == 202
-    body = response.json()
-    assert body["total"] == 3 and body["status"] == "running" and body["counts"]["queued"] == 3
-    assert response["Location"] == body["url"] == f"/api/v1/batches/{body['id']}"
-    progress = client.get(body["url"], headers=auth).json()
-    assert progress["counts"] == {"queued": 3, "running": 0, "done": 0, "failed": 0}
-    _finish_all(body["id"])
-    progress = client.get(body["url"], headers=auth).json()
-    assert progress["status"] == "complete" and progress["percent"] == 100.0
-    csv_body = b"".join(client.get(progress["results_csv"], headers=auth).streaming_content).decode()
-    assert csv_body.count("positive") == 3
-
-
-def test_the_api_accepts_items_with_ids_and_csv(client, auth, results_table, queue):
-    response = client.post(
-        "/api/v1/batches", {"items": [{"id": "mine-1", "text": "hello"}]}, content_type="application/json", headers=auth
-    )
-    assert response.status_code == 202
-    assert dynamodb.item_get(item_id="mine-1")["batch_id"] == response.json()["id"]
-    response = client.post("/api/v1/batches", b"text\r\nfrom csv\r\n", content_type="text/csv", headers=auth)
-    assert response.status_code == 202 and response.json()["total"] == 1
-    upload = SimpleUploadedFile("t.csv", b"text\r\nfrom multipart\r\n", content_type="text/csv")
-    response = client.post("/api/v1/batches", {"file": upload}, headers=auth)
-    assert response.status_code == 202 and response.json()["filename"] == "t.csv"
-
-
-def test_the_api_lists_every_bad_row_and_stores_nothing(client, auth, results_table, queue):
-    response = client.post(
-        "/api/v1/batches", {"texts": ["ok", "", 5, "x" * 6000]}, content_type="application/json", headers=auth
-    )
-    assert response.status_code == 400
-    assert [problem["row"] for problem in response.json()["problems"]] == [2, 3, 4]
-    assert _table_is_empty() and queue.count == 0
-
-
-def test_the_api_requires_auth_and_knows_unknown_batches(client, auth, results_table):
-    assert client.post("/api/v1/batches", {"texts": ["a"]}, content_type="application/json").status_code == 401
-    assert client.get("/api/v1/batches/nope", headers=auth).status_code == 404
-    response = client.post("/api/v1/batches", "text", content_type="text/plain", headers=auth)
-    assert response.status_code == 415
+    assert items_table_is_empty() and not Batch.objects.exists()
