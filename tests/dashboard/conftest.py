@@ -1,16 +1,22 @@
-"""Hard dates for date-sensitive tests.
+"""Fixtures for every dashboard test: hard dates, API responses checked against the document, and
+the Generate feature's table and SageMaker servers (used by its page, API and browser tests).
 
-The suite runs on the real clock; only tests that ask for `hard_date` (or travel themselves with
-`time_machine`) run under a frozen one. A test that depends on today's date is a defect: give it
-data relative to `hard_date`, or pin it to a fixed date.
+Hard dates: the suite runs on the real clock; only tests that ask for `hard_date` (or travel
+themselves with `time_machine`) run under a frozen one. A test that depends on today's date is a
+defect: give it data relative to `hard_date`, or pin it to a fixed date.
 """
 
 from __future__ import annotations
 
+import uuid
 from datetime import UTC, datetime
+from typing import TYPE_CHECKING
 
 import pytest
 import time_machine
+
+if TYPE_CHECKING:
+    from tests.dashboard.sagemaker_fakes import Reply, ScriptedAws
 
 HARD_DATES = {
     "month-end": datetime(2026, 4, 30, 23, 59, 59, tzinfo=UTC),
@@ -57,3 +63,51 @@ def _api_responses_match_the_document(monkeypatch):
         return response
 
     monkeypatch.setattr(Client, "request", checked)
+
+
+@pytest.fixture
+def generations_table(settings):
+    """A fresh DynamoDB Local table for the Generate tests' records, removed afterwards."""
+    from dashboard.aws import dynamodb
+
+    name = f"test-generations-{uuid.uuid4().hex[:10]}"
+    settings.DYNAMODB_GENERATIONS_TABLE = name
+    dynamodb.generations_table_ensure(name=name)
+    yield name
+    dynamodb.table_delete(name=name)
+
+
+@pytest.fixture(scope="module")
+def runtime_moto():
+    """moto's sagemaker-runtime, one server per test module; `runtime` points a test at it."""
+    from tests.dashboard.sagemaker_fakes import MotoServer
+
+    server = MotoServer().start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def runtime(runtime_moto, settings):
+    settings.SAGEMAKER_RUNTIME_ENDPOINT_URL = runtime_moto.url
+    yield runtime_moto
+    runtime_moto.reset()
+
+
+@pytest.fixture
+def scripted(settings):
+    """Point sagemaker-runtime at a scripted server: `scripted(Reply(...), ...)` returns it, running."""
+    from tests.dashboard.sagemaker_fakes import ScriptedAws
+
+    started: list[ScriptedAws] = []
+    settings.SAGEMAKER_INVOKE_MAX_ATTEMPTS = 1
+
+    def start(*replies: Reply) -> ScriptedAws:
+        server = ScriptedAws(*replies).__enter__()
+        started.append(server)
+        settings.SAGEMAKER_RUNTIME_ENDPOINT_URL = server.url
+        return server
+
+    yield start
+    for server in started:
+        server.__exit__(None, None, None)

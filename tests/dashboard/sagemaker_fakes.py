@@ -7,6 +7,8 @@
   timeouts, DescribeEndpoint sequences that end in Failed. It records every request it gets.
 - `RuntimeShim`: sagemaker-runtime's `POST /endpoints/<name>/invocations` forwarded to a running
   `classifier/serve.py`, so a job's call goes through our real serving app.
+- `GPT2_ANSWER`, `ENDPOINT_NOT_FOUND`: a text-generation container's answer, and SageMaker's message
+  for an endpoint that does not exist, as the Generate tests (page and API) script them.
 """
 
 from __future__ import annotations
@@ -21,6 +23,9 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 from moto.server import ThreadedMotoServer
+
+GPT2_ANSWER = [{"generated_text": " and the rest of the story was written by the model."}]
+ENDPOINT_NOT_FOUND = "Endpoint gpt2-demo of account 123456789012 not found."
 
 
 class MotoServer:

@@ -3,13 +3,11 @@
 from __future__ import annotations
 
 import os
-import uuid
 from pathlib import Path
 
 import pytest
 from playwright.sync_api import expect
 
-from dashboard.aws import dynamodb
 from tests.dashboard.sagemaker_fakes import Reply, ScriptedAws, aws_error
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -22,15 +20,6 @@ CHROMIUM_ARGS = [
     "--disable-component-update",
     "--no-first-run",
 ]
-
-
-@pytest.fixture
-def generations_table(settings):
-    name = f"test-generations-{uuid.uuid4().hex[:10]}"
-    settings.DYNAMODB_GENERATIONS_TABLE = name
-    dynamodb.generations_table_ensure(name=name)
-    yield name
-    dynamodb.table_delete(name=name)
 
 
 @pytest.fixture
