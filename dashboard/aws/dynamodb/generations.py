@@ -3,7 +3,8 @@
 A second table rather than a `kind` attribute in the results table: a generation has a different
 schema (prompt, parameters, generated text, endpoint, duration), and mixing the two would give the
 results table rows that lack a label and the results pages a filter on every read. It reuses the
-results adapter's client and error translation (`wire.client`, `wire.call`).
+results adapter's client and error translation (`wire.client`, `wire.call`) and its table creation
+(`schema.table_describe`, `schema.table_create`).
 
 Every item carries every field in `GENERATION_FIELDS` (NULL until known). Only `done` items hold
 generated text; a call that failed is stored as `failed` with the reason, so a failure is visible in
@@ -18,12 +19,12 @@ from __future__ import annotations
 from decimal import Decimal
 from typing import Any, cast
 
-from botocore.exceptions import BotoCoreError, ClientError
+from botocore.exceptions import ClientError
 from django.conf import settings
 
 from dashboard.aws.dynamodb import wire
 from dashboard.aws.dynamodb.items import put_new
-from dashboard.aws.dynamodb.schema import table_create, table_wait_active
+from dashboard.aws.dynamodb.schema import table_create, table_describe
 from dashboard.exceptions import ItemNotFound, StoreUnavailable
 
 GENERATION_STATUSES = ("done", "failed")
@@ -77,15 +78,9 @@ def _from_wire(raw: dict[str, dict[str, Any]]) -> dict[str, Any]:
 def generations_table_ensure(*, name: str | None = None, wait_seconds: float = 60.0) -> bool:
     """Create the generations table with its index unless it exists. Returns True when created."""
     name = name or generations_table_name()
-    try:
-        wire.client().describe_table(TableName=name)
+    if table_describe(name=name) is not None:
         return False
-    except ClientError as error:
-        if error.response.get("Error", {}).get("Code") != "ResourceNotFoundException":
-            raise StoreUnavailable(f"DynamoDB DescribeTable failed: {error}") from error
-    except BotoCoreError as error:
-        raise StoreUnavailable(f"DynamoDB is unreachable: {error}") from error
-    created = table_create(
+    return table_create(
         name=name,
         attributes=["id", "created_month", "created_at"],
         indexes=[
@@ -98,10 +93,8 @@ def generations_table_ensure(*, name: str | None = None, wait_seconds: float = 6
                 "Projection": {"ProjectionType": "ALL"},
             }
         ],
+        wait_seconds=wait_seconds,
     )
-    if created:
-        table_wait_active(name=name, wait_seconds=wait_seconds)
-    return created
 
 
 def generation_put(*, item: dict[str, Any]) -> None:

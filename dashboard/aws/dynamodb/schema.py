@@ -65,16 +65,11 @@ def table_ensure(*, name: str | None = None, wait_seconds: float = 60.0) -> bool
     so a table made by an older version keeps its data and gets the explorer's filters.
     """
     name = name or wire.table_name()
-    try:
-        description = wire.client().describe_table(TableName=name)["Table"]
+    description = table_describe(name=name)
+    if description is not None:
         _indexes_ensure(name=name, description=description, wait_seconds=wait_seconds)
         return False
-    except ClientError as error:
-        if error.response.get("Error", {}).get("Code") != "ResourceNotFoundException":
-            raise StoreUnavailable(f"DynamoDB DescribeTable failed: {error}") from error
-    except BotoCoreError as error:
-        raise StoreUnavailable(f"DynamoDB is unreachable: {error}") from error
-    created = table_create(
+    return table_create(
         name=name,
         attributes=[
             "id",
@@ -88,14 +83,28 @@ def table_ensure(*, name: str | None = None, wait_seconds: float = 60.0) -> bool
             _index_definition(IndexSpec(INDEX_BY_STATUS, "status")),
             *(_index_definition(spec) for spec in EXPLORER_INDEXES),
         ],
+        wait_seconds=wait_seconds,
     )
-    if created:
-        table_wait_active(name=name, wait_seconds=wait_seconds)
-    return created
 
 
-def table_create(*, name: str, attributes: list[str], indexes: list[dict[str, Any]]) -> bool:
-    """CreateTable keyed on `id` with string `attributes` and these indexes. False if it already exists."""
+def table_describe(*, name: str) -> dict[str, Any] | None:
+    """DescribeTable's description of the table, or None when there is no such table."""
+    try:
+        description: dict[str, Any] = wire.client().describe_table(TableName=name)["Table"]
+    except ClientError as error:
+        if error.response.get("Error", {}).get("Code") == "ResourceNotFoundException":
+            return None
+        raise StoreUnavailable(f"DynamoDB DescribeTable failed: {error}") from error
+    except BotoCoreError as error:
+        raise StoreUnavailable(f"DynamoDB is unreachable: {error}") from error
+    return description
+
+
+def table_create(*, name: str, attributes: list[str], indexes: list[dict[str, Any]], wait_seconds: float) -> bool:
+    """CreateTable keyed on `id` with string `attributes` and these indexes; wait until it is ACTIVE.
+
+    False if it already exists (and then it is not waited for).
+    """
     try:
         wire.client().create_table(
             TableName=name,
@@ -108,6 +117,7 @@ def table_create(*, name: str, attributes: list[str], indexes: list[dict[str, An
         if error.response.get("Error", {}).get("Code") == "ResourceInUseException":
             return False  # another process created it between our describe and create
         raise StoreUnavailable(f"DynamoDB CreateTable failed: {error}") from error
+    table_wait_active(name=name, wait_seconds=wait_seconds)
     return True
 
 
