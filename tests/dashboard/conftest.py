@@ -1,5 +1,5 @@
-"""Fixtures for every dashboard test: hard dates, API responses checked against the document, and
-the Generate feature's table and SageMaker servers (used by its page, API and browser tests).
+"""Fixtures for the dashboard's tests: hard dates, API responses checked against the document, an API
+token's headers, a power manager that starts no worker, the generations table and the SageMaker servers.
 
 Hard dates: the suite runs on the real clock; only tests that ask for `hard_date` (or travel
 themselves with `time_machine`) run under a frozen one. A test that depends on today's date is a
@@ -78,8 +78,8 @@ def generations_table(settings):
 
 
 @pytest.fixture(scope="module")
-def runtime_moto():
-    """moto's sagemaker-runtime, one server per test module; `runtime` points a test at it."""
+def moto_server():
+    """moto in server mode (SageMaker and sagemaker-runtime), one per test module; `runtime` points a test at it."""
     from tests.dashboard.sagemaker_fakes import MotoServer
 
     server = MotoServer().start()
@@ -88,10 +88,10 @@ def runtime_moto():
 
 
 @pytest.fixture
-def runtime(runtime_moto, settings):
-    settings.SAGEMAKER_RUNTIME_ENDPOINT_URL = runtime_moto.url
-    yield runtime_moto
-    runtime_moto.reset()
+def runtime(moto_server, settings):
+    settings.SAGEMAKER_RUNTIME_ENDPOINT_URL = moto_server.url
+    yield moto_server
+    moto_server.reset()
 
 
 @pytest.fixture
@@ -111,3 +111,20 @@ def scripted(settings):
     yield start
     for server in started:
         server.__exit__(None, None, None)
+
+
+@pytest.fixture
+def auth(user) -> dict[str, str]:
+    """The headers of an API call with a fresh bearer token of `user`."""
+    from dashboard.services import api_token_create
+
+    _, raw = api_token_create(user=user, name="tests")
+    return {"Authorization": f"Bearer {raw}"}
+
+
+@pytest.fixture
+def capacity_on(redis_conn):
+    """For tests that submit but bring no worker: keep the power manager from starting a real one."""
+    from dashboard.power import CAPACITY_OK_KEY
+
+    redis_conn.set(CAPACITY_OK_KEY, "1")

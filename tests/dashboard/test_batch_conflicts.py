@@ -13,23 +13,8 @@ from dashboard.aws.dynamodb import retry, wire
 from dashboard.csv_upload import BatchRow
 from dashboard.exceptions import BatchConflict, ItemsExist, StoreUnavailable, TransactionCancelled
 from dashboard.models import Batch
-from dashboard.services import api_token_create
 
-pytestmark = pytest.mark.django_db(transaction=True)
-
-
-@pytest.fixture(autouse=True)
-def capacity_on(redis_conn):
-    """No worker here: keep the power manager from starting one for these batches."""
-    from dashboard.power import CAPACITY_OK_KEY
-
-    redis_conn.set(CAPACITY_OK_KEY, "1")
-
-
-@pytest.fixture
-def auth(user) -> dict[str, str]:
-    _, raw = api_token_create(user=user, name="conflicts")
-    return {"Authorization": f"Bearer {raw}"}
+pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("capacity_on")]
 
 
 def _post(client, auth, items: list[dict]):

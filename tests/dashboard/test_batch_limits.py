@@ -25,7 +25,6 @@ from hypothesis import strategies as st
 from dashboard import csv_upload
 from dashboard.aws import dynamodb
 from dashboard.models import Batch
-from dashboard.services import api_token_create
 
 ROOT = Path(__file__).resolve().parents[2]
 # The issue's file: 5.2 MB, 2.6 million one-letter rows, inside the byte limit and far over the row limit.
@@ -47,20 +46,6 @@ class CountingStream(io.BytesIO):
 
 def _nothing_stored(queue) -> bool:
     return dynamodb.items_page_newest(limit=5)[0] == [] and queue.count == 0 and not Batch.objects.exists()
-
-
-@pytest.fixture
-def capacity_on(redis_conn):
-    """These tests bring no worker: keep the power manager from starting a real one for their batches."""
-    from dashboard.power import CAPACITY_OK_KEY
-
-    redis_conn.set(CAPACITY_OK_KEY, "1")
-
-
-@pytest.fixture
-def auth(user) -> dict[str, str]:
-    _, raw = api_token_create(user=user, name="limits")
-    return {"Authorization": f"Bearer {raw}"}
 
 
 # --- the parsers ------------------------------------------------------------------------------

@@ -10,15 +10,7 @@ from dashboard.aws import dynamodb
 from dashboard.models import AuditEvent
 from dashboard.reconcile import reconcile
 
-pytestmark = pytest.mark.django_db
-
-
-@pytest.fixture(autouse=True)
-def capacity_on(redis_conn):
-    """No worker here: keep the power manager from starting one for the re-run items."""
-    from dashboard.power import CAPACITY_OK_KEY
-
-    redis_conn.set(CAPACITY_OK_KEY, "1")
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("capacity_on")]
 
 
 def _done(item_id: str, *, recovered: bool = False) -> None:

@@ -14,18 +14,11 @@ from django.core.management import CommandError, call_command
 
 from dashboard.aws import sagemaker_deploy
 from dashboard.exceptions import DeployError
-from tests.dashboard.sagemaker_fakes import MotoServer, Reply, ScriptedAws
+from tests.dashboard.sagemaker_fakes import Reply, ScriptedAws
 
 ROLE = "arn:aws:iam::123456789012:role/sagemaker-execution"
 IMAGE = "123456789012.dkr.ecr.us-east-1.amazonaws.com/classifier-serve:1"
 MODEL_DATA = "s3://my-models/xlnet/model.tar.gz"
-
-
-@pytest.fixture(scope="module")
-def moto_server():
-    server = MotoServer().start()
-    yield server
-    server.stop()
 
 
 @pytest.fixture

@@ -6,24 +6,9 @@ import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 
 from dashboard.aws import dynamodb
-from dashboard.services import api_token_create
 from tests.dashboard.batch_support import batch_items_finish, items_table_is_empty
 
-pytestmark = pytest.mark.django_db
-
-
-@pytest.fixture(autouse=True)
-def capacity_on(redis_conn):
-    """These tests bring no worker: keep the power manager from starting a real one for their batches."""
-    from dashboard.power import CAPACITY_OK_KEY
-
-    redis_conn.set(CAPACITY_OK_KEY, "1")
-
-
-@pytest.fixture
-def auth(user) -> dict[str, str]:
-    _, raw = api_token_create(user=user, name="batches")
-    return {"Authorization": f"Bearer {raw}"}
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("capacity_on")]
 
 
 def test_the_api_accepts_texts_and_reports_progress(client, auth, results_table, queue):

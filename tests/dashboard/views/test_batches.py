@@ -14,15 +14,7 @@ from dashboard.aws import dynamodb
 from dashboard.models import Batch
 from tests.dashboard.batch_support import batch_items_finish, items_table_is_empty
 
-pytestmark = pytest.mark.django_db
-
-
-@pytest.fixture(autouse=True)
-def capacity_on(redis_conn):
-    """These tests bring no worker: keep the power manager from starting a real one for their batches."""
-    from dashboard.power import CAPACITY_OK_KEY
-
-    redis_conn.set(CAPACITY_OK_KEY, "1")
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("capacity_on")]
 
 
 def _upload(client, content: bytes, name: str = "texts.csv"):
