@@ -61,6 +61,9 @@ class Engine:
     # Batches run at once on a CPU, each on `threads_per_stream` of torch's threads (see `_map_batches`).
     streams: int = 1
     threads_per_stream: int = 1
+    # Logits are divided by this before the softmax: fitted on validation data at training time
+    # (`classifier.calibration`), so a confidence of 0.8 is right about 80% of the time.
+    temperature: float = 1.0
     _pool: ThreadPoolExecutor | None = field(default=None, init=False, repr=False)
     _pool_lock: threading.Lock = field(default_factory=threading.Lock, init=False, repr=False)
 
@@ -77,6 +80,18 @@ class Engine:
             for index, prediction in zip(batch, predictions, strict=True):
                 results[index] = prediction
         return results  # type: ignore[return-value]  # every index is filled above
+
+    def logits(self, texts: Sequence[str]) -> list[list[float]]:
+        """Raw logits, before the temperature, one row per text in input order (for evaluation)."""
+        if not texts:
+            return []
+        encoded = self.preprocess(texts)
+        rows: list[list[float]] = [[] for _ in encoded]
+        batches = length_sorted_batches(_lengths(encoded), self.max_batch_size, self.max_batch_tokens)
+        for batch in batches:
+            for index, row in zip(batch, self.forward([encoded[i] for i in batch]), strict=True):
+                rows[index] = row
+        return rows
 
     def predict_safe(self, texts: Sequence[str]) -> list[Prediction | Exception]:
         """Like `predict`, but a poison input fails alone: its slot holds the exception.
@@ -157,7 +172,7 @@ class Engine:
     def _predict_batch(self, encoded: Sequence[Encoded]) -> list[Prediction]:
         logits = self.forward(encoded)
         check_one_answer_per_input(len(encoded), len(logits))
-        return [prediction_from_logits(row, self.id2label) for row in logits]
+        return [prediction_from_logits(row, self.id2label, temperature=self.temperature) for row in logits]
 
     def _predict_or_isolate(
         self, encoded: Sequence[Encoded | Exception], indices: list[int]
@@ -243,6 +258,7 @@ def load_engine(
         forward_kwargs={"use_mems": False} if network.config.model_type == "xlnet" else {},
         runner=runner,
         implementation=implementation,
+        temperature=float(getattr(network.config, "calibration_temperature", 1.0)),
         **_streams(runtime.device, streams),
     )
 

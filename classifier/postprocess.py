@@ -29,8 +29,11 @@ def softmax(logits: Sequence[float]) -> list[float]:
     return [value / total for value in exps]
 
 
-def prediction_from_logits(logits: Sequence[float], id2label: Mapping[int, str]) -> Prediction:
-    probabilities = softmax(logits)
+def prediction_from_logits(
+    logits: Sequence[float], id2label: Mapping[int, str], *, temperature: float = 1.0
+) -> Prediction:
+    """The top label and every class's probability; `temperature` is the model's calibration."""
+    probabilities = softmax([value / temperature for value in logits])
     label = max(range(len(probabilities)), key=probabilities.__getitem__)
     return Prediction(
         label=label,
@@ -40,5 +43,7 @@ def prediction_from_logits(logits: Sequence[float], id2label: Mapping[int, str])
     )
 
 
-def predictions_from_logits(rows: Sequence[Sequence[float]], id2label: Mapping[int, str]) -> list[Prediction]:
-    return [prediction_from_logits(row, id2label) for row in rows]
+def predictions_from_logits(
+    rows: Sequence[Sequence[float]], id2label: Mapping[int, str], *, temperature: float = 1.0
+) -> list[Prediction]:
+    return [prediction_from_logits(row, id2label, temperature=temperature) for row in rows]

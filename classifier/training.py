@@ -2,9 +2,11 @@
 
 `train_classifier` is the one training path: the demo model (`classifier.demo`) and the
 `train_classifier` management command both go through it. It validates the data before loading
-anything heavy, trains with AdamW and a linear warm-up/decay schedule, evaluates on a stratified
-held-out split through the same `Engine` the worker uses, and saves a normal Hugging Face model
-directory with a `metrics.json` beside the weights.
+anything heavy, trains with AdamW and a linear warm-up/decay schedule, evaluates on a validation set
+(a file of its own, or a stratified share of the training file) through the same `Engine` the worker
+uses, fits a temperature on it so the confidences it reports are calibrated (`classifier.calibration`;
+saved as `calibration_temperature` in the model's config, which the engine applies), and saves a
+normal Hugging Face model directory with a `metrics.json` beside the weights.
 """
 
 from __future__ import annotations
@@ -23,9 +25,10 @@ from typing import Any
 import torch
 
 from classifier.batching import bucketed_batches
+from classifier.calibration import expected_calibration_error, temperature_fit
 from classifier.dataset import LabelledData, read_labelled_csv, stratified_split
 from classifier.engine import Encoded, Engine
-from classifier.exceptions import ModelLoadError
+from classifier.exceptions import ModelLoadError, TrainingDataError
 from classifier.hub import check_model_reference, offline_by_default
 from classifier.metrics import classification_report
 from classifier.progress import progress_bar
@@ -47,6 +50,7 @@ def train_classifier(
     max_length: int = 128,
     seed: int = 0,
     val_fraction: float = 0.1,
+    validation: str | Path | None = None,
     label_names: Sequence[str] | None = None,
     warmup_fraction: float = 0.1,
     label_smoothing: float = 0.0,
@@ -61,8 +65,7 @@ def train_classifier(
     follows whichever is further along, steps or time, and training stops when the time is up
     (the metrics record `stopped_early`). Returns the metrics also written to `out/metrics.json`.
     """
-    dataset = read_labelled_csv(data, label_names=label_names)
-    train_idx, val_idx = stratified_split(dataset.labels, val_fraction, seed)
+    dataset, train_idx, val_idx = _training_rows(data, validation, label_names, val_fraction, seed)
     offline_by_default()
     from transformers import set_seed
 
@@ -91,8 +94,12 @@ def train_classifier(
     )
     train_seconds = time.perf_counter() - started
 
-    predicted = [p.label for p in engine.predict([dataset.texts[i] for i in val_idx])]
-    report = classification_report([dataset.labels[i] for i in val_idx], predicted, dataset.id2label)
+    val_labels = [dataset.labels[i] for i in val_idx]
+    val_logits = engine.logits([dataset.texts[i] for i in val_idx])
+    temperature = temperature_fit(val_logits, val_labels)
+    model.config.calibration_temperature = temperature
+    predicted = [max(range(len(row)), key=row.__getitem__) for row in val_logits]
+    report = classification_report(val_labels, predicted, dataset.id2label)
     _save(model, tokenizer, base, Path(out))
     metrics = {
         "model": str(out),
@@ -106,20 +113,46 @@ def train_classifier(
             "batch_size": batch_size,
             "max_length": max_length,
             "seed": seed,
-            "val_fraction": val_fraction,
+            "val_fraction": None if validation is not None else val_fraction,
             "warmup_fraction": warmup_fraction,
             "label_smoothing": label_smoothing,
             "max_seconds": max_seconds,
         },
-        "dataset": _dataset_summary(data, dataset, train_idx, val_idx),
+        "dataset": _dataset_summary(data, validation, dataset, train_idx, val_idx),
         "labels": {str(i): name for i, name in dataset.id2label.items()},
         "parameter_count": sum(p.numel() for p in model.parameters()),
         **loop,
         "validation": report,
+        "calibration": {
+            "temperature": round(temperature, 4),
+            "ece_before_scaling": round(expected_calibration_error(val_logits, val_labels), 4),
+            "ece_after_scaling": round(expected_calibration_error(val_logits, val_labels, temperature=temperature), 4),
+        },
     }
     (Path(out) / METRICS_FILE).write_text(json.dumps(metrics, indent=2) + "\n")
     logger.info("trained %s in %.1fs: held-out accuracy %.4f", out, train_seconds, report["accuracy"])
     return metrics
+
+
+def _training_rows(
+    data: str | Path,
+    validation: str | Path | None,
+    label_names: Sequence[str] | None,
+    val_fraction: float,
+    seed: int,
+) -> tuple[LabelledData, list[int], list[int]]:
+    """The rows to train on and the rows to validate on, as indices into one dataset."""
+    train = read_labelled_csv(data, label_names=label_names)
+    if validation is None:
+        return (train, *stratified_split(train.labels, val_fraction, seed))
+    held = read_labelled_csv(validation, label_names=[train.id2label[i] for i in sorted(train.id2label)])
+    if len(held.id2label) != len(train.id2label):
+        raise TrainingDataError(f"{validation}: {len(held.id2label)} labels, but {data} has {len(train.id2label)}")
+    merged = LabelledData(train.texts + held.texts, train.labels + held.labels, train.id2label)
+    first = len(train.texts)
+    order = list(range(first))
+    random.Random(seed).shuffle(order)
+    return merged, order, list(range(first, first + len(held.texts)))
 
 
 def _load_base(base: str, id2label: dict[int, str]) -> tuple[Any, Any]:
@@ -257,10 +290,15 @@ def _save(model: Any, tokenizer: Any, base: str, out: Path) -> None:
 
 
 def _dataset_summary(
-    path: str | Path, dataset: LabelledData, train_idx: list[int], val_idx: list[int]
+    path: str | Path,
+    validation: str | Path | None,
+    dataset: LabelledData,
+    train_idx: list[int],
+    val_idx: list[int],
 ) -> dict[str, Any]:
     return {
         "path": str(path),
+        "validation_path": None if validation is None else str(validation),
         "rows": len(dataset.texts),
         "train_rows": len(train_idx),
         "val_rows": len(val_idx),

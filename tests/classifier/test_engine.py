@@ -47,7 +47,9 @@ def test_predictions_come_back_in_input_order(tiny_engine, monkeypatch: pytest.M
     lengths = [len(item["input_ids"]) for item in tiny_engine.preprocess(MIXED)]
     assert len(set(lengths)) > 3
     predictions = tiny_engine.predict(MIXED)
-    assert [p.probabilities for p in predictions] == [softmax([0.0, length / 10]) for length in lengths]
+    t = tiny_engine.temperature
+    assert [p.probabilities for p in predictions] == [softmax([0.0, length / 10 / t]) for length in lengths]
+    assert tiny_engine.logits(MIXED) == [[0.0, length / 10] for length in lengths]
 
 
 def test_predictions_are_plain_python_values(tiny_engine) -> None:

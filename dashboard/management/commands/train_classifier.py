@@ -21,7 +21,10 @@ class Command(BaseCommand):
         parser.add_argument("--batch-size", type=int, default=32)
         parser.add_argument("--max-length", type=int, default=128)
         parser.add_argument("--seed", type=int, default=0)
-        parser.add_argument("--val-fraction", type=float, default=0.1)
+        parser.add_argument("--val-fraction", type=float, default=0.1, help="Held out of --data without --validation.")
+        parser.add_argument(
+            "--validation", type=Path, default=None, help="Validation CSV (same columns); else a share of --data."
+        )
         parser.add_argument("--labels", default=None, help="Label names in label order, e.g. negative,positive.")
 
     def handle(self, *args, **options) -> None:
@@ -41,6 +44,7 @@ class Command(BaseCommand):
                 max_length=options["max_length"],
                 seed=options["seed"],
                 val_fraction=options["val_fraction"],
+                validation=options["validation"],
                 label_names=labels,
                 progress=options["verbosity"] > 0,
             )
@@ -50,6 +54,7 @@ class Command(BaseCommand):
         self.stdout.write(
             self.style.SUCCESS(
                 f"Saved {options['out']}: held-out accuracy {validation['accuracy']:.3f}, "
-                f"macro F1 {validation['macro']['f1']:.3f} ({validation['support']} texts)."
+                f"macro F1 {validation['macro']['f1']:.3f} ({validation['support']} texts); calibration "
+                f"temperature {metrics['calibration']['temperature']:.2f}."
             )
         )
