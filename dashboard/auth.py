@@ -1,10 +1,14 @@
-"""Who is calling the API: a bearer token, or a session user (with its CSRF token on unsafe methods)."""
+"""Who is calling: on the API a bearer token or a session user (with its CSRF token on unsafe methods).
+
+`AuthenticatedHttpRequest` is the request type of views that run only for a logged-in user.
+"""
 
 from __future__ import annotations
 
 from typing import Any
 
 from django.conf import settings
+from django.contrib.auth.models import User
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.middleware.csrf import CsrfViewMiddleware
 from ninja.security import APIKeyCookie, HttpBearer
@@ -14,6 +18,16 @@ from dashboard.services import api_token_authenticate
 AUTHENTICATION_REQUIRED = "Authentication required: log in or send 'Authorization: Bearer <token>'."
 INVALID_TOKEN = "Invalid or revoked API token."
 CSRF_FAILED = "CSRF check failed: send the X-CSRFToken header with session requests."
+
+
+class AuthenticatedHttpRequest(HttpRequest):
+    """A request behind `login_required` or the API's auth: its user is a `User`, never anonymous.
+
+    For type checking only (Django makes the requests): django-stubs types `HttpRequest.user` as
+    `User | AnonymousUser`, and the services that record who did something take a `User`.
+    """
+
+    user: User
 
 
 def api_error(status: int, message: str, **extra: Any) -> JsonResponse:
