@@ -55,8 +55,9 @@ def _parse(request: HttpRequest) -> tuple[csv_upload.ParsedBatch, str]:
         upload = request.FILES.get("file")
         if upload is None:
             raise ApiError(400, "Send the CSV as a multipart field named 'file'.", fields={"file": "required"})
-        if upload.size > limit:
-            raise ApiError(413, f"The file is {upload.size:,} bytes; the limit is {limit:,}.")
+        size = upload.size or 0  # None only for a file no upload handler made; the length was checked above
+        if size > limit:
+            raise ApiError(413, f"The file is {size:,} bytes; the limit is {limit:,}.")
         return csv_upload.parse_csv(upload), upload.name or ""
     if length > limit:
         raise ApiError(413, f"The request is {length:,} bytes; the limit is {limit:,}.")
