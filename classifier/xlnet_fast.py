@@ -161,16 +161,17 @@ class FastXLNet(torch.nn.Module):
         positions = self.positional_keys_input(width, dtype, device)
 
         # Padding: an additive row over the keys, [B, 1, 1, T].
-        padded = attention_mask is not None and not bool(attention_mask.all())
-        key_mask = ((attention_mask == 0).to(dtype) * _MASKED)[:, None, None, :] if padded else None
+        key_mask: torch.Tensor | None = None
+        if attention_mask is not None and not bool(attention_mask.all()):
+            key_mask = ((attention_mask == 0).to(dtype) * _MASKED)[:, None, None, :]
         # Segments: the correction's right-hand factor, [B·H, S(+1), T], a row per segment id
         # (then the mask); the left-hand factor depends on each layer's queries.
-        same = right = None
+        segments: tuple[torch.Tensor, torch.Tensor, torch.Tensor] | None = None  # same, right, ones
         if token_type_ids is not None:
             same = (token_type_ids[:, None, :] == torch.unique(token_type_ids)[None, :, None]).to(dtype)  # [B, S, T]
             right = same if key_mask is None else torch.cat([same, key_mask[:, 0]], dim=1)
             right = right[:, None].expand(batch, heads, *right.shape[1:]).reshape(batch * heads, -1, width)
-            ones = torch.ones(batch, heads, width, 1, dtype=dtype, device=device)
+            segments = same, right, torch.ones(batch, heads, width, 1, dtype=dtype, device=device)
 
         d = self.d_model
         position_scores = self.workspace("position_scores", (heads, batch * width, 2 * width), dtype, device)
@@ -197,13 +198,14 @@ class FastXLNet(torch.nn.Module):
             # The bias SDPA adds to the content scores, [B, H, T, T]: with nothing to add, the view
             # itself (SDPA reads a strided mask as fast); else one pass writes it out.
             bias = bias_buffer
-            if key_mask is None and same is None:
-                bias = shifted.transpose(0, 1)
-            elif same is None:
-                torch.add(shifted.transpose(0, 1), key_mask, out=bias)
+            if segments is None:
+                if key_mask is None:
+                    bias = shifted.transpose(0, 1)
+                else:
+                    torch.add(shifted.transpose(0, 1), key_mask, out=bias)
             else:
+                same, right, ones = segments
                 bias.copy_(shifted.transpose(0, 1))
-            if same is not None:
                 # delta(i) = (q_i + r_s_bias) · (seg_embed[1] - seg_embed[0]), per head
                 seg_delta = attention.seg_embed[1] - attention.seg_embed[0]
                 delta = torch.einsum("bthd,hd->bht", q + attention.r_s_bias, seg_delta)

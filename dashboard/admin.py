@@ -12,6 +12,7 @@ from django.db.models import QuerySet
 from django.http import HttpRequest
 
 from dashboard import services
+from dashboard.auth import AuthenticatedHttpRequest
 from dashboard.models import ApiToken, AuditEvent, Batch
 
 
@@ -43,7 +44,7 @@ class ApiTokenAdmin(admin.ModelAdmin):
         return False
 
     @admin.action(description="Revoke selected tokens", permissions=["change"])
-    def revoke_selected(self, request: HttpRequest, queryset: QuerySet[ApiToken]) -> None:
+    def revoke_selected(self, request: AuthenticatedHttpRequest, queryset: QuerySet[ApiToken]) -> None:
         revoked = sum(
             services.api_token_revoke(prefix=token.prefix, user=token.user, actor=request.user, via="admin")
             for token in queryset.filter(revoked_at__isnull=True).select_related("user")

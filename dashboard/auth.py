@@ -1,10 +1,14 @@
-"""Who is calling the API: a bearer token, or a session user (with its CSRF token on unsafe methods)."""
+"""Who is calling: on the API a bearer token or a session user (with its CSRF token on unsafe methods).
+
+`AuthenticatedHttpRequest` is the request type of views that run only for a logged-in user.
+"""
 
 from __future__ import annotations
 
 from typing import Any
 
 from django.conf import settings
+from django.contrib.auth.models import User
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.middleware.csrf import CsrfViewMiddleware
 from ninja.security import APIKeyCookie, HttpBearer
@@ -14,6 +18,16 @@ from dashboard.services import api_token_authenticate
 AUTHENTICATION_REQUIRED = "Authentication required: log in or send 'Authorization: Bearer <token>'."
 INVALID_TOKEN = "Invalid or revoked API token."
 CSRF_FAILED = "CSRF check failed: send the X-CSRFToken header with session requests."
+
+
+class AuthenticatedHttpRequest(HttpRequest):
+    """A request behind `login_required` or the API's auth: its user is a `User`, never anonymous.
+
+    For type checking only (Django makes the requests): django-stubs types `HttpRequest.user` as
+    `User | AnonymousUser`, and the services that record who did something take a `User`.
+    """
+
+    user: User
 
 
 def api_error(status: int, message: str, **extra: Any) -> JsonResponse:
@@ -59,6 +73,12 @@ class TokenAuth(HttpBearer):
         return user
 
 
+def _csrf_view(request: HttpRequest) -> HttpResponse:
+    # Never called: CsrfViewMiddleware wants a view to wrap and to look for @csrf_exempt on, and no
+    # API operation is exempt.
+    return HttpResponse()
+
+
 class SessionAuth(APIKeyCookie):
     """A logged-in session; unsafe methods need the CSRF token, checked as Django's middleware does."""
 
@@ -70,6 +90,6 @@ class SessionAuth(APIKeyCookie):
     def authenticate(self, request: HttpRequest, key: str | None) -> Any:
         if not request.user.is_authenticated:
             return None
-        if CsrfViewMiddleware(lambda r: HttpResponse()).process_view(request, None, (), {}) is not None:
+        if CsrfViewMiddleware(_csrf_view).process_view(request, _csrf_view, (), {}) is not None:
             raise ApiError(403, CSRF_FAILED)
         return request.user

@@ -123,11 +123,12 @@ class _IdCheck:
             self.seen[item_id] = number
 
 
-def _text_problem(value: object) -> tuple[str | None, str | None]:
+def _text_checked(value: object) -> str | ValidationError:
+    """The text to classify, or the error whose message says why it cannot be."""
     try:
-        return submission_text_clean(value), None
+        return submission_text_clean(value)
     except ValidationError as error:
-        return None, error.messages[0]
+        return error
 
 
 # --- CSV ------------------------------------------------------------------------------------
@@ -270,7 +271,7 @@ def _parse_row(
     parsed: ParsedBatch, ids: _IdCheck, number: int, cells: list[str], text_at: int, id_at: int | None
 ) -> None:
     raw_text = cells[text_at] if text_at < len(cells) else ""
-    text, problem = _text_problem(raw_text)
+    text = _text_checked(raw_text)
     item_id = None
     if id_at is not None:
         raw_id = cells[id_at].strip() if id_at < len(cells) else ""
@@ -280,8 +281,8 @@ def _parse_row(
             else:
                 invalid = f"id {raw_id[:40]!r} is not valid: use 1-128 letters, digits, '_', '-' or '.'."
                 parsed.problem_add(number, invalid)
-    if problem:
-        parsed.problem_add(number, problem)
+    if isinstance(text, ValidationError):
+        parsed.problem_add(number, text.messages[0])
         return
     ids.add(parsed, number, item_id)
     parsed.rows.append(BatchRow(text=text, item_id=item_id))
@@ -325,9 +326,9 @@ def parse_lines(content: str) -> ParsedBatch:
             continue
         if rows.row():
             break
-        text, problem = _text_problem(line)
-        if problem:
-            parsed.problem_add(number, problem)
+        text = _text_checked(line)
+        if isinstance(text, ValidationError):
+            parsed.problem_add(number, text.messages[0])
         else:
             parsed.rows.append(BatchRow(text=text))
     rows.check(parsed)
@@ -360,9 +361,9 @@ def parse_api_body(body: object) -> ParsedBatch:
         if raw_id is not None and not (isinstance(raw_id, str) and item_id_valid(raw_id)):
             parsed.problem_add(number, "id is not valid: use 1-128 letters, digits, '_', '-' or '.'.")
             continue
-        text, problem = _text_problem(raw_text)
-        if problem:
-            parsed.problem_add(number, problem)
+        text = _text_checked(raw_text)
+        if isinstance(text, ValidationError):
+            parsed.problem_add(number, text.messages[0])
             continue
         ids.add(parsed, number, raw_id)
         parsed.rows.append(BatchRow(text=text, item_id=raw_id))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, date, datetime, time
+from typing import Any
 
 from django import forms
 from django.conf import settings
@@ -44,6 +45,11 @@ def _bound(value: date | datetime | None, *, end: bool) -> str | None:
     return timestamp_of(moment)
 
 
+def _page_size_choices() -> list[tuple[int, str]]:
+    # A callable: Django reads it whenever the choices are used, so they follow the setting.
+    return [(n, str(n)) for n in settings.RESULTS_PAGE_SIZES]
+
+
 class ExplorerForm(forms.Form):
     """The explorer's query string. Invalid values are reported and ignored, never a 500."""
 
@@ -58,12 +64,8 @@ class ExplorerForm(forms.Form):
         required=False, label="Created to", input_formats=["%Y-%m-%dT%H:%M", "%Y-%m-%d %H:%M", "%Y-%m-%d"]
     )
     text = forms.CharField(required=False, max_length=200, label="Text contains", strip=False)
-    size = forms.TypedChoiceField(required=False, coerce=int, choices=[], empty_value=None)
+    size = forms.TypedChoiceField(required=False, coerce=int, choices=_page_size_choices, empty_value=None)
     cursor = forms.CharField(required=False, max_length=4000)
-
-    def __init__(self, *args, **kwargs) -> None:
-        super().__init__(*args, **kwargs)
-        self.fields["size"].choices = [(n, str(n)) for n in settings.RESULTS_PAGE_SIZES]
 
     def clean_id(self) -> str:
         value = self.cleaned_data["id"].strip()
@@ -71,8 +73,9 @@ class ExplorerForm(forms.Form):
             raise forms.ValidationError("Ids are 1-128 letters, digits, '_', '-' or '.'.")
         return value
 
-    def clean(self) -> dict:
-        data = super().clean()
+    def clean(self) -> dict[str, Any]:
+        super().clean()
+        data = self.cleaned_data
         start, end = data.get("created_from"), data.get("created_to")
         if start and end and start > end:
             self.add_error("created_to", "The end is before the start.")
@@ -117,8 +120,9 @@ class BatchForm(forms.Form):
         widget=forms.Textarea(attrs={"rows": 8, "placeholder": "One text per line…"}),
     )
 
-    def clean(self) -> dict:
-        data = super().clean()
+    def clean(self) -> dict[str, Any]:
+        super().clean()
+        data = self.cleaned_data
         if not data.get("file") and not (data.get("lines") or "").strip():
             raise forms.ValidationError("Choose a CSV file or paste some lines.")
         if data.get("file") and (data.get("lines") or "").strip():

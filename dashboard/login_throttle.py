@@ -31,6 +31,7 @@ from functools import wraps
 
 from django.conf import settings
 from django.http import HttpRequest, HttpResponse
+from django.http.response import HttpResponseBase
 from django.shortcuts import render
 from redis.exceptions import RedisError
 
@@ -182,7 +183,7 @@ def login_throttle_reset() -> None:
         connection.delete(*keys)
 
 
-def login_throttled(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
+def login_throttled(view: Callable[..., HttpResponseBase]) -> Callable[..., HttpResponseBase]:
     """Refuse a login POST while its username or address is locked; count the ones the view refuses.
 
     Django's login views answer a failed login by showing the form again (200) and a successful one
@@ -190,7 +191,7 @@ def login_throttled(view: Callable[..., HttpResponse]) -> Callable[..., HttpResp
     """
 
     @wraps(view)
-    def wrapped(request: HttpRequest, *args, **kwargs) -> HttpResponse:
+    def wrapped(request: HttpRequest, *args, **kwargs) -> HttpResponseBase:
         if request.method != "POST":
             return view(request, *args, **kwargs)
         username = str(request.POST.get("username", "")).strip().casefold()[:150]

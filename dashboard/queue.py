@@ -9,7 +9,7 @@ import django_rq
 from django.conf import settings
 from redis import Redis
 from redis.exceptions import RedisError
-from rq import Retry
+from rq import Queue, Retry
 
 from classifier.contracts import CLASSIFY_JOB
 from dashboard.exceptions import QueueUnavailable
@@ -37,7 +37,7 @@ def redis_connection() -> Redis:
     return connection
 
 
-def inference_queue():
+def inference_queue() -> Queue:
     return django_rq.get_queue(settings.INFERENCE_QUEUE, connection=redis_connection())
 
 

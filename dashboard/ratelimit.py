@@ -119,6 +119,7 @@ def rate_limited(*, api: bool, cost: Callable[[HttpRequest], int] | None = None)
 
 
 def _too_many(request: HttpRequest, error: RateLimited, *, api: bool) -> HttpResponse:
+    response: HttpResponse
     if api:
         from dashboard.auth import api_error
 

@@ -11,7 +11,7 @@ from datetime import timedelta
 from typing import Any
 
 from django.conf import settings
-from django.contrib.auth.models import AbstractBaseUser
+from django.contrib.auth.models import User
 from django.utils import timezone
 
 from dashboard import audit
@@ -95,9 +95,7 @@ def _token_hash(raw: str) -> str:
     return hashlib.sha256(raw.encode()).hexdigest()
 
 
-def api_token_create(
-    *, user: AbstractBaseUser, name: str = "", actor: AbstractBaseUser | None = None, via: str = ""
-) -> tuple[ApiToken, str]:
+def api_token_create(*, user: User, name: str = "", actor: User | None = None, via: str = "") -> tuple[ApiToken, str]:
     """Make a token for a user. Returns the stored record and the raw token, which is not kept.
 
     Audited with `actor` (who made it; the token's user when not known) and `via` (where, e.g. a command).
@@ -115,7 +113,7 @@ def api_token_create(
     return token, raw
 
 
-def _token_detail(*, user: AbstractBaseUser | None, name: str = "", via: str = "", none: bool = False) -> str:
+def _token_detail(*, user: User | None, name: str = "", via: str = "", none: bool = False) -> str:
     parts = [
         "no active token has this prefix" if none else "",
         f"for {user.get_username()}" if user is not None else "",
@@ -125,7 +123,7 @@ def _token_detail(*, user: AbstractBaseUser | None, name: str = "", via: str = "
     return "; ".join(part for part in parts if part)
 
 
-def api_token_authenticate(*, raw: str) -> AbstractBaseUser | None:
+def api_token_authenticate(*, raw: str) -> User | None:
     """The active user a raw token belongs to, or None. Revocation takes effect on the next request."""
     if not raw.startswith(TOKEN_PREFIX):
         return None
@@ -152,7 +150,7 @@ _TOKEN_SENTINEL = "\x00token-hash\x00"
 _token_query = threading.local()
 
 
-def _token_lookup(*, key_hash: str) -> tuple[int, Any, AbstractBaseUser] | None:
+def _token_lookup(*, key_hash: str) -> tuple[int, Any, User] | None:
     """(token id, its last_used_at, its user) for an unrevoked token with this hash, or None."""
     from django.contrib.auth import get_user_model
     from django.db import connections, router
@@ -184,9 +182,7 @@ def _token_lookup(*, key_hash: str) -> tuple[int, Any, AbstractBaseUser] | None:
     return row[0], row[1], user_model.from_db(alias, user_fields, row[2:])
 
 
-def api_token_revoke(
-    *, prefix: str, user: AbstractBaseUser | None = None, actor: AbstractBaseUser | None = None, via: str = ""
-) -> int:
+def api_token_revoke(*, prefix: str, user: User | None = None, actor: User | None = None, via: str = "") -> int:
     """Revoke tokens by their prefix (optionally only a user's). Returns how many were revoked.
 
     Audited with `actor` (who revoked; the tokens' user when not known), also when nothing matched.
@@ -212,7 +208,7 @@ def api_token_revoke(
 # --- Results explorer and bulk submission --------------------------------------------------
 
 
-def preference_set(*, user: AbstractBaseUser, key: str, value: Any) -> None:
+def preference_set(*, user: User, key: str, value: Any) -> None:
     from dashboard.models import UserPreference
 
     UserPreference.objects.update_or_create(user=user, key=key, defaults={"value": value})
@@ -224,7 +220,7 @@ def _enqueue_chunks(item_ids: list[str]) -> None:
         classify_enqueue(item_ids=item_ids[start : start + size])
 
 
-def items_delete(*, item_ids: list[str], actor: AbstractBaseUser | None = None) -> int:
+def items_delete(*, item_ids: list[str], actor: User | None = None) -> int:
     """Delete items for good. Returns how many deletes DynamoDB accepted. Audited, failures included."""
     try:
         deleted = dynamodb.items_delete_many(item_ids=item_ids)
@@ -235,7 +231,7 @@ def items_delete(*, item_ids: list[str], actor: AbstractBaseUser | None = None) 
     return deleted
 
 
-def items_rerun(*, item_ids: list[str], user: AbstractBaseUser | None = None) -> dict[str, list[str]]:
+def items_rerun(*, item_ids: list[str], user: User | None = None) -> dict[str, list[str]]:
     """Reset finished items to queued and enqueue them (queued ones are enqueued again; a job that finds
     an item already claimed skips it). Running and missing items are left alone.
 
@@ -287,7 +283,7 @@ def _items_reset(ids: list[str]) -> tuple[list[str], list[str]]:
     return requeued, skipped
 
 
-def _data_audit(actor: AbstractBaseUser | None, action: str, *, outcome: str, count: int, detail: str = "") -> None:
+def _data_audit(actor: User | None, action: str, *, outcome: str, count: int, detail: str = "") -> None:
     audit.audit_record(
         kind="data", actor=actor, action=action, target="selection", outcome=outcome, count=count, detail=detail
     )
@@ -304,7 +300,7 @@ def _capacity_ensure(*, trigger: str) -> None:
     capacity_ensure(trigger=trigger)
 
 
-def batch_create(*, rows: list, source: str, submitted_by: AbstractBaseUser | None, filename: str = ""):
+def batch_create(*, rows: list, source: str, submitted_by: User | None, filename: str = ""):
     """Store a validated batch and enqueue it in chunks. All or nothing: on any failure nothing is kept.
 
     `rows` are `dashboard.csv_upload.BatchRow`s. Ids given by the user must be new: they are written

@@ -14,7 +14,7 @@ from django.conf import settings
 from django.contrib.auth.decorators import login_not_required
 from django.core.exceptions import RequestDataTooBig
 from django.http import HttpRequest, HttpResponse, JsonResponse
-from django.urls import URLPattern, path
+from django.urls import URLPattern, URLResolver, path
 from ninja import NinjaAPI
 from ninja.errors import AuthenticationError, ValidationError
 
@@ -77,7 +77,7 @@ def _too_big(request: HttpRequest, error: RequestDataTooBig) -> HttpResponse:
 def document() -> dict[str, Any]:
     """The OpenAPI document for this deployment: limits come from its settings."""
     # Through JSON: ninja keys responses by int status codes, the document (and its validator) by strings.
-    schema = json.loads(json.dumps(api.get_openapi_schema(path_prefix=PREFIX)))
+    schema: dict[str, Any] = json.loads(json.dumps(api.get_openapi_schema(path_prefix=PREFIX)))
     components = schema.setdefault("components", {}).setdefault("schemas", {})
     for name, model in REQUEST_MODELS.items():
         body = model.model_json_schema(ref_template="#/components/schemas/{model}")
@@ -105,14 +105,18 @@ def openapi_json(request: HttpRequest) -> HttpResponse:
 not_allowed(api.default_router, "/openapi.json", allowed=["GET"], view=openapi_json)
 
 
-def _login_not_required(patterns: list) -> list:
+def _login_not_required(patterns: list[URLPattern | URLResolver]) -> list[URLPattern]:
     """An API client gets a 401 JSON answer from the API's auth, not LoginRequiredMiddleware's redirect.
 
-    Ninja's own root page (a link to its docs) is left out: there are no public docs.
+    Ninja names every route it makes. Its own root page (a link to its docs) is left out: there are
+    no public docs.
     """
-    kept = [p for p in patterns if isinstance(p, URLPattern) and not (p.name or "").endswith("api-root")]
-    # Top-level routes under the prefix (not an include()), so the URL map lists each API route itself.
-    return [path(f"{PREFIX.lstrip('/')}{p.pattern}", login_not_required(p.callback), name=p.name) for p in kept]
+    routes = []
+    for p in patterns:
+        if isinstance(p, URLPattern) and p.name and not p.name.endswith("api-root"):
+            # Top-level routes under the prefix (not an include()), so the URL map lists each API route itself.
+            routes.append(path(f"{PREFIX.lstrip('/')}{p.pattern}", login_not_required(p.callback), name=p.name))
+    return routes
 
 
 urlpatterns = _login_not_required(api.urls[0])

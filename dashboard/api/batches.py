@@ -6,6 +6,7 @@ import json
 
 from django.conf import settings
 from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.http.response import HttpResponseBase
 from django.urls import reverse
 from ninja import Router
 
@@ -21,7 +22,7 @@ from dashboard.api.schemas import (
     RateLimitedError,
     TooLarge,
 )
-from dashboard.auth import ApiError, api_error
+from dashboard.auth import ApiError, AuthenticatedHttpRequest, api_error
 from dashboard.exceptions import BatchConflict, BatchRejected, QueueUnavailable, StoreUnavailable
 from dashboard.ratelimit import submissions_charge
 from dashboard.views.results import csv_download
@@ -54,8 +55,9 @@ def _parse(request: HttpRequest) -> tuple[csv_upload.ParsedBatch, str]:
         upload = request.FILES.get("file")
         if upload is None:
             raise ApiError(400, "Send the CSV as a multipart field named 'file'.", fields={"file": "required"})
-        if upload.size > limit:
-            raise ApiError(413, f"The file is {upload.size:,} bytes; the limit is {limit:,}.")
+        size = upload.size or 0  # None only for a file no upload handler made; the length was checked above
+        if size > limit:
+            raise ApiError(413, f"The file is {size:,} bytes; the limit is {limit:,}.")
         return csv_upload.parse_csv(upload), upload.name or ""
     if length > limit:
         raise ApiError(413, f"The request is {length:,} bytes; the limit is {limit:,}.")
@@ -116,7 +118,7 @@ def _rejected(problems: list[tuple[int | None, str]], message: str, total: int |
         503: Error,
     },
 )
-def api_batches(request: HttpRequest) -> HttpResponse:
+def api_batches(request: AuthenticatedHttpRequest) -> HttpResponse:
     parsed, filename = _parse(request)
     if not parsed.ok:
         message = f"The batch was rejected ({parsed.problem_count} problem(s)); nothing stored."
@@ -179,7 +181,7 @@ not_allowed(router, "/batches/{batch_id}", allowed=["GET"], view=api_batch_detai
     },
     response={401: UNAUTHORIZED, 404: Error},
 )
-def api_batch_results(request: HttpRequest, batch_id: str) -> HttpResponse:
+def api_batch_results(request: HttpRequest, batch_id: str) -> HttpResponseBase:
     batch = selectors.batch_get(batch_id=batch_id)
     if batch is None:
         return api_error(404, "No batch with that id.")

@@ -7,6 +7,7 @@ from collections.abc import Callable
 from typing import Any
 
 from django.http import HttpRequest, HttpResponse, HttpResponseNotAllowed
+from django.http.response import HttpResponseBase
 from ninja import Router
 from pydantic import BaseModel
 
@@ -32,7 +33,7 @@ def unavailable(message: str) -> ApiError:
     return ApiError(503, message, headers={"Retry-After": "5"})
 
 
-def not_allowed(router: Router, path: str, *, allowed: list[str], view: Callable[..., HttpResponse]) -> None:
+def not_allowed(router: Router, path: str, *, allowed: list[str], view: Callable[..., HttpResponseBase]) -> None:
     """Answer the other methods on `path` with 405 after the login check, as the API always has.
 
     Without this, ninja answers them before authentication, and an anonymous caller would learn

@@ -8,6 +8,7 @@ message it got before the API was described by these models. Limits that follow 
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any, ClassVar, Literal, TypeVar
 
@@ -54,8 +55,8 @@ class ApiRequest(BaseModel):
 M = TypeVar("M", bound="ApiRequest")
 
 
-def error_fields(errors: list[dict[str, Any]]) -> tuple[str, dict[str, str]]:
-    """A pydantic error list as the API's message and `fields`."""
+def error_fields(errors: Sequence[Mapping[str, Any]]) -> tuple[str, dict[str, str]]:
+    """A pydantic error list (its `ErrorDetails`, or ninja's plain dicts) as the API's message and `fields`."""
     fields: dict[str, str] = {}
     messages: list[str] = []
     for error in errors:

@@ -10,17 +10,20 @@ from __future__ import annotations
 
 import os
 import threading
-from typing import Any
+from typing import Any, Literal
 
 import boto3
 from botocore.config import Config
 from django.conf import settings
 
+# boto3-stubs types `Session.client` per service name, so the name is one of these rather than any str.
+Service = Literal["dynamodb", "ec2", "sagemaker", "sagemaker-runtime"]
+
 _lock = threading.Lock()
 _clients: dict[tuple, Any] = {}
 
 
-def cached_client(service: str, *, endpoint_url: str | None, **config: Any) -> Any:
+def cached_client(service: Service, *, endpoint_url: str | None, **config: Any) -> Any:
     """The process's `service` client for `endpoint_url` (None: AWS itself) and botocore `config`."""
     key = (os.getpid(), service, settings.AWS_REGION, endpoint_url, repr(sorted(config.items())))
     made = _clients.get(key)

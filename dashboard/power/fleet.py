@@ -25,13 +25,19 @@ from dashboard.queue import inference_queue
 ENDPOINTS_CACHE_SECONDS = 15
 
 
+def _text(value: bytes | str) -> str:
+    # redis-py types replies as either: the queue's client returns bytes, one made with
+    # decode_responses=True would return str.
+    return value.decode() if isinstance(value, bytes) else value
+
+
 def workers_status() -> list[dict[str, Any]]:
     """RQ's registered workers with what each published about its model (`inference:worker:<name>`)."""
     connection = redis()
     now = datetime.now(UTC)
     found = []
     for worker in Worker.all(connection=connection):
-        meta = {k.decode(): v.decode() for k, v in connection.hgetall(WORKER_META_PREFIX + worker.name).items()}
+        meta = {_text(k): _text(v) for k, v in connection.hgetall(WORKER_META_PREFIX + worker.name).items()}
         heartbeat = worker.last_heartbeat
         if heartbeat is not None and heartbeat.tzinfo is None:
             heartbeat = heartbeat.replace(tzinfo=UTC)

@@ -17,7 +17,7 @@ from dashboard.compute.base import PENDING, POWERED_STATES, STOPPING, ComputeBac
 from dashboard.compute.policy import Memory
 from dashboard.exceptions import ComputeError, StoreUnavailable
 from dashboard.power.fleet import endpoints_status, oldest_queued_created_at, queue_counts, workers_status
-from dashboard.power.state import LAST_KEY, MEMORY_KEY, json_get, power_error, tick_alive
+from dashboard.power.state import MEMORY_KEY, json_get, last_check, power_error, tick_alive
 from dashboard.power.usage import gpu_seconds_today, usage_observe
 
 
@@ -95,11 +95,11 @@ def power_status(*, now: float | None = None) -> dict[str, Any]:
     status["queue"] = {**counts, "oldest_queued_age_s": _oldest_queued_age(status, now=now)}
     status["endpoints"], status["endpoints_error"] = endpoints_status()
     status["usage"] = _usage(now=now)
-    error = power_error()
-    if error:
-        error["retry_in_s"] = max(0.0, float(error["retry_at"]) - now)
-    status["power_error"] = error
-    last = json_get(LAST_KEY)
+    provider_error = power_error()
+    if provider_error:
+        provider_error["retry_in_s"] = max(0.0, float(provider_error["retry_at"]) - now)
+    status["power_error"] = provider_error
+    last = last_check()
     status["waiting"] = list(last.get("waiting", [])) if last else []
     status["silent"] = _silent_instances(now=now)
     status["last_decision"] = last

@@ -97,7 +97,8 @@ def capacity_ok() -> bool:
 
 def last_check() -> dict[str, Any] | None:
     """The last decision the policy made, with the counts it saw."""
-    return json_get(LAST_KEY)
+    last: dict[str, Any] | None = json_get(LAST_KEY)  # the policy cycle stores an object there, or nothing
+    return last
 
 
 def tick_heartbeat() -> None:
@@ -114,7 +115,8 @@ def tick_alive() -> bool:
 
 def power_error() -> dict[str, Any] | None:
     """The last provider error the panel should show, or None."""
-    return json_get(ERROR_KEY)
+    error: dict[str, Any] | None = json_get(ERROR_KEY)  # `error_record` stores an object there, or nothing
+    return error
 
 
 def error_record(error: Exception, *, action: str, instance_id: str = "", now: float | None = None) -> None:
@@ -145,4 +147,6 @@ def error_clear() -> None:
 
 def in_backoff(now: float) -> bool:
     error = power_error()
-    return bool(error) and float(error.get("retry_at", 0)) > now
+    if not error:
+        return False
+    return float(error.get("retry_at", 0)) > now

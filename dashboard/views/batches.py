@@ -6,11 +6,12 @@ import logging
 
 from django.conf import settings
 from django.contrib.auth.decorators import login_required
-from django.http import Http404, HttpRequest, HttpResponse
+from django.http import Http404, HttpRequest, HttpResponse, StreamingHttpResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_GET, require_http_methods
 
 from dashboard import csv_upload, selectors, services
+from dashboard.auth import AuthenticatedHttpRequest
 from dashboard.exceptions import BatchConflict, BatchRejected, QueueUnavailable, StoreUnavailable
 from dashboard.explorer import BatchForm
 from dashboard.ratelimit import rate_limited, submissions_charge
@@ -38,7 +39,7 @@ def _problems_context(problems: list[tuple[int | None, str]], total: int | None 
 @login_required
 @require_http_methods(["GET", "POST"])
 @rate_limited(api=False)
-def batch_new(request: HttpRequest) -> HttpResponse:
+def batch_new(request: AuthenticatedHttpRequest) -> HttpResponse:
     # A body over DATA_UPLOAD_MAX_MEMORY_SIZE never gets here: dashboard.middleware answers it with a 413 page.
     form = BatchForm(request.POST or None, request.FILES or None)
     context: dict = {"form": form, "recent": selectors.batch_recent(limit=20), "limits": _limits()}
@@ -100,6 +101,6 @@ def batch_detail(request: HttpRequest, batch_id: str) -> HttpResponse:
 
 @login_required
 @require_GET
-def batch_download(request: HttpRequest, batch_id: str) -> HttpResponse:
+def batch_download(request: HttpRequest, batch_id: str) -> StreamingHttpResponse:
     batch = _batch_or_404(batch_id)
     return csv_download(selectors.batch_items(batch_id=batch.id), name=f"batch-{batch.id[:8]}")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from typing import Any
 
 from django import forms
 from django.conf import settings
@@ -66,8 +67,9 @@ class GenerationForm(forms.Form):
         self.fields["max_new_tokens"].help_text = f"1 to {settings.GENERATE_MAX_NEW_TOKENS:,}."
         self.fields["temperature"].help_text = "0 = greedy (always the likeliest token); higher = more varied."
 
-    def clean(self) -> dict:
-        data = super().clean()
+    def clean(self) -> dict[str, Any]:
+        super().clean()
+        data = self.cleaned_data
         try:
             self.params = generation.generation_params_clean(
                 prompt=data.get("prompt", ""),

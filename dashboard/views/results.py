@@ -10,12 +10,14 @@ from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse, StreamingHttpResponse
+from django.http.response import HttpResponseBase
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_GET, require_POST
 
 from dashboard import audit, export, selectors, services
+from dashboard.auth import AuthenticatedHttpRequest
 from dashboard.aws import dynamodb
 from dashboard.exceptions import ItemNotFound, QueueUnavailable, RateLimited, StoreUnavailable
 from dashboard.explorer import COLUMNS, COLUMNS_PREFERENCE, ExplorerForm, columns_clean
@@ -170,7 +172,7 @@ def csv_download(items, *, name: str) -> StreamingHttpResponse:
 
 @login_required
 @require_POST
-def results_actions(request: HttpRequest) -> HttpResponse:
+def results_actions(request: AuthenticatedHttpRequest) -> HttpResponseBase:
     """Delete, re-run or download the selected rows."""
     ids = list(dict.fromkeys(item_id for item_id in request.POST.getlist("ids") if item_id_valid(item_id)))
     action = request.POST.get("action", "")
@@ -226,7 +228,7 @@ def results_actions(request: HttpRequest) -> HttpResponse:
 
 @login_required
 @require_GET
-def results_export(request: HttpRequest) -> HttpResponse:
+def results_export(request: HttpRequest) -> HttpResponseBase:
     """Every result matching the filter as CSV, streamed: one DynamoDB page in memory at a time.
 
     A text filter makes that a read of the whole table: staff only (403 with the reason otherwise).
@@ -247,7 +249,7 @@ def results_export(request: HttpRequest) -> HttpResponse:
 
 @login_required
 @require_POST
-def results_columns(request: HttpRequest) -> HttpResponse:
+def results_columns(request: AuthenticatedHttpRequest) -> HttpResponse:
     """Remember which explorer columns this user shows."""
     columns = columns_clean(request.POST.getlist("columns"))
     services.preference_set(user=request.user, key=COLUMNS_PREFERENCE, value=columns)

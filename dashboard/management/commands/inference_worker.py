@@ -1,9 +1,14 @@
 from __future__ import annotations
 
 import os
+from typing import TYPE_CHECKING
 
 from django.conf import settings
 from django.core.management.base import BaseCommand
+
+if TYPE_CHECKING:  # imported where used: loading the model stack is the worker's start, not every command's
+    from classifier.engine import Engine
+    from classifier.sagemaker_backend import SageMakerEngine
 
 
 class Command(BaseCommand):
@@ -21,6 +26,7 @@ class Command(BaseCommand):
         from classifier.engine import load_engine
         from classifier.worker import worker_run
 
+        engine: Engine | SageMakerEngine
         if settings.CLASSIFIER_BACKEND == "sagemaker":  # the endpoint classifies: no local model, no GPU needed
             from classifier.sagemaker_backend import sagemaker_engine
 
