@@ -90,9 +90,10 @@ def demo_model_dir() -> Path:
     configured = os.environ.get("CLASSIFIER_MODEL")
     path = Path(configured) if configured else ROOT / "var" / "models" / "demo"
     if not (path / "config.json").exists():
+        from classifier.corpus import corpus_prepare
         from classifier.demo import build_demo_model
 
-        build_demo_model(path)
+        build_demo_model(path, corpus=corpus_prepare(ROOT / "var" / "corpus"))
     return path
 
 

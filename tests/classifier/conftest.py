@@ -1,12 +1,14 @@
-"""Fixtures for the classifier tests: one tiny model per session, built from the shipped data.
+"""Fixtures for the classifier tests: one tiny model per session, built from templated text.
 
-The tiny model is always built fresh (a few seconds), so these tests never depend on whatever
-CLASSIFIER_MODEL the worker is configured with. Tests of the real demo model's quality use
-var/models/demo when `make model` has built it, and skip otherwise.
+The tiny model is always built fresh (a few seconds) through the demo's own pipeline, on a corpus
+folder written from `classifier.data.generate`'s templates, so these tests never depend on the
+network or on whatever CLASSIFIER_MODEL the worker is configured with. Tests of the real demo
+model's quality use var/models/demo, which `make test` builds first.
 """
 
 from __future__ import annotations
 
+import csv
 import os
 from pathlib import Path
 
@@ -16,12 +18,34 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 import pytest
 
 
+def templated_corpus(out: Path, rows: int = 800) -> Path:
+    """A corpus folder like `classifier.corpus` writes, from templated reviews: for pipeline tests."""
+    from classifier.data.generate import generate
+
+    examples = generate(rows, seed=0)
+    tenth = rows // 10
+    splits = {"test": examples[:tenth], "validation": examples[tenth : 2 * tenth], "train": examples[2 * tenth :]}
+    out.mkdir(parents=True, exist_ok=True)
+    for name, part in splits.items():
+        with (out / f"{name}.csv").open("w", newline="", encoding="utf-8") as handle:
+            writer = csv.writer(handle, lineterminator="\n")
+            writer.writerow(["text", "label", "label_name", "source"])
+            writer.writerows([text, label, ("negative", "positive")[label], "templates"] for text, label in part)
+    (out / "unlabelled.txt").write_text("".join(text + "\n" for text, _ in examples), encoding="utf-8")
+    return out
+
+
 @pytest.fixture(scope="session")
-def tiny_model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+def tiny_corpus(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return templated_corpus(tmp_path_factory.mktemp("corpus"))
+
+
+@pytest.fixture(scope="session")
+def tiny_model_dir(tmp_path_factory: pytest.TempPathFactory, tiny_corpus: Path) -> Path:
     from classifier.demo import TINY, build_demo_model
 
     out = tmp_path_factory.mktemp("models") / "tiny"
-    build_demo_model(out, size=TINY, progress=False)
+    build_demo_model(out, corpus=tiny_corpus, size=TINY, progress=False)
     return out
 
 

@@ -1,29 +1,64 @@
-"""Quality checks on the real demo model (var/models/demo); skipped until it is built."""
+"""Quality checks on the real demo model (var/models/demo, which `make test` builds first).
+
+`data/obvious_sentences.csv` holds ordinary review sentences across domains (films, restaurants,
+hotels, gadgets, apps), written for these tests and checked to be in none of the corpus's sources.
+The bars below are what the demo model reaches on two CPU cores in its three-minute build; they
+are floors to catch a regression, and `bench/quality.py` measures the model against its baselines.
+"""
 
 from __future__ import annotations
 
+import csv
 import json
 from pathlib import Path
 
 import pytest
 
-OBVIOUS = [
-    ("I love this, it is wonderful", "positive"),
-    ("This is terrible, I hate it", "negative"),
-    ("Great product, works perfectly.", "positive"),
-    ("Worst purchase ever, it broke after a day.", "negative"),
-    ("The food was delicious and the staff were friendly.", "positive"),
-    ("The movie was boring and way too long.", "negative"),
-    ("Not bad at all, I enjoyed it.", "positive"),
-    ("It is not good at all.", "negative"),
-]
+OBVIOUS = Path(__file__).parent / "data" / "obvious_sentences.csv"
+OBVIOUS_FLOOR = 0.84
+TEST_ACCURACY_FLOOR = 0.76
+ECE_CEILING = 0.05
 
 
-@pytest.mark.parametrize(("text", "expected"), OBVIOUS)
-def test_the_demo_model_gets_obvious_sentences_right(demo_engine, text: str, expected: str) -> None:
-    assert demo_engine.predict([text])[0].label_name == expected
+def obvious_sentences() -> list[tuple[str, str]]:
+    with OBVIOUS.open(newline="", encoding="utf-8") as handle:
+        return [(row["text"], row["label"]) for row in csv.DictReader(handle)]
 
 
-def test_the_demo_model_met_its_accuracy_target(demo_model_dir) -> None:
+def test_the_obvious_set_is_balanced_and_large_enough() -> None:
+    labels = [label for _, label in obvious_sentences()]
+    assert len(labels) >= 40 and labels.count("positive") == labels.count("negative")
+
+
+def test_the_obvious_sentences_are_in_none_of_the_sources(demo_model_dir) -> None:
+    from classifier.corpus import normalise
+
+    corpus = Path(json.loads((Path(demo_model_dir) / "metrics.json").read_text())["dataset"]["path"]).parent
+    if not (corpus / "unlabelled.txt").is_file():
+        pytest.skip(f"the corpus the model was built from is not at {corpus}")
+    seen = {normalise(line) for line in (corpus / "unlabelled.txt").read_text(encoding="utf-8").splitlines()}
+    assert [text for text, _ in obvious_sentences() if normalise(text) in seen] == []
+
+
+def test_the_demo_model_gets_the_obvious_sentences_right(demo_engine) -> None:
+    sentences = obvious_sentences()
+    predictions = demo_engine.predict([text for text, _ in sentences])
+    wrong = [
+        (text, p.label_name, round(p.confidence, 2))
+        for (text, label), p in zip(sentences, predictions, strict=True)
+        if p.label_name != label
+    ]
+    assert 1 - len(wrong) / len(sentences) >= OBVIOUS_FLOOR, wrong
+
+
+def test_the_demo_model_was_measured_on_its_test_split(demo_model_dir) -> None:
     metrics = json.loads((Path(demo_model_dir) / "metrics.json").read_text())
-    assert metrics["validation"]["accuracy"] > 0.95
+    assert metrics["test"]["accuracy"] >= TEST_ACCURACY_FLOOR
+    assert {"movie", "amazon_snippets", "uci_imdb", "uci_yelp", "uci_amazon"} <= set(metrics["test"]["per_source"])
+    assert metrics["calibration"]["ece_after_scaling"] <= ECE_CEILING
+    assert metrics["calibration"]["ece_after_scaling"] < metrics["calibration"]["ece_before_scaling"]
+
+
+def test_a_confidence_means_a_probability(demo_engine) -> None:
+    probabilities = demo_engine.predict(["The soup was bland and the bread tasted stale."])[0].probabilities
+    assert sum(probabilities) == pytest.approx(1.0) and demo_engine.temperature != 1.0

