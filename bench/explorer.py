@@ -78,6 +78,7 @@ def load(count: int) -> None:
                     "label": label,
                     "label_name": labels[label],
                     "confidence": 0.9,
+                    "probabilities": {labels[label]: 0.9, labels[1 - label]: 0.1},
                     "model": "bench-model",
                     "finished_at": created,
                 }

@@ -10,6 +10,7 @@ import logging
 import os
 import socket
 import time
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from classifier.contracts import STASH_KEY
@@ -94,7 +95,7 @@ def classify_items(item_ids: list[str]) -> dict[str, int]:
     if len(outcomes) != len(claimed):
         raise RuntimeError(f"engine returned {len(outcomes)} outcomes for {len(claimed)} texts")
     records = [
-        _record(item, outcome, holder=holder, model=engine.model_name)
+        _record(item, outcome, holder=holder, model=engine.model_name, id2label=engine.id2label)
         for item, outcome in zip(claimed, outcomes, strict=True)
     ]
     written, lost = _finish_with_backoff(records, job=job)
@@ -122,7 +123,14 @@ def _decided_add(item_ids: list[str]) -> None:
         del _decided[next(iter(_decided))]
 
 
-def _record(item: dict[str, Any], outcome: Any, *, holder: str, model: str) -> dict[str, Any]:
+def probabilities_named(probabilities: Sequence[float], id2label: Mapping[int, str]) -> dict[str, float]:
+    """Each class's probability under its label name, `LABEL_<id>` where the model names none (as transformers)."""
+    return {id2label.get(i, f"LABEL_{i}"): float(p) for i, p in enumerate(probabilities)}
+
+
+def _record(
+    item: dict[str, Any], outcome: Any, *, holder: str, model: str, id2label: Mapping[int, str]
+) -> dict[str, Any]:
     if isinstance(outcome, Exception):
         return {
             "item_id": item["id"],
@@ -138,6 +146,7 @@ def _record(item: dict[str, Any], outcome: Any, *, holder: str, model: str) -> d
         "label": outcome.label,
         "label_name": outcome.label_name,
         "confidence": outcome.confidence,
+        "probabilities": probabilities_named(outcome.probabilities, id2label),
         "model": model,
     }
 

@@ -1,7 +1,7 @@
 """`CLASSIFIER_BACKEND=sagemaker`: classify through our endpoint instead of a local model.
 
 `SageMakerEngine` has the part of `classifier.engine.Engine` that the job uses (`predict_safe`,
-`model_name`), so `classifier.jobs.classify_items` keeps one path: claim items, predict, write
+`model_name`, `id2label`), so `classifier.jobs.classify_items` keeps one path: claim items, predict, write
 `done` or `failed`. The endpoint runs `classifier/serve.py`, which answers one prediction (or one
 error) per text. Runs in the worker, where Django is set up; it never imports torch, so a
 worker for this backend needs no GPU.
@@ -45,6 +45,10 @@ class SageMakerEngine:
         self.clock = clock
         self.sleep = sleep
         self.model_name = f"sagemaker:{endpoint}"
+        # The class names of the endpoint's model, as its latest answer gave them (the console has no
+        # copy of the model's config). Empty until it answers, or if it runs a serve.py that does not
+        # name them: the job then names each class `LABEL_<id>`.
+        self.id2label: dict[int, str] = {}
 
     def predict_safe(self, texts: Sequence[str]) -> list[Prediction | Exception]:
         """One outcome per text, in order. A permanently failed call fails only the texts it carried.
@@ -88,11 +92,14 @@ class SageMakerEngine:
             clock=self.clock,
             sleep=self.sleep,
         )
-        return predictions_parse(answer.body, expected=len(texts), endpoint=self.endpoint)
+        id2label, outcomes = answer_parse(answer.body, expected=len(texts), endpoint=self.endpoint)
+        self.id2label = id2label
+        return outcomes
 
 
-def predictions_parse(body: bytes, *, expected: int, endpoint: str) -> list[Prediction | Exception]:
-    """`classifier/serve.py`'s answer as Predictions (or the per-text error), checked for shape."""
+def answer_parse(body: bytes, *, expected: int, endpoint: str) -> tuple[dict[int, str], list[Prediction | Exception]]:
+    """`classifier/serve.py`'s answer: its class names by id (empty if it gives none), and one
+    Prediction (or the per-text error) per text, checked for shape."""
     answer = sagemaker_runtime.answer_json(body, endpoint=endpoint)
     predictions = answer.get("predictions") if isinstance(answer, dict) else None
     if not isinstance(predictions, list):
@@ -102,21 +109,33 @@ def predictions_parse(body: bytes, *, expected: int, endpoint: str) -> list[Pred
         )
     if len(predictions) != expected:
         raise EndpointModelError(f"Endpoint {endpoint!r} returned {len(predictions)} predictions for {expected} texts")
-    return [_prediction(entry, endpoint) for entry in predictions]
+    labels = answer.get("labels", [])
+    if not isinstance(labels, list) or not all(isinstance(name, str) for name in labels):
+        raise EndpointModelError(f"Endpoint {endpoint!r} answered with malformed labels: {labels!r}"[:300])
+    return dict(enumerate(labels)), [_prediction(entry, endpoint, classes=len(labels)) for entry in predictions]
 
 
-def _prediction(entry: Any, endpoint: str) -> Prediction | Exception:
+def _prediction(entry: Any, endpoint: str, *, classes: int) -> Prediction | Exception:
     if isinstance(entry, dict) and "error" in entry:
         return EndpointModelError(f"the endpoint could not classify it: {entry['error']}")
     try:
-        return Prediction(
+        prediction = Prediction(
             label=int(entry["label"]),
             label_name=str(entry["label_name"]),
             confidence=float(entry["confidence"]),
-            probabilities=[float(p) for p in entry.get("probabilities", [])],
+            probabilities=[float(p) for p in entry["probabilities"]],
         )
     except (KeyError, TypeError, ValueError):
-        return EndpointModelError(f"Endpoint {endpoint!r} answered with a malformed prediction: {entry!r}"[:300])
+        return _malformed(entry, endpoint)
+    # Every done item stores every class's probability, so an answer without them all is not a result.
+    count = len(prediction.probabilities)
+    if not 0 <= prediction.label < count or (classes and count != classes):
+        return _malformed(entry, endpoint)
+    return prediction
+
+
+def _malformed(entry: Any, endpoint: str) -> EndpointModelError:
+    return EndpointModelError(f"Endpoint {endpoint!r} answered with a malformed prediction: {entry!r}"[:300])
 
 
 def sagemaker_engine() -> SageMakerEngine:

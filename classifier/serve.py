@@ -4,8 +4,9 @@
   loads in a background thread, so /ping answers from the first second; SageMaker keeps polling
   it until the container is healthy.
 - `POST /invocations`: `application/json` `{"inputs": ["text", ...]}` or `{"inputs": "text"}`, or
-  `text/csv` with one text per row (commas need no quotes). Answers `{"model": ..., "predictions":
-  [{"label", "label_name", "confidence", "probabilities"}, ...]}` in input order (or CSV rows
+  `text/csv` with one text per row (commas need no quotes). Answers `{"model": ..., "labels": [name,
+  ...], "predictions": [{"label", "label_name", "confidence", "probabilities"}, ...]}` in input order,
+  `labels` naming the classes in the order of each `probabilities` list (or CSV rows
   `label,label_name,confidence,error` when the request accepts `text/csv`). One bad text gets
   `{"error": ...}` in its slot, not a 500.
 - `GET /execution-parameters`: what batch transform may send us.
@@ -183,7 +184,8 @@ class ServeApp:
         predictions = [_prediction_json(outcome) for outcome in outcomes]
         if accept == "text/csv":
             return _respond(start_response, 200, "text/csv; charset=utf-8", _predictions_csv(predictions))
-        return _json(start_response, 200, {"model": engine.model_name, "predictions": predictions})
+        answer = {"model": engine.model_name, "labels": _labels(engine), "predictions": predictions}
+        return _json(start_response, 200, answer)
 
     def _read_body(self, environ: dict[str, Any]) -> bytes:
         stream = environ["wsgi.input"]
@@ -262,6 +264,12 @@ def _checked(texts: list[Any]) -> list[str]:
         if not text.strip():
             raise RequestError(400, f"inputs[{index}] is empty.")
     return texts
+
+
+def _labels(engine: Any) -> list[str]:
+    """The class names in label-id order, as transformers names a class its config leaves unnamed."""
+    id2label = engine.id2label
+    return [id2label.get(i, f"LABEL_{i}") for i in range(max(id2label, default=-1) + 1)]
 
 
 def _prediction_json(outcome: Any) -> dict[str, Any]:

@@ -7,11 +7,15 @@ narrows it), however few match. Only staff may start that; everyone else downloa
 A cell that starts with `=`, `+`, `-`, `@`, a tab or a carriage return is read by Excel and
 LibreOffice as a formula (CSV injection), so such a cell is written with a leading `'`, which
 spreadsheets show as plain text.
+
+A map (an item's `probabilities`) is one cell of JSON with its keys sorted, so every row of a file
+has the same columns whatever classes its model has, and a reader gets the floats back exactly.
 """
 
 from __future__ import annotations
 
 import csv
+import json
 from collections.abc import Iterable, Iterator
 from typing import Any
 
@@ -34,6 +38,8 @@ def export_needs_staff(item_filter: ItemFilter) -> bool:
 
 
 def csv_safe(value: Any) -> Any:
+    if isinstance(value, dict):
+        return json.dumps(value, sort_keys=True, ensure_ascii=False)
     if isinstance(value, str) and value.startswith(_FORMULA_STARTS):
         return "'" + value
     return "" if value is None else value

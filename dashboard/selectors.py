@@ -125,6 +125,13 @@ def item_timings(item: dict[str, Any]) -> dict[str, float | None]:
     }
 
 
+def item_probabilities(item: dict[str, Any]) -> list[dict[str, Any]]:
+    """Each class's probability, likeliest first (then by name), marking the item's own label."""
+    probabilities = item.get("probabilities") or {}
+    ranked = sorted(probabilities.items(), key=lambda pair: (-pair[1], pair[0]))
+    return [{"label": name, "probability": p, "top": name == item.get("label_name")} for name, p in ranked]
+
+
 def audit_events(*, kind: str | None = None, actor_name: str | None = None):
     """Audit events, newest first, optionally of one kind and by one user (or system part)."""
     from dashboard.models import AuditEvent

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from datetime import datetime
-from typing import Any, ClassVar, Literal, TypeVar
+from typing import Annotated, Any, ClassVar, Literal, TypeVar
 
 from django.core.exceptions import ValidationError as DjangoValidationError
 from ninja import Schema
@@ -187,6 +187,11 @@ class Result(Schema):
     label: int | None
     label_name: str | None
     confidence: float | None = Field(ge=0, le=1)
+    probabilities: dict[str, Annotated[float, Field(ge=0, le=1)]] | None = Field(
+        description="A done item's probability for every class, by label name: "
+        '{"negative": 0.12, "positive": 0.88}. Null until done, on a failed item, and on an item '
+        "classified before the console stored every class's probability."
+    )
     model: str | None
     created_at: datetime
     finished_at: datetime | None

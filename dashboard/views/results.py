@@ -274,6 +274,7 @@ def result_detail(request: HttpRequest, item_id: str) -> HttpResponse:
     context = {
         "item": item,
         "timings": selectors.item_timings(item),
+        "probabilities": selectors.item_probabilities(item),
         "metrics": selectors.model_metrics(model=item.get("model")) if item.get("model") else None,
         "active": item["status"] in selectors.ACTIVE_STATUSES,
         "extra_fields": sorted(

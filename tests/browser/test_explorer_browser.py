@@ -31,6 +31,9 @@ def test_a_submitted_text_turns_done_in_the_table(staff_page, inference_worker, 
     screenshot(page, "done")
     page.locator("#explorer tbody tr[data-status=done] td.mono a").click()
     page.wait_for_selector("text=Timings")
+    # The worker stored every class's probability: the demo model's two classes, each with a bar.
+    meters = page.get_by_role("table", name="Class probabilities").get_by_role("meter")
+    assert sorted(meters.evaluate_all("all => all.map(m => m.getAttribute('aria-label'))")) == ["negative", "positive"]
     screenshot(page, "detail")
     assert page.js_errors == []
 

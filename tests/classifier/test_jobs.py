@@ -40,6 +40,32 @@ def test_it_turns_queued_items_into_done_with_a_label(results_table, warm):
         assert item["error"] is None
 
 
+def test_a_done_item_stores_every_classs_probability_by_label_name(results_table, warm):
+    texts = {"pos": "I love this, it is wonderful and works perfectly.", "neg": "This is terrible, I hate it."}
+    for item_id, text in texts.items():
+        _queued(item_id, text)
+
+    jobs.classify_items(list(texts))
+
+    expected = dict(zip(texts, warm.predict(list(texts)), strict=True))
+    for item_id, prediction in expected.items():
+        item = dynamodb.item_get(item_id=item_id)
+        named = {warm.id2label[i]: p for i, p in enumerate(prediction.probabilities)}
+        # Near, not equal: the session's engine may run in bf16, where a text's padding in its batch
+        # moves the third decimal. Compared as maps: DynamoDB keeps no order of a map's keys.
+        assert item["probabilities"] == pytest.approx(named, abs=1e-2)
+        assert item["probabilities"][item["label_name"]] == item["confidence"]
+        assert sum(item["probabilities"].values()) == pytest.approx(1.0)
+
+
+def test_probabilities_are_named_by_id_where_the_model_names_no_class():
+    assert jobs.probabilities_named([0.25, 0.5, 0.25], {0: "neg", 2: "pos"}) == {
+        "neg": 0.25,
+        "LABEL_1": 0.5,
+        "pos": 0.25,
+    }
+
+
 def test_a_second_run_of_the_same_job_is_a_no_op(results_table, warm):
     _queued("once", "Great value, very happy.")
     jobs.classify_items(["once"])
@@ -73,6 +99,7 @@ def test_a_poison_input_fails_alone_with_its_reason(results_table, warm, monkeyp
     assert failed["status"] == "failed"
     assert "simulated kernel failure" in failed["error"]
     assert failed["label"] is None
+    assert failed["probabilities"] is None
 
 
 def test_the_memory_of_ids_already_tried_is_bounded_and_keeps_the_newest(monkeypatch):

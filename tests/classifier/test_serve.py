@@ -115,6 +115,7 @@ def test_it_classifies_a_single_string(ready, demo):
     assert kind == "application/json"
     answer = json.loads(body)
     assert answer["model"] == demo.model_name
+    assert answer["labels"] == ["negative", "positive"]  # the order of each probabilities list
     [prediction] = answer["predictions"]
     assert (prediction["label"], prediction["label_name"]) == (1, "positive")
     assert 0.5 < prediction["confidence"] <= 1.0

@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import csv
 import io
+import json
 import os
 import tracemalloc
 
@@ -37,6 +38,30 @@ def test_csv_export_round_trips_awkward_text(user_client, results_table):
     rows = _rows(response)
     assert {row["id"]: row["text"] for row in rows} == {f"e-{n}": text for n, text in enumerate(AWKWARD)}
     assert list(rows[0]) == list(export.EXPORT_FIELDS)
+
+
+def test_the_export_has_every_classs_probability_as_one_json_cell(user_client, results_table):
+    probabilities = {"positive": 0.8765432109876543, "negative": 0.12345678901234567}
+    for item_id in ("p-done", "p-queued"):
+        dynamodb.item_put_new(item=dynamodb.new_item(item_id=item_id, text=item_id))
+    dynamodb.item_claim(item_id="p-done", claimed_by="t")
+    dynamodb.item_finish(
+        item_id="p-done",
+        status="done",
+        claimed_by="t",
+        label=1,
+        label_name="positive",
+        confidence=probabilities["positive"],
+        probabilities=probabilities,
+        model="m",
+    )
+
+    rows = {row["id"]: row for row in _rows(user_client.get(reverse("dashboard:results_export")))}
+
+    cell = rows["p-done"]["probabilities"]
+    assert json.loads(cell) == probabilities
+    assert list(json.loads(cell)) == ["negative", "positive"]  # sorted, whatever order DynamoDB gives
+    assert rows["p-queued"]["probabilities"] == ""
 
 
 @pytest.mark.parametrize("dangerous", ["=1+2", "+SUM(A1)", "-2+3", "@cmd", "\tx", "\rx"])

@@ -57,7 +57,13 @@ def _prediction(label: int, confidence: float) -> dict:
 
 
 def test_the_job_uses_the_endpoint_and_writes_results_as_usual(results_table, sagemaker_backend, moto):
-    moto.seed_invoke_results({"model": "/opt/ml/model", "predictions": [_prediction(1, 0.97), _prediction(0, 0.88)]})
+    moto.seed_invoke_results(
+        {
+            "model": "/opt/ml/model",
+            "labels": ["negative", "positive"],
+            "predictions": [_prediction(1, 0.97), _prediction(0, 0.88)],
+        }
+    )
     ids = _queued("Lovely staff and a great meal.", "Broken on arrival.")
 
     counts = jobs.classify_items(ids)
@@ -67,7 +73,21 @@ def test_the_job_uses_the_endpoint_and_writes_results_as_usual(results_table, sa
     assert (positive["status"], positive["label"], positive["label_name"]) == ("done", 1, "positive")
     assert (negative["status"], negative["label"], negative["label_name"]) == ("done", 0, "negative")
     assert positive["confidence"] == pytest.approx(0.97)
+    assert positive["probabilities"] == pytest.approx({"negative": 0.03, "positive": 0.97})
+    assert negative["probabilities"] == pytest.approx({"negative": 0.88, "positive": 0.12})
     assert positive["model"] == negative["model"] == f"sagemaker:{ENDPOINT}"
+
+
+def test_an_endpoint_that_names_no_classes_gets_them_named_by_id(results_table, sagemaker_backend, settings):
+    # An endpoint image built before serve.py answered with `labels`: still every class, by its id.
+    with ScriptedAws(Reply(body={"model": "m", "predictions": [_prediction(1, 0.9)]})) as fake:
+        settings.SAGEMAKER_RUNTIME_ENDPOINT_URL = fake.url
+        [item_id] = _queued("Fine text.")
+        jobs.classify_items([item_id])
+
+    item = dynamodb.item_get(item_id=item_id)
+    assert (item["status"], item["label_name"]) == ("done", "positive")
+    assert item["probabilities"] == pytest.approx({"LABEL_0": 0.1, "LABEL_1": 0.9})
 
 
 def test_the_inference_worker_runs_jobs_through_the_endpoint_without_a_local_model(
@@ -138,6 +158,9 @@ def test_the_job_classifies_through_our_real_serving_app(results_table, sagemake
     assert [item["label_name"] for item in items] == ["positive", "negative", "positive", "negative", "positive"]
     expected = demo.predict([item["text"] for item in items])
     assert [item["confidence"] for item in items] == pytest.approx([e.confidence for e in expected], abs=1e-5)
+    for item, want in zip(items, expected, strict=True):
+        named = dict(zip(("negative", "positive"), want.probabilities, strict=True))
+        assert item["probabilities"] == pytest.approx(named, abs=1e-5)
     # Five texts in calls of at most SAGEMAKER_CLASSIFIER_BATCH=2, all to the configured endpoint.
     assert shim.calls == [(ENDPOINT, 2), (ENDPOINT, 2), (ENDPOINT, 1)]
 
@@ -171,6 +194,7 @@ def test_a_text_the_endpoint_could_not_classify_fails_alone(results_table, sagem
         (aws_error(424, "ModelError", "err", OriginalMessage="no status given"), "no status given"),
         (Reply(body={"predictions": [_prediction(1, 0.9)]}), "returned 1 predictions for 2 texts"),
         (Reply(body={"labels": [1, 0]}), "without a predictions list"),
+        (Reply(body={"labels": [1, 0], "predictions": [_prediction(1, 0.9)] * 2}), "malformed labels"),
     ],
 )
 def test_an_endpoint_failure_fails_every_item_it_carried_with_the_reason(
@@ -187,6 +211,43 @@ def test_an_endpoint_failure_fails_every_item_it_carried_with_the_reason(
         assert item["status"] == "failed"
         assert reason in item["error"]
         assert item["label"] is None
+
+
+def _without_probabilities(label: int, confidence: float) -> dict:
+    return {key: value for key, value in _prediction(label, confidence).items() if key != "probabilities"}
+
+
+@pytest.mark.parametrize(
+    ("labels", "entry"),
+    [
+        (["negative", "positive"], _without_probabilities(1, 0.9)),
+        (["negative", "positive"], _prediction(1, 0.9) | {"probabilities": [0.9]}),
+        (["negative", "positive", "neutral"], _prediction(1, 0.9)),
+        ([], _prediction(1, 0.9) | {"probabilities": []}),
+    ],
+    ids=["no probabilities", "too few for its label", "fewer than the labels", "none at all"],
+)
+def test_a_prediction_without_every_classs_probability_fails_its_item(
+    results_table, sagemaker_backend, settings, labels, entry
+):
+    classes = max(len(labels), 2)
+    whole = {
+        "label": 0,
+        "label_name": "negative",
+        "confidence": 0.8,
+        "probabilities": [0.8] + [0.2 / (classes - 1)] * (classes - 1),
+    }
+    answer = {"model": "m", "labels": labels, "predictions": [entry, whole]}
+    with ScriptedAws(Reply(body=answer)) as fake:
+        settings.SAGEMAKER_RUNTIME_ENDPOINT_URL = fake.url
+        ids = _queued("Incomplete.", "Complete.")
+        counts = jobs.classify_items(ids)
+
+    assert counts == {"claimed": 2, "done": 1, "failed": 1}
+    incomplete, complete = (dynamodb.item_get(item_id=i) for i in ids)
+    assert incomplete["status"] == "failed" and "malformed prediction" in incomplete["error"]
+    assert incomplete["probabilities"] is None
+    assert complete["status"] == "done" and len(complete["probabilities"]) == classes
 
 
 def test_one_failed_call_does_not_fail_the_other_batches(results_table, sagemaker_backend, settings):

@@ -25,6 +25,7 @@ def new_item(*, item_id: str, text: str, created_at: str | None = None) -> dict[
         "label": None,
         "label_name": None,
         "confidence": None,
+        "probabilities": None,
         "model": None,
         "created_at": created_at,
         "finished_at": None,
@@ -134,10 +135,13 @@ def finish_spec(
     label: int | None = None,
     label_name: str | None = None,
     confidence: float | None = None,
+    probabilities: dict[str, float] | None = None,
     model: str | None = None,
     error: str | None = None,
 ) -> dict[str, Any]:
     """The conditional update that records an outcome: for UpdateItem and TransactWriteItems alike.
+
+    `probabilities` maps every class's name to its probability (a done item's; null when failed).
 
     `result_writes` counts outcome writes; it stays 1 for every item because the condition lets
     only the holder of a running item write, once.
@@ -150,7 +154,7 @@ def finish_spec(
         "Key": {"id": {"S": item_id}},
         "UpdateExpression": (
             "SET #s = :status, label = :label, label_name = :label_name, confidence = :confidence,"
-            " model = :model, finished_at = :now, #e = :error"
+            " probabilities = :probabilities, model = :model, finished_at = :now, #e = :error"
             + "".join(f", {key} = :{key}" for key in index_keys)
             + " ADD result_writes :one"
         ),
@@ -162,6 +166,7 @@ def finish_spec(
             ":label": wire.encode(label),
             ":label_name": wire.encode(label_name),
             ":confidence": wire.encode(confidence),
+            ":probabilities": wire.encode(probabilities),
             ":model": wire.encode(model),
             ":now": wire.encode(wire.now_iso()),
             ":error": wire.encode(error),
@@ -176,7 +181,7 @@ def item_finish(**outcome: Any) -> None:
     """Record an outcome on an item this worker holds. Raises ItemConflict if it no longer does.
 
     Keyword arguments as `finish_spec`: item_id, status, claimed_by, label, label_name, confidence,
-    model, error.
+    probabilities, model, error.
     """
     wire.call("update_item", **finish_spec(**outcome))
 
@@ -191,8 +196,8 @@ def item_requeue(*, item_id: str) -> bool:
             TableName=wire.table_name(),
             Key={"id": {"S": item_id}},
             UpdateExpression=(
-                "SET #s = :queued, label = :null, label_name = :null, confidence = :null, model = :null,"
-                " finished_at = :null, #e = :null"
+                "SET #s = :queued, label = :null, label_name = :null, confidence = :null,"
+                " probabilities = :null, model = :null, finished_at = :null, #e = :null"
                 " REMOVE idx_label, idx_model, started_at, claimed_by, claim_job, recoveries, result_writes"
             ),
             ConditionExpression="attribute_exists(id) AND #s IN (:done, :failed)",

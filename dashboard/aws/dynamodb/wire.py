@@ -32,6 +32,7 @@ ITEM_FIELDS = (
     "label",
     "label_name",
     "confidence",
+    "probabilities",
     "model",
     "created_at",
     "finished_at",
@@ -177,11 +178,30 @@ def paginate(operation: str, **kwargs: Any) -> Iterator[dict[str, Any]]:
         raise error_translate(operation, error) from error
 
 
-def encode(value: Any) -> dict[str, Any]:
-    """One Python value as a DynamoDB attribute value (floats as exact decimals)."""
+# DynamoDB's smallest positive number; one nearer zero is refused (ValidationException), and a
+# softmax far from its top class underflows below it.
+DYNAMODB_MIN_MAGNITUDE = Decimal("1E-130")
+
+
+def decimal_of(value: Any) -> Any:
+    """`value` with every float, also inside maps and lists, as the exact decimal of its repr.
+
+    A float too small for DynamoDB is stored as 0: the difference is below any float's precision at
+    the scale of the numbers stored beside it (probabilities, confidences).
+    """
     if isinstance(value, float):
-        value = Decimal(repr(value))
-    return cast(dict[str, Any], serializer.serialize(value))
+        number = Decimal(repr(value))
+        return Decimal(0) if abs(number) < DYNAMODB_MIN_MAGNITUDE else number
+    if isinstance(value, dict):
+        return {key: decimal_of(inner) for key, inner in value.items()}
+    if isinstance(value, list):
+        return [decimal_of(inner) for inner in value]
+    return value
+
+
+def encode(value: Any) -> dict[str, Any]:
+    """One Python value as a DynamoDB attribute value (floats as exact decimals, in maps and lists too)."""
+    return cast(dict[str, Any], serializer.serialize(decimal_of(value)))
 
 
 def to_wire(item: dict[str, Any]) -> dict[str, dict[str, Any]]:
@@ -189,7 +209,7 @@ def to_wire(item: dict[str, Any]) -> dict[str, dict[str, Any]]:
 
 
 def value_decode(key: str, value: dict[str, Any]) -> Any:
-    """One attribute value as a Python value: `label` an int, other numbers floats."""
+    """One attribute value as a Python value: `label` an int, other numbers floats (in maps and lists too)."""
     # The common wire types directly: TypeDeserializer is the slowest step of a large page or export.
     if "S" in value:
         return value["S"]
@@ -197,6 +217,11 @@ def value_decode(key: str, value: dict[str, Any]) -> Any:
         return None
     if "N" in value:
         return int(value["N"]) if key == "label" else float(value["N"])
+    # Nested values are decoded under no key: only the top-level `label` is an int.
+    if "M" in value:
+        return {name: value_decode("", inner) for name, inner in value["M"].items()}
+    if "L" in value:
+        return [value_decode("", inner) for inner in value["L"]]
     decoded = deserializer.deserialize(cast(Any, value))
     return float(decoded) if isinstance(decoded, Decimal) else decoded
 

@@ -53,6 +53,54 @@ def test_get_returns_every_schema_field(client, token, results_table, queue):
     assert response.json()["id"] == item_id
 
 
+def test_a_done_item_returns_every_classs_probability(client, token, results_table):
+    dynamodb.item_put_new(item=dynamodb.new_item(item_id="done-1", text="hello there"))
+    dynamodb.item_claim(item_id="done-1", claimed_by="host:1:job")
+    dynamodb.item_finish(
+        item_id="done-1",
+        status="done",
+        claimed_by="host:1:job",
+        label=1,
+        label_name="positive",
+        confidence=0.88,
+        probabilities={"negative": 0.12, "positive": 0.88},
+        model="m",
+    )
+
+    response = client.get(f"{URL}/done-1", headers={"Authorization": f"Bearer {token}"})
+
+    assert response.status_code == 200
+    assert response.json()["probabilities"] == {"negative": 0.12, "positive": 0.88}
+
+
+def test_the_document_describes_probabilities_as_a_map_of_numbers_or_null():
+    from tests.dashboard.api_contract import api_document, api_response_problem
+
+    result = api_document()["components"]["schemas"]["Result"]
+    assert "probabilities" in result["required"]
+    body = {
+        "id": "a",
+        "text": "t",
+        "status": "done",
+        "label": 1,
+        "label_name": "positive",
+        "confidence": 0.9,
+        "model": "m",
+        "created_at": "2026-01-01T00:00:00Z",
+        "finished_at": "2026-01-01T00:00:01Z",
+        "error": None,
+    }
+    check = {"method": "GET", "path": f"{URL}/a", "status": 200, "content_type": "application/json"}
+    for good in ({"negative": 0.1, "positive": 0.9}, None):
+        assert (
+            api_response_problem(api_document(), body=json.dumps(body | {"probabilities": good}).encode(), **check)
+            is None
+        )
+    for bad in ([0.1, 0.9], {"positive": "0.9"}, {"positive": 1.5}):
+        problem = api_response_problem(api_document(), body=json.dumps(body | {"probabilities": bad}).encode(), **check)
+        assert problem, bad
+
+
 @pytest.mark.parametrize("item_id", ["0123456789abcdef0123456789abcdef", "..%2F..%2Fetc", "a b"])
 def test_unknown_ids_are_404(client, token, results_table, item_id):
     response = client.get(f"{URL}/{item_id}", headers={"Authorization": f"Bearer {token}"})

@@ -143,6 +143,7 @@ def _make(
             label=label,
             label_name=LABELS[label],
             confidence=0.9,
+            probabilities={name: 0.9 if name == LABELS[label] else 0.1 for name in LABELS.values()},
             model=model,
         )
     elif status == "failed":
@@ -436,6 +437,47 @@ def test_the_detail_page_shows_timings_and_model_metrics(user_client, results_ta
     assert "every 2s" not in html
     _make(6)
     assert "every 2s" in user_client.get(reverse("dashboard:result_detail", args=["x-0006"])).content.decode()
+
+
+def _detail(client, item_id: str) -> str:
+    return client.get(reverse("dashboard:result_detail", args=[item_id])).content.decode()
+
+
+def test_the_detail_page_shows_every_classs_probability_likeliest_first_with_a_bar(user_client, results_table):
+    _make(9, status="done", label=0)
+
+    html = _detail(user_client, "x-0009")
+
+    table = html[html.index('<table class="items probabilities"') : html.index("</table>", html.index("probabilities"))]
+    rows = table.split("<tbody>")[1].split("</tr>")[:-1]
+    assert len(rows) == 2
+    assert "negative" in rows[0] and "(label)" in rows[0] and 'class="top"' in rows[0]
+    assert "0.9000" in rows[0] and '<meter min="0" max="1" value="0.900000" aria-label="negative">' in rows[0]
+    assert "positive" in rows[1] and "0.1000" in rows[1] and "(label)" not in rows[1]
+    assert 'value="0.100000"' in rows[1]
+
+
+@pytest.mark.parametrize(
+    ("status", "says"),
+    [
+        ("queued", "They appear once the item is classified."),
+        ("failed", "None: the item failed."),
+    ],
+)
+def test_an_item_without_probabilities_says_why(user_client, results_table, status, says):
+    _make(10, status=status)
+
+    html = _detail(user_client, "x-0010")
+
+    assert says in html and '<table class="items probabilities"' not in html
+
+
+def test_a_result_stored_before_probabilities_were_kept_says_so(user_client, results_table):
+    _make(11)
+    dynamodb.item_claim(item_id="x-0011", claimed_by="t")
+    dynamodb.item_finish(item_id="x-0011", status="done", claimed_by="t", label=1, label_name="positive", model="m")
+
+    assert "classified before every class's probability was kept" in _detail(user_client, "x-0011")
 
 
 def test_an_htmx_poll_of_the_detail_page_gets_only_the_fields_it_swaps_in(user_client, results_table):
