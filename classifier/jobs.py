@@ -10,10 +10,11 @@ import logging
 import os
 import socket
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from typing import Any
 
 from classifier.contracts import STASH_KEY
+from classifier.postprocess import probabilities_named
 from dashboard.aws import dynamodb
 from dashboard.exceptions import StoreUnavailable
 
@@ -121,11 +122,6 @@ def _decided_add(item_ids: list[str]) -> None:
         _decided[item_id] = None
     while len(_decided) > DECIDED_LIMIT:
         del _decided[next(iter(_decided))]
-
-
-def probabilities_named(probabilities: Sequence[float], id2label: Mapping[int, str]) -> dict[str, float]:
-    """Each class's probability under its label name, `LABEL_<id>` where the model names none (as transformers)."""
-    return {id2label.get(i, f"LABEL_{i}"): float(p) for i, p in enumerate(probabilities)}
 
 
 def _record(

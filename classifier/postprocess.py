@@ -29,6 +29,16 @@ def softmax(logits: Sequence[float]) -> list[float]:
     return [value / total for value in exps]
 
 
+def label_name(id2label: Mapping[int, str], label: int) -> str:
+    """The class's name, `LABEL_<id>` where the model names none (as transformers does)."""
+    return id2label.get(label, f"LABEL_{label}")
+
+
+def probabilities_named(probabilities: Sequence[float], id2label: Mapping[int, str]) -> dict[str, float]:
+    """Each class's probability under its label name."""
+    return {label_name(id2label, i): float(p) for i, p in enumerate(probabilities)}
+
+
 def prediction_from_logits(
     logits: Sequence[float], id2label: Mapping[int, str], *, temperature: float = 1.0
 ) -> Prediction:
@@ -37,7 +47,7 @@ def prediction_from_logits(
     label = max(range(len(probabilities)), key=probabilities.__getitem__)
     return Prediction(
         label=label,
-        label_name=id2label.get(label, f"LABEL_{label}"),
+        label_name=label_name(id2label, label),
         confidence=probabilities[label],
         probabilities=probabilities,
     )

@@ -35,6 +35,8 @@ from socketserver import ThreadingMixIn
 from typing import Any
 from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
 
+from classifier.postprocess import label_name
+
 logger = logging.getLogger(__name__)
 
 # SageMaker real-time endpoints accept at most 6 MB per request; a larger body cannot come from
@@ -269,7 +271,7 @@ def _checked(texts: list[Any]) -> list[str]:
 def _labels(engine: Any) -> list[str]:
     """The class names in label-id order, as transformers names a class its config leaves unnamed."""
     id2label = engine.id2label
-    return [id2label.get(i, f"LABEL_{i}") for i in range(max(id2label, default=-1) + 1)]
+    return [label_name(id2label, i) for i in range(max(id2label, default=-1) + 1)]
 
 
 def _prediction_json(outcome: Any) -> dict[str, Any]:

@@ -6,6 +6,7 @@ import pytest
 
 from classifier import jobs
 from classifier.contracts import STASH_KEY
+from classifier.postprocess import probabilities_named
 from dashboard.aws import dynamodb
 
 pytestmark = pytest.mark.django_db
@@ -59,7 +60,7 @@ def test_a_done_item_stores_every_classs_probability_by_label_name(results_table
 
 
 def test_probabilities_are_named_by_id_where_the_model_names_no_class():
-    assert jobs.probabilities_named([0.25, 0.5, 0.25], {0: "neg", 2: "pos"}) == {
+    assert probabilities_named([0.25, 0.5, 0.25], {0: "neg", 2: "pos"}) == {
         "neg": 0.25,
         "LABEL_1": 0.5,
         "pos": 0.25,
