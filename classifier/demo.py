@@ -56,6 +56,7 @@ class DemoSize:
     pretrain_steps: int = 120
     pretrain_lr: float = 1e-3
     pretrain_batch_size: int = 64
+    pretrain_max_length: int = 64
     epochs: int = 2
     lr: float = 1e-3
     batch_size: int = 32
@@ -105,7 +106,7 @@ def build_demo_model(
                 steps=size.pretrain_steps,
                 lr=size.pretrain_lr,
                 batch_size=size.pretrain_batch_size,
-                max_length=size.max_length,
+                max_length=size.pretrain_max_length,
                 seed=seed,
                 progress=progress,
             )

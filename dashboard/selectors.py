@@ -84,6 +84,8 @@ def model_metrics(*, model: str | None = None) -> dict[str, Any] | None:
         return None
     validation = raw.get("validation") or {}
     macro = validation.get("macro") or {}
+    test = raw.get("test") or {}
+    calibration = raw.get("calibration") or {}
     return {
         "path": str(directory / "metrics.json"),
         "accuracy": validation.get("accuracy"),
@@ -94,6 +96,11 @@ def model_metrics(*, model: str | None = None) -> dict[str, Any] | None:
         "per_class": validation.get("per_class") or {},
         "base": raw.get("base"),
         "trained_at": raw.get("created_at"),
+        # A separate test split and a fitted temperature exist for models `train_classifier` calibrated.
+        "test_accuracy": test.get("accuracy"),
+        "test_support": test.get("support"),
+        "calibration_error": calibration.get("ece_after_scaling"),
+        "temperature": calibration.get("temperature"),
     }
 
 

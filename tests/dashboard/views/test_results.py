@@ -439,6 +439,21 @@ def test_the_detail_page_shows_timings_and_model_metrics(user_client, results_ta
     assert "every 2s" in user_client.get(reverse("dashboard:result_detail", args=["x-0006"])).content.decode()
 
 
+def test_the_detail_page_shows_the_test_accuracy_and_calibration_when_the_model_has_them(
+    user_client, results_table, settings, tmp_path
+):
+    (tmp_path / "metrics.json").write_text(
+        '{"validation": {"accuracy": 0.78, "macro": {"f1": 0.77}, "support": 1898},'
+        ' "test": {"accuracy": 0.7861, "support": 1898},'
+        ' "calibration": {"temperature": 1.4559, "ece_after_scaling": 0.0286}}'
+    )
+    settings.CLASSIFIER_MODEL = str(tmp_path)
+    _make(7, status="done", model=str(tmp_path))
+    html = user_client.get(reverse("dashboard:result_detail", args=["x-0007"])).content.decode()
+    assert "test accuracy (1898 texts)" in html and "0.7861" in html
+    assert "calibration error (temperature 1.46)" in html and "0.0286" in html
+
+
 def _detail(client, item_id: str) -> str:
     return client.get(reverse("dashboard:result_detail", args=[item_id])).content.decode()
 
