@@ -44,8 +44,9 @@ class DemoSize:
     EPYC Zen 3 without AVX-512), because `make run` and CI build the model on first use.
 
     Pre-training is the costly phase (each step runs XLNet's two streams over 64 texts and a
-    softmax over the vocabulary for the predicted tokens), so it gets 120 steps: about a quarter
-    of the corpus's text, once. `bench/quality.py` measures what that buys over none.
+    softmax over the vocabulary for the predicted tokens): 800 steps, about 80 s on an idle
+    machine, are about twice through the corpus's text. `bench/quality.py` measures what that buys
+    over none (docs/benchmarks.md).
     """
 
     vocab_size: int = 8000
@@ -53,8 +54,8 @@ class DemoSize:
     n_layer: int = 2
     n_head: int = 4
     d_inner: int = 512
-    pretrain_steps: int = 120
-    pretrain_lr: float = 1e-3
+    pretrain_steps: int = 800
+    pretrain_lr: float = 2e-3
     pretrain_batch_size: int = 64
     pretrain_max_length: int = 64
     epochs: int = 2
