@@ -19,7 +19,6 @@ import json
 import logging
 import math
 import random
-import shutil
 import time
 from collections.abc import Sequence
 from datetime import UTC, datetime
@@ -33,7 +32,7 @@ from classifier.exceptions import ModelLoadError, TrainingDataError
 from classifier.hub import check_model_reference, offline_by_default
 from classifier.progress import progress_bar
 from classifier.runtime import detect_runtime
-from classifier.training import schedule_factor, training_progress
+from classifier.training import model_dir_save, optimizer_step, schedule_factor, training_progress
 
 logger = logging.getLogger(__name__)
 
@@ -228,10 +227,7 @@ def _pretrain_loop(
                 max_span=max_span,
             )
             loss = model(**{k: v.to(device) for k, v in tensors.items()}, use_mems=False).loss
-            loss.backward()
-            torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
-            optimizer.step()
-            optimizer.zero_grad(set_to_none=True)
+            optimizer_step(model, optimizer, loss)
             step += 1
             losses.append(loss.item())
             recent = losses[-50:]
@@ -294,10 +290,5 @@ def _load_lm(base: str, dropout: float | None) -> tuple[Any, Any, float]:
 
 
 def _save(model: Any, tokenizer: Any, base: str, out: Path, summary: dict[str, Any]) -> None:
-    out.mkdir(parents=True, exist_ok=True)
-    model.save_pretrained(out)
-    tokenizer.save_pretrained(out)
-    spiece = Path(base) / "spiece.model"
-    if spiece.is_file():
-        shutil.copyfile(spiece, out / "spiece.model")
+    model_dir_save(model, tokenizer, base, out)
     (out / PRETRAINING_FILE).write_text(json.dumps(summary, indent=2) + "\n")

@@ -100,7 +100,7 @@ def train_classifier(
     model.config.calibration_temperature = temperature
     predicted = [max(range(len(row)), key=row.__getitem__) for row in val_logits]
     report = classification_report(val_labels, predicted, dataset.id2label)
-    _save(model, tokenizer, base, Path(out))
+    model_dir_save(model, tokenizer, base, Path(out))
     metrics = {
         "model": str(out),
         "base": base,
@@ -214,10 +214,7 @@ def _train_loop(
             for group in optimizer.param_groups:
                 group["lr"] = lr * schedule_factor(done, warmup=warmup_fraction, floor=1 / total)
             loss = _step(engine, encoded, labels, [train_idx[j] for j in batch], label_smoothing)
-            loss.backward()
-            torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
-            optimizer.step()
-            optimizer.zero_grad(set_to_none=True)
+            optimizer_step(model, optimizer, loss)
             step += 1
             epoch_losses.append(loss.item())
             recent = epoch_losses[-20:]
@@ -230,6 +227,14 @@ def _train_loop(
     bar.close()
     model.eval()
     return {"steps": step, "stopped_early": stopped_early, "final_train_loss": mean_loss}
+
+
+def optimizer_step(model: Any, optimizer: torch.optim.Optimizer, loss: torch.Tensor) -> None:
+    """Backward, clip the gradient norm at 1 (as transformers' Trainer does), step, clear."""
+    loss.backward()
+    torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+    optimizer.step()
+    optimizer.zero_grad(set_to_none=True)
 
 
 def training_progress(step: int, total: int, elapsed: float, max_seconds: float | None) -> float:
@@ -278,7 +283,8 @@ def _engine_for(
     )
 
 
-def _save(model: Any, tokenizer: Any, base: str, out: Path) -> None:
+def model_dir_save(model: Any, tokenizer: Any, base: str, out: Path) -> None:
+    """A Hugging Face model directory: weights, config, tokenizer and the base's spiece.model."""
     out.mkdir(parents=True, exist_ok=True)
     model.save_pretrained(out)
     tokenizer.save_pretrained(out)

