@@ -48,7 +48,7 @@ def test_a_done_item_stores_every_classs_probability_by_label_name(results_table
 
     jobs.classify_items(list(texts))
 
-    expected = dict(zip(texts, warm.predict(list(texts)), strict=True))
+    expected = dict(zip(texts, warm.predict(list(texts.values())), strict=True))
     for item_id, prediction in expected.items():
         item = dynamodb.item_get(item_id=item_id)
         named = {warm.id2label[i]: p for i, p in enumerate(prediction.probabilities)}
