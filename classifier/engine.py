@@ -87,9 +87,11 @@ class Engine:
             return []
         encoded = self.preprocess(texts)
         rows: list[list[float]] = [[] for _ in encoded]
-        batches = length_sorted_batches(_lengths(encoded), self.max_batch_size, self.max_batch_tokens)
-        for batch in batches:
-            for index, row in zip(batch, self.forward([encoded[i] for i in batch]), strict=True):
+        lengths = _lengths(encoded)
+        batches = length_sorted_batches(lengths, self.max_batch_size, self.max_batch_tokens)
+        outcomes = self._map_batches(batches, lengths, lambda batch: self.forward([encoded[i] for i in batch]))
+        for batch, logits in zip(batches, outcomes, strict=True):
+            for index, row in zip(batch, logits, strict=True):
                 rows[index] = row
         return rows
 
