@@ -304,6 +304,11 @@ if COMPUTE_BACKEND == "ec2" and not EC2_INSTANCE_IDS:
 # Unset means real AWS; tests point these at a moto server.
 EC2_ENDPOINT_URL = env_str("EC2_ENDPOINT_URL", "") or None
 SAGEMAKER_ENDPOINT_URL = env_str("SAGEMAKER_ENDPOINT_URL", "") or None
+# Where endpoints run: `aws` (SageMaker) or `local` (a process per endpoint on this machine serving the
+# same container contract, like SageMaker local mode), the default, as COMPUTE_BACKEND=local is for EC2.
+SAGEMAKER_BACKEND = env_str("SAGEMAKER_BACKEND", "local")
+if SAGEMAKER_BACKEND not in {"local", "aws"}:
+    raise ImproperlyConfigured(f"SAGEMAKER_BACKEND must be 'local' or 'aws', got {SAGEMAKER_BACKEND!r}")
 # Endpoints shown on the status panel: names, or `*` for every endpoint in the region.
 SAGEMAKER_ENDPOINTS = env_list("SAGEMAKER_ENDPOINTS")
 # Seconds with no queued or running job before an instance is stopped. About one boot's worth of
