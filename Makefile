@@ -73,10 +73,14 @@ format: install-dev
 	$(VENV)/bin/ruff format .
 	$(VENV)/bin/ruff check --fix .
 
-# --- vendored front-end libraries (committed under static/vendor/; pinned in package.json) --
+# --- vendored front-end libraries (committed under static/vendor/, test-only ones under tests/browser/vendor/; pinned in package.json)
 # Re-run after changing a version in package.json's devDependencies: pages never load from a CDN.
 vendor: node_modules/.installed
 	mkdir -p static/vendor/htmx static/vendor/chartjs
 	cp node_modules/htmx.org/dist/htmx.min.js node_modules/htmx.org/LICENSE static/vendor/htmx/
 	cp node_modules/chart.js/dist/chart.umd.min.js node_modules/chart.js/dist/chart.umd.min.js.map \
 	   node_modules/chart.js/LICENSE.md static/vendor/chartjs/
+	# axe-core checks the pages' accessibility in the browser tests; no page loads it, so it is not under static/.
+	mkdir -p tests/browser/vendor/axe-core
+	cp node_modules/axe-core/axe.min.js node_modules/axe-core/LICENSE node_modules/axe-core/LICENSE-3RD-PARTY.txt \
+	   tests/browser/vendor/axe-core/

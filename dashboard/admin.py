@@ -1,7 +1,7 @@
 """Staff views of tokens, batches and the audit trail.
 
-Tokens are made by `manage.py create_api_token`, which shows the raw token once; here they are only
-listed and revoked (through the service, so each revocation is audited). Batches and
+Tokens are made on the settings page or by `manage.py create_api_token`, which show the raw token once;
+here they are only listed and revoked (through the service, so each revocation is audited). Batches and
 audit events are records of what happened: read-only.
 """
 
@@ -29,10 +29,10 @@ class ReadOnlyAdmin(admin.ModelAdmin):
 
 @admin.register(ApiToken)
 class ApiTokenAdmin(admin.ModelAdmin):
-    list_display = ("prefix", "user", "name", "created_at", "last_used_at", "revoked_at")
+    list_display = ("prefix", "user", "name", "created_at", "last_used_at", "expires_at", "revoked_at")
     list_filter = (("revoked_at", admin.EmptyFieldListFilter), "created_at")
     search_fields = ("prefix", "name", "user__username")
-    readonly_fields = ("user", "prefix", "key_hash", "created_at", "last_used_at", "revoked_at")
+    readonly_fields = ("user", "prefix", "key_hash", "created_at", "last_used_at", "expires_at", "revoked_at")
     actions = ["revoke_selected"]
 
     def has_add_permission(self, request: HttpRequest) -> bool:

@@ -16,7 +16,7 @@ from ninja.security import APIKeyCookie, HttpBearer
 from dashboard.services import api_token_authenticate
 
 AUTHENTICATION_REQUIRED = "Authentication required: log in or send 'Authorization: Bearer <token>'."
-INVALID_TOKEN = "Invalid or revoked API token."
+INVALID_TOKEN = "Invalid, expired or revoked API token."
 CSRF_FAILED = "CSRF check failed: send the X-CSRFToken header with session requests."
 
 

@@ -151,6 +151,14 @@ def audit_events(*, kind: str | None = None, actor_name: str | None = None):
     return events
 
 
+def api_tokens_visible(*, user):
+    """The API tokens a user may see and revoke, newest first: their own, or everyone's for staff."""
+    from dashboard.models import ApiToken
+
+    tokens = ApiToken.objects.select_related("user")
+    return tokens if user.is_staff else tokens.filter(user=user)
+
+
 def batch_get(*, batch_id: str):
     from dashboard.models import Batch
 

@@ -7,7 +7,7 @@ import logging
 import secrets
 import threading
 import uuid
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from django.conf import settings
@@ -95,45 +95,58 @@ def _token_hash(raw: str) -> str:
     return hashlib.sha256(raw.encode()).hexdigest()
 
 
-def api_token_create(*, user: User, name: str = "", actor: User | None = None, via: str = "") -> tuple[ApiToken, str]:
-    """Make a token for a user. Returns the stored record and the raw token, which is not kept.
+def api_token_create(
+    *,
+    user: User,
+    name: str = "",
+    expires_at: datetime | None = None,
+    actor: User | None = None,
+    via: str = "",
+) -> tuple[ApiToken, str]:
+    """Make a token for a user, valid until `expires_at` (for good when None). Returns the stored record
+    and the raw token, which is not kept.
 
     Audited with `actor` (who made it; the token's user when not known) and `via` (where, e.g. a command).
     """
     raw = TOKEN_PREFIX + secrets.token_urlsafe(32)
-    token = ApiToken.objects.create(user=user, name=name, prefix=raw[:12], key_hash=_token_hash(raw))
+    token = ApiToken.objects.create(
+        user=user, name=name, prefix=raw[:12], key_hash=_token_hash(raw), expires_at=expires_at
+    )
     audit.audit_record(
         kind="token",
         actor=actor or user,
         action="token_create",
         target=token.prefix,
         outcome="ok",
-        detail=_token_detail(user=user, name=name, via=via),
+        detail=_token_detail(user=user, name=name, expires_at=expires_at, via=via),
     )
     return token, raw
 
 
-def _token_detail(*, user: User | None, name: str = "", via: str = "", none: bool = False) -> str:
+def _token_detail(
+    *, user: User | None, name: str = "", expires_at: datetime | None = None, via: str = "", none: bool = False
+) -> str:
     parts = [
         "no active token has this prefix" if none else "",
         f"for {user.get_username()}" if user is not None else "",
         f"name {name!r}" if name else "",
+        f"expires {expires_at:%Y-%m-%d %H:%M} UTC" if expires_at is not None else "",
         via,
     ]
     return "; ".join(part for part in parts if part)
 
 
 def api_token_authenticate(*, raw: str) -> User | None:
-    """The active user a raw token belongs to, or None. Revocation takes effect on the next request."""
+    """The active user a raw token belongs to, or None. Revocation and expiry take effect on the next request."""
     if not raw.startswith(TOKEN_PREFIX):
         return None
     found = _token_lookup(key_hash=_token_hash(raw))
     if found is None:
         return None
-    token_id, last_used_at, user = found
-    if not user.is_active:
-        return None
+    token_id, last_used_at, expires_at, user = found
     now = timezone.now()
+    if not user.is_active or (expires_at is not None and expires_at <= now):
+        return None
     # A minute's precision is enough to see which tokens are in use; a write per request was a
     # database write lock per API call under load (bench/load.py).
     # abs(): after the clock was set back, a last use "in the future" is corrected rather than kept.
@@ -150,8 +163,8 @@ _TOKEN_SENTINEL = "\x00token-hash\x00"
 _token_query = threading.local()
 
 
-def _token_lookup(*, key_hash: str) -> tuple[int, Any, User] | None:
-    """(token id, its last_used_at, its user) for an unrevoked token with this hash, or None."""
+def _token_lookup(*, key_hash: str) -> tuple[int, Any, Any, User] | None:
+    """(token id, its last_used_at, its expires_at, its user) for an unrevoked token with this hash, or None."""
     from django.contrib.auth import get_user_model
     from django.db import connections, router
 
@@ -163,7 +176,7 @@ def _token_lookup(*, key_hash: str) -> tuple[int, Any, User] | None:
         query = (
             ApiToken.objects.filter(key_hash=_TOKEN_SENTINEL, revoked_at__isnull=True)
             .order_by()
-            .values_list("pk", "last_used_at", *(f"user__{name}" for name in user_fields))[:1]
+            .values_list("pk", "last_used_at", "expires_at", *(f"user__{name}" for name in user_fields))[:1]
             .query
         )
         compiler = query.get_compiler(using=alias)
@@ -179,17 +192,27 @@ def _token_lookup(*, key_hash: str) -> tuple[int, Any, User] | None:
         return None
     if converters:
         row = next(iter(compiler.apply_converters([row], converters)))
-    return row[0], row[1], user_model.from_db(alias, user_fields, row[2:])
+    return row[0], row[1], row[2], user_model.from_db(alias, user_fields, row[3:])
 
 
-def api_token_revoke(*, prefix: str, user: User | None = None, actor: User | None = None, via: str = "") -> int:
-    """Revoke tokens by their prefix (optionally only a user's). Returns how many were revoked.
+def api_token_revoke(
+    *,
+    prefix: str,
+    user: User | None = None,
+    token_id: int | None = None,
+    actor: User | None = None,
+    via: str = "",
+) -> int:
+    """Revoke tokens by their prefix (optionally only a user's, or only the one with `token_id`).
+    Returns how many were revoked.
 
     Audited with `actor` (who revoked; the tokens' user when not known), also when nothing matched.
     """
     tokens = ApiToken.objects.filter(prefix=prefix, revoked_at__isnull=True)
     if user is not None:
         tokens = tokens.filter(user=user)
+    if token_id is not None:
+        tokens = tokens.filter(pk=token_id)
     owners = list({token.user for token in tokens.select_related("user")})
     count = tokens.update(revoked_at=timezone.now())
     owner = owners[0] if len(owners) == 1 else user

@@ -7,6 +7,7 @@ from django.urls import path
 from dashboard.views import batches, charts, pages, results
 from dashboard.views import generate as generate_views
 from dashboard.views import power as power_views
+from dashboard.views import tokens as token_views
 
 app_name = "dashboard"
 
@@ -31,4 +32,7 @@ urlpatterns = [
     path("power/panel/", power_views.power_panel, name="power_panel"),
     path("power/audit/", power_views.audit_log, name="audit_log"),
     path("power/instances/<str:instance_id>/<str:action>/", power_views.instance_action, name="instance_action"),
+    # The user's settings: API tokens
+    path("settings/tokens/", token_views.token_list, name="token_list"),
+    path("settings/tokens/<int:token_id>/revoke/", token_views.token_revoke, name="token_revoke"),
 ]

@@ -33,7 +33,8 @@ api = NinjaAPI(
     version="1.0.0",
     description=(
         "Submit texts to the classifier, one at a time or in batches, and read the results. "
-        "Authenticate with `Authorization: Bearer <token>` (`manage.py create_api_token <user>`), "
+        "Authenticate with `Authorization: Bearer <token>` (made on the API tokens page, /settings/tokens/, "
+        "or by `manage.py create_api_token <user>`), "
         "or with a logged-in session plus the `X-CSRFToken` header. Errors are JSON: "
         '`{"error": "...", "fields": {...}}`.'
     ),

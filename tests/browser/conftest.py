@@ -6,7 +6,10 @@
 
 `page` is anonymous, `user_page` is logged in as a regular user, `staff_page` as staff. Every page
 collects uncaught JavaScript errors in `page.js_errors`. `inference_worker` runs a real
-`manage.py inference_worker` on the test table and queue.
+`manage.py inference_worker` on the test table and queue. `axe_violations(page)` runs axe-core (vendored
+under tests/browser/vendor/ by `make vendor`) over the page as it is now:
+
+    assert axe_violations(page) == []
 """
 
 from __future__ import annotations
@@ -24,6 +27,7 @@ os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"
 
 ROOT = Path(__file__).resolve().parent.parent.parent
 ARTIFACTS = ROOT / "test-artifacts"
+AXE_SCRIPT = Path(__file__).resolve().parent / "vendor" / "axe-core" / "axe.min.js"
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = [
     "--no-sandbox",
@@ -115,6 +119,25 @@ def screenshot(request):
         return path
 
     return take
+
+
+def axe_violations(page) -> list[str]:
+    """axe-core's violations on the page as it is now, one readable line per rule.
+
+    axe's default rule set: WCAG 2 A and AA and its best practices (unique landmarks, labels that are
+    more than a title), not its experimental rules. Each line names the rule, its impact, its help text
+    and the first few offending elements, so a failing assert says what to fix.
+    """
+    if page.evaluate("() => typeof window.axe") == "undefined":
+        # Evaluated over the DevTools protocol, not added as a <script>: the pages' Content-Security-Policy
+        # refuses inline scripts, and it stays on so that axe sees the pages as they are served.
+        page.evaluate(AXE_SCRIPT.read_text(encoding="utf-8"))
+    result = page.evaluate("() => axe.run(document, {resultTypes: ['violations']})")
+    return [
+        f"{violation['id']} ({violation['impact']}): {violation['help']} at "
+        + ", ".join(" ".join(node["target"]) for node in violation["nodes"][:5])
+        for violation in result["violations"]
+    ]
 
 
 @pytest.fixture

@@ -24,6 +24,11 @@ ROOT = Path(__file__).resolve().parents[2]
 PUBLIC = {"/accounts/login/", "/healthz", "/readyz"}
 
 
+def _sample(match: re.Match[str]) -> str:
+    """A sample argument its converter accepts: `<int:…>` routes take only digits."""
+    return "1" if match.group(1) == "int" else f"sample-{match.group(2)}"
+
+
 def _site_paths() -> list[str]:
     """Every URL of the site with sample arguments, admin and django-rq excluded (they have their own login)."""
     paths = []
@@ -35,7 +40,7 @@ def _site_paths() -> list[str]:
                 if not route.startswith("admin/"):
                     walk(pattern.url_patterns, route)
             elif isinstance(pattern, URLPattern) and not route.startswith("admin/"):
-                paths.append("/" + re.sub(r"<(?:\w+:)?(\w+)>", lambda m: f"sample-{m.group(1)}", route).lstrip("^"))
+                paths.append("/" + re.sub(r"<(?:(\w+):)?(\w+)>", _sample, route).lstrip("^"))
 
     walk(get_resolver().url_patterns)
     return paths

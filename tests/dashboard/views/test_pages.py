@@ -77,3 +77,13 @@ def test_it_fails_the_item_visibly_when_the_queue_is_down(user_client, results_t
     [item] = _all_items()
     assert item["status"] == "failed"
     assert "Redis" in item["error"]
+
+
+def test_the_latest_results_show_the_created_date_and_time_with_a_space(user_client, results_table):
+    dynamodb.item_put_new(item=dynamodb.new_item(item_id="dated", text="t", created_at="2026-12-01T18:18:28.123456Z"))
+
+    page = user_client.get(reverse("dashboard:home")).content.decode()
+
+    stamp = "2026-12-01T18:18:28.123456Z"
+    assert f'<time datetime="{stamp}" title="{stamp}">2026-12-01 18:18:28</time>' in page
+    assert "2026-12-0118:18:28" not in page
