@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import multiprocessing
 import os
+import tempfile
+from pathlib import Path
 
 bind = os.environ.get("GUNICORN_BIND", "0.0.0.0:8000")
 # The web tier does I/O (DynamoDB, Redis), so threads per worker carry most of the concurrency.
@@ -18,6 +20,28 @@ errorlog = "-"
 # Never preload: boto3 clients and Redis connections are made per process after the fork.
 preload_app = False
 forwarded_allow_ips = os.environ.get("FORWARDED_ALLOW_IPS", "127.0.0.1")
+
+# prometheus-client's multiprocess mode: each worker writes its counters to files here and /metrics
+# sums them (dashboard/metrics/exposition.py). Set before any worker is forked (and before
+# prometheus_client is imported) so every worker inherits it; a fresh directory per start, as files
+# left by an earlier run would be counted again. Set PROMETHEUS_MULTIPROC_DIR to choose the place.
+if not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+    os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="console-metrics-")
+
+
+def on_starting(server) -> None:
+    """Remove the metrics files a previous run left in a chosen directory (only prometheus-client's `*.db`)."""
+    directory = Path(os.environ["PROMETHEUS_MULTIPROC_DIR"])
+    directory.mkdir(parents=True, exist_ok=True)
+    for left in directory.glob("*.db"):
+        left.unlink(missing_ok=True)
+
+
+def child_exit(server, worker) -> None:
+    """A worker that exits stops counting: its live gauges go; its counters stay in the sums."""
+    from prometheus_client import multiprocess
+
+    multiprocess.mark_process_dead(worker.pid)
 
 
 def post_worker_init(worker) -> None:
