@@ -1,6 +1,8 @@
-"""Reading metrics in tests: a sample's value in this process, or in a /metrics page's text."""
+"""Reading metrics in tests: a sample's value in this process, or in a /metrics page's text; a stand-in GPU."""
 
 from __future__ import annotations
+
+from types import SimpleNamespace
 
 from prometheus_client import REGISTRY
 from prometheus_client.parser import text_string_to_metric_families
@@ -22,3 +24,31 @@ def parse(text: str) -> dict[tuple[str, frozenset[tuple[str, str]]], float]:
 
 def value(samples: dict, name: str, **labels: str) -> float | None:
     return samples.get((name, frozenset(labels.items())))
+
+
+GIB = 1024**3
+
+
+class FakeNvml:
+    """The few pynvml calls the collector makes, for two GPUs."""
+
+    def __init__(self, *, fail_init: bool = False) -> None:
+        self.fail_init = fail_init
+        self.inits = 0
+
+    def nvmlInit(self) -> None:
+        self.inits += 1
+        if self.fail_init:
+            raise OSError("NVML Shared Library Not Found")
+
+    def nvmlDeviceGetCount(self) -> int:
+        return 2
+
+    def nvmlDeviceGetHandleByIndex(self, index: int) -> int:
+        return index
+
+    def nvmlDeviceGetMemoryInfo(self, handle: int) -> SimpleNamespace:
+        return SimpleNamespace(used=(handle + 1) * GIB, total=24 * GIB)
+
+    def nvmlDeviceGetUtilizationRates(self, handle: int) -> SimpleNamespace:
+        return SimpleNamespace(gpu=35 if handle == 0 else 80)

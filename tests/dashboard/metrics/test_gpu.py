@@ -2,39 +2,10 @@
 
 from __future__ import annotations
 
-from types import SimpleNamespace
-
 from prometheus_client import CollectorRegistry, generate_latest
 
 from dashboard.metrics.gpu import GpuCollector
-from tests.dashboard.metrics.support import parse, value
-
-GIB = 1024**3
-
-
-class FakeNvml:
-    """The few pynvml calls the collector makes, for two GPUs."""
-
-    def __init__(self, *, fail_init: bool = False) -> None:
-        self.fail_init = fail_init
-        self.inits = 0
-
-    def nvmlInit(self) -> None:
-        self.inits += 1
-        if self.fail_init:
-            raise OSError("NVML Shared Library Not Found")
-
-    def nvmlDeviceGetCount(self) -> int:
-        return 2
-
-    def nvmlDeviceGetHandleByIndex(self, index: int) -> int:
-        return index
-
-    def nvmlDeviceGetMemoryInfo(self, handle: int) -> SimpleNamespace:
-        return SimpleNamespace(used=(handle + 1) * GIB, total=24 * GIB)
-
-    def nvmlDeviceGetUtilizationRates(self, handle: int) -> SimpleNamespace:
-        return SimpleNamespace(gpu=35 if handle == 0 else 80)
+from tests.dashboard.metrics.support import GIB, FakeNvml, parse, value
 
 
 def _scrape(collector: GpuCollector) -> dict:

@@ -19,8 +19,7 @@ from dashboard import metrics
 from dashboard.devservices import free_port
 from dashboard.metrics.gpu import GpuCollector
 from dashboard.metrics.server import metrics_server_start
-from tests.dashboard.metrics.support import parse, value
-from tests.dashboard.metrics.test_gpu import FakeNvml
+from tests.dashboard.metrics.support import FakeNvml, parse, value
 
 ROOT = Path(__file__).resolve().parents[3]
 
