@@ -48,7 +48,7 @@ def metrics_registry() -> CollectorRegistry:
     """What one scrape reads: every process's families (multiprocess mode) or this one's, and the store gauges."""
     if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
         registry = CollectorRegistry(auto_describe=False)
-        multiprocess.MultiProcessCollector(registry)
+        multiprocess.MultiProcessCollector(registry)  # type: ignore[no-untyped-call]  # prometheus-client leaves it unannotated
     else:
         registry = registry_with()
     registry.register(StoreCollector())
