@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import multiprocessing
 import os
+import shutil
 import tempfile
 from pathlib import Path
 
@@ -21,20 +22,31 @@ errorlog = "-"
 preload_app = False
 forwarded_allow_ips = os.environ.get("FORWARDED_ALLOW_IPS", "127.0.0.1")
 
-# prometheus-client's multiprocess mode: each worker writes its counters to files here and /metrics
-# sums them (dashboard/metrics/exposition.py). Set before any worker is forked (and before
-# prometheus_client is imported) so every worker inherits it; a fresh directory per start, as files
-# left by an earlier run would be counted again. Set PROMETHEUS_MULTIPROC_DIR to choose the place.
-if not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
-    os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="console-metrics-")
+_made_directories: list[Path] = []
 
 
 def on_starting(server) -> None:
-    """Remove the metrics files a previous run left in a chosen directory (only prometheus-client's `*.db`)."""
-    directory = Path(os.environ["PROMETHEUS_MULTIPROC_DIR"])
+    """prometheus-client's multiprocess mode: each worker writes its counters to files in one directory,
+    and /metrics sums them (dashboard/metrics/exposition.py).
+
+    Set in the master before any worker is forked (and so before a worker imports prometheus_client),
+    so every worker inherits it. A fresh temporary directory per start, or PROMETHEUS_MULTIPROC_DIR
+    emptied of the files (`*.db`) a previous run left, which would otherwise be counted again.
+    """
+    chosen = os.environ.get("PROMETHEUS_MULTIPROC_DIR")
+    directory = Path(chosen or tempfile.mkdtemp(prefix="console-metrics-"))
+    if not chosen:
+        _made_directories.append(directory)
+    os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(directory)
     directory.mkdir(parents=True, exist_ok=True)
     for left in directory.glob("*.db"):
         left.unlink(missing_ok=True)
+
+
+def on_exit(server) -> None:
+    """Remove the temporary metrics directory this master made (a chosen one is left where it is)."""
+    for directory in _made_directories:
+        shutil.rmtree(directory, ignore_errors=True)
 
 
 def child_exit(server, worker) -> None:

@@ -146,14 +146,18 @@ def test_gunicorn_gives_each_start_a_clean_directory_and_forgets_a_dead_worker(t
     (tmp_path / "gauge_liveall_4242.db").write_bytes(b"")
     config["child_exit"](SimpleNamespace(), SimpleNamespace(pid=4242))
 
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["notes.txt"]
+    config["on_exit"](SimpleNamespace())
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["notes.txt"]  # a chosen directory is kept
 
 
 def test_gunicorn_makes_a_fresh_directory_when_none_is_chosen(monkeypatch):
-    monkeypatch.setenv("PROMETHEUS_MULTIPROC_DIR", "")  # so that the one the config sets is undone after the test
+    monkeypatch.setenv("PROMETHEUS_MULTIPROC_DIR", "")  # so that the one the master sets is undone after the test
+    config = runpy.run_path(str(ROOT / "webapp" / "gunicorn.conf.py"))
+    assert os.environ["PROMETHEUS_MULTIPROC_DIR"] == ""  # reading the config changes nothing
 
-    runpy.run_path(str(ROOT / "webapp" / "gunicorn.conf.py"))
+    config["on_starting"](SimpleNamespace())
 
     made = Path(os.environ["PROMETHEUS_MULTIPROC_DIR"])
     assert made.is_dir() and not any(made.iterdir())
-    made.rmdir()
+    config["on_exit"](SimpleNamespace())
+    assert not made.exists()
