@@ -13,6 +13,7 @@ from types import SimpleNamespace
 
 import pytest
 
+from tests.conftest import queue_unreachable
 from tests.dashboard.metrics.support import parse, value
 
 pytestmark = pytest.mark.django_db
@@ -99,6 +100,18 @@ def test_a_store_that_cannot_be_read_leaves_its_families_out_not_a_500(client, r
     assert value(samples, "console_metrics_source_up", source="redis") == 1
     assert not any(name == "console_items" for name, _ in samples)
     assert value(samples, "console_queue_depth", queue="inference") == 0
+
+
+def test_redis_down_leaves_the_queue_families_out_and_the_rest_is_served(client, results_table, redis_conn, settings):
+    queue_unreachable(settings)
+
+    response = client.get(URL)
+
+    assert response.status_code == 200
+    samples = parse(response.content.decode())
+    assert value(samples, "console_metrics_source_up", source="redis") == 0
+    assert not any(name == "console_queue_depth" for name, _ in samples)
+    assert value(samples, "console_metrics_source_up", source="dynamodb") == 1
 
 
 def test_a_bad_allowed_network_fails_start_up_naming_the_setting():
