@@ -15,6 +15,7 @@ from typing import Any
 
 from classifier.contracts import STASH_KEY
 from classifier.postprocess import probabilities_named
+from dashboard import metrics
 from dashboard.aws import dynamodb
 from dashboard.exceptions import StoreUnavailable
 
@@ -92,7 +93,9 @@ def classify_items(item_ids: list[str]) -> dict[str, int]:
     _decided_add(candidates)
     if not claimed:
         return {"claimed": kept, "done": kept, "failed": 0}
+    started = time.perf_counter()
     outcomes = engine.predict_safe([item["text"] for item in claimed])
+    metrics.inference_observe(model=engine.model_name, texts=len(claimed), seconds=time.perf_counter() - started)
     if len(outcomes) != len(claimed):
         raise RuntimeError(f"engine returned {len(outcomes)} outcomes for {len(claimed)} texts")
     records = [
@@ -103,6 +106,7 @@ def classify_items(item_ids: list[str]) -> dict[str, int]:
     if lost:
         log.warning("items %s were taken from this worker before their results were written", lost)
     failed = sum(1 for record in records if record["status"] == "failed" and record["item_id"] not in lost)
+    metrics.texts_classified_count(model=engine.model_name, done=written - failed, failed=failed)
     return {"claimed": len(claimed), "done": written - failed, "failed": failed}
 
 

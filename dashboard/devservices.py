@@ -225,6 +225,17 @@ def _exec(command: list[str]) -> int:
                 return child.wait()
 
 
+def metrics_dir_fresh() -> Path:
+    """An empty var/metrics for the web server's multiprocess metrics, as gunicorn.conf.py makes one per start.
+
+    The web server only: `power_tick` and the workers it starts keep their metrics in memory (their ports).
+    """
+    directory = VAR / "metrics"
+    shutil.rmtree(directory, ignore_errors=True)
+    directory.mkdir(parents=True)
+    return directory
+
+
 def _manage(*args: str, env: dict[str, str], check: bool = True) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, str(ROOT / "manage.py"), *args], env=env, check=check)
 
@@ -251,7 +262,8 @@ def _run(host: str, port: int) -> int:
             children.append(subprocess.Popen(tick, env=env))
             children.append(
                 subprocess.Popen(
-                    [sys.executable, str(ROOT / "manage.py"), "runserver", f"{host}:{port}", "--noreload"], env=env
+                    [sys.executable, str(ROOT / "manage.py"), "runserver", f"{host}:{port}", "--noreload"],
+                    env=env | {"PROMETHEUS_MULTIPROC_DIR": str(metrics_dir_fresh())},
                 )
             )
             print(

@@ -72,20 +72,23 @@ class SecurityHeadersMiddleware:
 
 
 class HealthCheckMiddleware:
-    """Answer `/healthz` and `/readyz` before the Host header is checked.
+    """Answer `/healthz`, `/readyz` and `/metrics` before the Host header is checked.
 
     A load balancer's health check addresses the target by its IP (an ALB sends `Host: 10.0.1.23`),
     which is not in ALLOWED_HOSTS; through CommonMiddleware that is a 400 and the target reads as
     unhealthy. These two answers are the same whatever the host and carry no session, cookie or
     redirect, so they are served here, after the security headers and before anything that reads
-    the host. Every other path keeps Django's host validation.
+    the host. `/metrics` is too: Prometheus also scrapes a target by its address, and the page
+    decides who may read it itself (dashboard/metrics/exposition.py). Every other path keeps
+    Django's host validation.
     """
 
     def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        from dashboard.metrics import exposition
         from dashboard.views import health
 
         self.get_response = get_response
-        self.views = {"/healthz": health.healthz, "/readyz": health.readyz}
+        self.views = {"/healthz": health.healthz, "/readyz": health.readyz, "/metrics": exposition.metrics}
 
     def __call__(self, request: HttpRequest) -> HttpResponse:
         view = self.views.get(request.path_info)

@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import multiprocessing
 import os
+import shutil
+import tempfile
+from pathlib import Path
 
 bind = os.environ.get("GUNICORN_BIND", "0.0.0.0:8000")
 # The web tier does I/O (DynamoDB, Redis), so threads per worker carry most of the concurrency.
@@ -18,6 +21,39 @@ errorlog = "-"
 # Never preload: boto3 clients and Redis connections are made per process after the fork.
 preload_app = False
 forwarded_allow_ips = os.environ.get("FORWARDED_ALLOW_IPS", "127.0.0.1")
+
+_made_directories: list[Path] = []
+
+
+def on_starting(server) -> None:
+    """prometheus-client's multiprocess mode: each worker writes its counters to files in one directory,
+    and /metrics sums them (dashboard/metrics/exposition.py).
+
+    Set in the master before any worker is forked (and so before a worker imports prometheus_client),
+    so every worker inherits it. A fresh temporary directory per start, or PROMETHEUS_MULTIPROC_DIR
+    emptied of the files (`*.db`) a previous run left, which would otherwise be counted again.
+    """
+    chosen = os.environ.get("PROMETHEUS_MULTIPROC_DIR")
+    directory = Path(chosen or tempfile.mkdtemp(prefix="console-metrics-"))
+    if not chosen:
+        _made_directories.append(directory)
+    os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(directory)
+    directory.mkdir(parents=True, exist_ok=True)
+    for left in directory.glob("*.db"):
+        left.unlink(missing_ok=True)
+
+
+def on_exit(server) -> None:
+    """Remove the temporary metrics directory this master made (a chosen one is left where it is)."""
+    for directory in _made_directories:
+        shutil.rmtree(directory, ignore_errors=True)
+
+
+def child_exit(server, worker) -> None:
+    """A worker that exits stops counting: its live gauges go; its counters stay in the sums."""
+    from prometheus_client import multiprocess
+
+    multiprocess.mark_process_dead(worker.pid)
 
 
 def post_worker_init(worker) -> None:

@@ -7,6 +7,7 @@ fails with a message naming each one that is missing.
 
 from __future__ import annotations
 
+import ipaddress
 import os
 from pathlib import Path
 from typing import Any
@@ -98,6 +99,14 @@ def redis_is_insecure(url: str) -> bool:
     """Plain TCP with no password: anyone who reaches the port can enqueue a job, i.e. run code on a worker."""
     parsed = urlparse(url)
     return parsed.scheme == "redis" and not parsed.password
+
+
+def networks_parse(name: str, values: list[str]) -> list[ipaddress.IPv4Network | ipaddress.IPv6Network]:
+    """Addresses or CIDR ranges (`10.0.0.0/8`, `2001:db8::/32`); a bad one fails start-up naming `name`."""
+    try:
+        return [ipaddress.ip_network(value, strict=False) for value in values]
+    except ValueError as error:
+        raise ImproperlyConfigured(f"{name} must be comma-separated addresses or CIDR ranges: {error}") from None
 
 
 DJANGO_ENV = env_str("DJANGO_ENV", "local")
@@ -330,6 +339,21 @@ GPU_HOURLY_PRICE = env_float("GPU_HOURLY_PRICE", 1.006)
 LOCAL_INSTANCE_COUNT = env_int("LOCAL_INSTANCE_COUNT", 1, minimum=1)
 LOCAL_BOOT_DELAY = env_float("LOCAL_BOOT_DELAY", 3.0)
 LOCAL_STOP_TIMEOUT = env_int("LOCAL_STOP_TIMEOUT", 60, minimum=1)
+
+
+# --- Metrics for Prometheus (dashboard/metrics/, docs/operations.md "Metrics") -------------
+# The web tier's /metrics answers a bearer token of this value, or a caller from these ranges (its
+# address as login throttling sees it, through TRUSTED_PROXY_COUNT); everyone else gets a 404.
+METRICS_TOKEN = env_str("METRICS_TOKEN", "")
+METRICS_ALLOWED_NETWORKS = networks_parse(
+    "METRICS_ALLOWED_NETWORKS", env_list("METRICS_ALLOWED_NETWORKS", [] if PRODUCTION else ["127.0.0.0/8", "::1/128"])
+)
+# The ports the inference worker and `power_tick` serve their own metrics on; 0 is off (the local
+# default: `make run` may run several workers on one machine).
+METRICS_WORKER_PORT = env_int("METRICS_WORKER_PORT", 9101 if PRODUCTION else 0, minimum=0)
+METRICS_POWER_TICK_PORT = env_int("METRICS_POWER_TICK_PORT", 9102 if PRODUCTION else 0, minimum=0)
+# Dollars of GPU time a day before the spend alert fires (deploy/observability/); 0 exposes no budget.
+GPU_DAILY_BUDGET = env_float("GPU_DAILY_BUDGET", 0.0)
 
 # --- Results explorer and bulk submission --------------------------------------------------
 # Page sizes the explorer offers; RESULTS_PAGE_SIZE above is the default one.

@@ -6,6 +6,7 @@ from django.urls import include, path
 
 from dashboard import api
 from dashboard.login_throttle import login_throttled
+from dashboard.metrics import exposition
 from dashboard.views import health
 
 urlpatterns = [
@@ -14,6 +15,7 @@ urlpatterns = [
     *api.urlpatterns,
     path("healthz", health.healthz, name="healthz"),
     path("readyz", health.readyz, name="readyz"),
+    path("metrics", exposition.metrics, name="metrics"),
     # Both login pages count failures and refuse a locked username or address (dashboard/login_throttle.py).
     path("accounts/login/", login_throttled(auth_views.LoginView.as_view()), name="login"),
     path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),

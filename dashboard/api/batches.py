@@ -24,6 +24,7 @@ from dashboard.api.schemas import (
 )
 from dashboard.auth import ApiError, AuthenticatedHttpRequest, api_error
 from dashboard.exceptions import BatchConflict, BatchRejected, QueueUnavailable, StoreUnavailable
+from dashboard.metrics.submissions import submission_counted
 from dashboard.ratelimit import submissions_charge
 from dashboard.views.results import csv_download
 
@@ -118,6 +119,7 @@ def _rejected(problems: list[tuple[int | None, str]], message: str, total: int |
         503: Error,
     },
 )
+@submission_counted(kind="batch")
 def api_batches(request: AuthenticatedHttpRequest) -> HttpResponse:
     parsed, filename = _parse(request)
     if not parsed.ok:

@@ -22,6 +22,7 @@ from dashboard.api.schemas import (
 )
 from dashboard.auth import ApiError, api_error
 from dashboard.exceptions import ItemNotFound, QueueUnavailable, StoreUnavailable
+from dashboard.metrics.submissions import submission_counted
 from dashboard.ratelimit import submissions_charge
 from dashboard.validators import item_id_valid
 
@@ -62,6 +63,7 @@ def json_body(request: HttpRequest, *, example: str, too_big: str | None = None)
         503: Error,
     },
 )
+@submission_counted(kind="submission")
 def api_submissions(request: HttpRequest) -> HttpResponse:
     limit, chars = settings.DATA_UPLOAD_MAX_MEMORY_SIZE, settings.SUBMISSION_MAX_CHARS
     too_big = f"The body is larger than {limit:,} bytes; a text may have up to {chars:,} characters."

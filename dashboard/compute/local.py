@@ -197,6 +197,9 @@ class LocalBackend(ComputeBackend):
         }
         if settings.DYNAMODB_ENDPOINT_URL:
             env["DYNAMODB_ENDPOINT_URL"] = settings.DYNAMODB_ENDPOINT_URL
+        # The web tier's multiprocess metrics directory is for its own processes: a worker started from a
+        # web request serves its metrics on its own port, not into the web's /metrics.
+        env.pop("PROMETHEUS_MULTIPROC_DIR", None)
         log_dir = settings.VAR_DIR / "log"
         log_dir.mkdir(parents=True, exist_ok=True)
         args = [sys.executable, "-c", _BOOT, str(settings.LOCAL_BOOT_DELAY), sys.executable]

@@ -17,7 +17,7 @@ from typing import Any
 
 from django.conf import settings
 
-from dashboard import audit, compute
+from dashboard import audit, compute, metrics
 from dashboard.compute.base import PENDING, STOPPING, ComputeBackend
 from dashboard.compute.policy import Decision, Memory, PolicyConfig, Snapshot, capacity_covered, decide
 from dashboard.exceptions import ComputeError, ComputeNotFound, ComputeStateConflict, PowerBusy, StoreUnavailable
@@ -55,7 +55,8 @@ def policy_config() -> PolicyConfig:
 
 
 def _audit(*, actor: Any = None, actor_name: str, action: str, target: str, outcome: str, detail: str = "") -> None:
-    """A power action in the audit trail; never raises."""
+    """A power action in the audit trail and in `console_power_actions_total`; never raises."""
+    metrics.power_action_count(action=action, actor="system" if actor is None else "staff", outcome=outcome)
     audit.audit_record(
         kind="power", actor=actor, actor_name=actor_name, action=action, target=target, outcome=outcome, detail=detail
     )

@@ -14,6 +14,7 @@ from dashboard import csv_upload, selectors, services
 from dashboard.auth import AuthenticatedHttpRequest
 from dashboard.exceptions import BatchConflict, BatchRejected, QueueUnavailable, StoreUnavailable
 from dashboard.explorer import BatchForm
+from dashboard.metrics.submissions import submission_counted
 from dashboard.ratelimit import rate_limited, submissions_charge
 from dashboard.views.fragments import render_page_or_fragment
 from dashboard.views.results import csv_download
@@ -39,6 +40,7 @@ def _problems_context(problems: list[tuple[int | None, str]], total: int | None 
 @login_required
 @require_http_methods(["GET", "POST"])
 @rate_limited(api=False)
+@submission_counted(kind="batch")
 def batch_new(request: AuthenticatedHttpRequest) -> HttpResponse:
     # A body over DATA_UPLOAD_MAX_MEMORY_SIZE never gets here: dashboard.middleware answers it with a 413 page.
     form = BatchForm(request.POST or None, request.FILES or None)

@@ -11,6 +11,7 @@ from django.views.decorators.http import require_GET, require_http_methods
 from dashboard import services
 from dashboard.exceptions import QueueUnavailable, StoreUnavailable
 from dashboard.forms import SubmissionForm
+from dashboard.metrics.submissions import submission_counted
 from dashboard.ratelimit import rate_limited, submissions_charge
 from dashboard.views.results import latest_results_context
 
@@ -28,6 +29,7 @@ def home(request: HttpRequest) -> HttpResponse:
 @login_required
 @require_http_methods(["GET", "POST"])
 @rate_limited(api=False)
+@submission_counted(kind="submission")
 def submit(request: HttpRequest) -> HttpResponse:
     form = SubmissionForm(request.POST or None)
     if request.method == "POST" and form.is_valid():

@@ -35,3 +35,14 @@ def test_it_starts_and_stops_a_real_redis_and_dynamodb_local(tmp_path):
         assert client.list_tables()["TableNames"] == []
     with pytest.raises(redis.ConnectionError):
         redis.Redis.from_url(env["REDIS_URL"], socket_connect_timeout=1).ping()
+
+
+def test_the_web_servers_metrics_directory_is_fresh_at_each_run(tmp_path, monkeypatch):
+    monkeypatch.setattr(devservices, "VAR", tmp_path)
+    (tmp_path / "metrics").mkdir()
+    (tmp_path / "metrics" / "counter_123.db").write_bytes(b"from the last run")
+
+    made = devservices.metrics_dir_fresh()
+
+    assert made == tmp_path / "metrics"
+    assert made.is_dir() and not any(made.iterdir())

@@ -21,7 +21,8 @@ from dashboard.services import api_token_create
 pytestmark = pytest.mark.django_db
 ROOT = Path(__file__).resolve().parents[2]
 
-PUBLIC = {"/accounts/login/", "/healthz", "/readyz"}
+# /metrics needs no login: it answers only its token or its networks (tests/dashboard/metrics/test_exposition.py).
+PUBLIC = {"/accounts/login/", "/healthz", "/readyz", "/metrics"}
 
 
 def _sample(match: re.Match[str]) -> str:
@@ -75,7 +76,7 @@ def test_every_unsafe_request_on_every_path_needs_the_csrf_token(staff, results_
     browser = Client(enforce_csrf_checks=True)
     browser.get(reverse("login"))
     token = browser.cookies["csrftoken"].value
-    paths = [path for path in _site_paths() if path not in {"/healthz", "/readyz"}]
+    paths = [path for path in _site_paths() if path not in {"/healthz", "/readyz", "/metrics"}]
     assert "/accounts/login/" in paths and "/api/v1/submissions" in paths
     for path in paths:
         browser.force_login(staff)

@@ -54,6 +54,7 @@ from dashboard.aws.dynamodb.reads import (
     items_get_many,
     items_with_status,
     label_count_since,
+    status_count,
 )
 from dashboard.aws.dynamodb.retry import RETRY_CAP_SECONDS
 from dashboard.aws.dynamodb.schema import (
@@ -114,6 +115,7 @@ __all__ = [
     "label_count_since",
     "new_item",
     "now_iso",
+    "status_count",
     "store_ping",
     "table_delete",
     "table_ensure",

@@ -140,3 +140,21 @@ def label_count_since(*, label: str, created_from: str) -> int:
         Select="COUNT",
     )
     return sum(response.get("Count", 0) for response in responses)
+
+
+def status_count(*, status: str) -> int:
+    """How many items are in one status (a COUNT Query on the status index: no item is returned).
+
+    DynamoDB still reads the whole partition to count it, so a large finished status costs reads in
+    proportion; callers cache it (the metrics collector keeps it a minute).
+    """
+    responses = wire.paginate(
+        "query",
+        TableName=wire.table_name(),
+        IndexName=INDEX_BY_STATUS,
+        KeyConditionExpression="#s = :s",
+        ExpressionAttributeNames={"#s": "status"},
+        ExpressionAttributeValues={":s": {"S": status}},
+        Select="COUNT",
+    )
+    return sum(response.get("Count", 0) for response in responses)

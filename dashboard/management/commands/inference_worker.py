@@ -25,6 +25,14 @@ class Command(BaseCommand):
 
         from classifier.engine import load_engine
         from classifier.worker import worker_run
+        from dashboard import metrics
+        from dashboard.metrics.gpu import GpuCollector
+        from dashboard.metrics.server import metrics_server_start
+
+        # Before the model loads, so a scrape during a long load finds the worker up.
+        metrics_server_start(
+            port=settings.METRICS_WORKER_PORT, collectors=[GpuCollector()], what="worker", setting="METRICS_WORKER_PORT"
+        )
 
         engine: Engine | SageMakerEngine
         if settings.CLASSIFIER_BACKEND == "sagemaker":  # the endpoint classifies: no local model, no GPU needed
@@ -39,6 +47,7 @@ class Command(BaseCommand):
             self.stdout.write(
                 f"Model loaded in {engine.load_seconds:.1f} s on {engine.device} ({engine.dtype}); waiting for jobs."
             )
+            metrics.model_loaded(model=engine.model_name, device=str(engine.device), seconds=engine.load_seconds)
         worker_run(
             queue_names=[settings.INFERENCE_QUEUE],
             connection=django_rq.get_connection(settings.INFERENCE_QUEUE),

@@ -13,7 +13,7 @@ import time
 from django.conf import settings
 from django.core.management.base import BaseCommand
 
-from dashboard import compute, power
+from dashboard import compute, metrics, power
 from dashboard.exceptions import ComputeError
 
 FAST_SECONDS = 2.0  # while an instance is changing state, look again soon
@@ -32,6 +32,11 @@ class Command(BaseCommand):
         stopping = threading.Event()
         for sig in (signal.SIGTERM, signal.SIGINT):
             signal.signal(sig, lambda *_: stopping.set())
+        from dashboard.metrics.server import metrics_server_start
+
+        metrics_server_start(
+            port=settings.METRICS_POWER_TICK_PORT, what="power_tick", setting="METRICS_POWER_TICK_PORT"
+        )
         ticks = 0
         try:
             while True:
@@ -51,13 +56,17 @@ class Command(BaseCommand):
             power.tick_heartbeat()
             decision = power.power_tick()
         except ComputeError as error:
+            metrics.POWER_TICKS.labels(outcome="error").inc()
             self.stderr.write(f"power tick: {error}")
             return False
         except Exception as error:  # Redis or the database away: keep ticking, say why
+            metrics.POWER_TICKS.labels(outcome="error").inc()
             self.stderr.write(f"power tick failed: {error.__class__.__name__}: {error}")
             return False
-        if decision is None:
+        if decision is None:  # another process held the fleet lock and decided
+            metrics.POWER_TICKS.labels(outcome="busy").inc()
             return False
+        metrics.POWER_TICKS.labels(outcome="ok").inc()
         if decision.start or decision.stop:
             self.stdout.write(f"power: start {list(decision.start)} stop {list(decision.stop)} ({decision.reason})")
         last = power.last_check() or {}
