@@ -32,18 +32,24 @@ from dashboard.validators import item_id_valid
 
 router = Router()
 
+FORM_TYPES = {"multipart/form-data", "application/x-www-form-urlencoded"}
 CANCEL_BODY = json_request(CancelRequest)
 CANCEL_BODY["requestBody"]["required"] = False
 
 
 def _optional_json(request: HttpRequest, example: str) -> Any:
-    """The JSON body, or {} when there is none; ApiError for another content type or bad JSON."""
-    if not request.body:
-        return {}
+    """The JSON body, or {} when there is none; ApiError for another content type or bad JSON.
+
+    An empty form (what some clients send with a bare POST) counts as no body.
+    """
+    body = request.body  # read first: parsing a form would consume the stream
     if request.content_type != "application/json":
+        empty_form = request.content_type in FORM_TYPES and not request.POST and not request.FILES
+        if not body or empty_form:
+            return {}
         raise ApiError(415, f"Send no body, or application/json: {example}.")
     try:
-        return json.loads(request.body)
+        return json.loads(body)
     except (ValueError, UnicodeDecodeError):
         raise ApiError(400, "The body is not valid JSON.") from None
 
