@@ -91,7 +91,13 @@ def api_submission_cancel(request: AuthenticatedHttpRequest, item_id: str) -> Ht
     return JsonResponse(selectors.submission_public(item))
 
 
-not_allowed(router, "/submissions/{item_id}/cancel", allowed=["POST"], view=api_submission_cancel)
+def _no_such_submission(request: HttpRequest, item_id: str) -> HttpResponse:
+    # A GET here is a read of the item "<id>/cancel", as it was before this route: no id has a slash.
+    return api_error(404, "No submission with that id.")
+
+
+router.add_api_operation("/submissions/{item_id}/cancel", ["GET"], _no_such_submission, include_in_schema=False)
+not_allowed(router, "/submissions/{item_id}/cancel", allowed=["POST", "GET"], view=api_submission_cancel)
 
 
 @router.post(

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from dashboard.power.control import capacity_ensure, hold_change, instance_action, power_tick
 from dashboard.power.fleet import queue_counts
-from dashboard.power.holds import FLEET, HOLDS_KEY, hold_notice, holds_all
+from dashboard.power.holds import FLEET, hold_notice, holds_all
 from dashboard.power.panel import power_status
 from dashboard.power.state import (
     CAPACITY_OK_KEY,
@@ -30,7 +30,6 @@ from dashboard.power.usage import ON_SINCE_KEY, USAGE_PREFIX, gpu_seconds_today,
 __all__ = [
     "CAPACITY_OK_KEY",
     "FLEET",
-    "HOLDS_KEY",
     "LOCK_KEY",
     "ON_SINCE_KEY",
     "TICK_ALIVE_KEY",
