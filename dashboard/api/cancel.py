@@ -23,6 +23,7 @@ from dashboard.api.schemas import (
     RequeueAccepted,
     RequeueRequest,
     Result,
+    TooLarge,
     request_parse,
 )
 from dashboard.auth import ApiError, AuthenticatedHttpRequest, api_error
@@ -42,12 +43,16 @@ def _optional_json(request: HttpRequest, example: str) -> Any:
 
     An empty form (what some clients send with a bare POST) counts as no body.
     """
-    body = request.body  # read first: parsing a form would consume the stream
+    refused = ApiError(415, f"Send no body, or application/json: {example}.")
+    if request.content_type in FORM_TYPES:  # read as a form already (the CSRF check): not by its body
+        if request.POST or request.FILES:
+            raise refused
+        return {}
+    body = request.body
     if request.content_type != "application/json":
-        empty_form = request.content_type in FORM_TYPES and not request.POST and not request.FILES
-        if not body or empty_form:
+        if not body:
             return {}
-        raise ApiError(415, f"Send no body, or application/json: {example}.")
+        raise refused
     try:
         return json.loads(body)
     except (ValueError, UnicodeDecodeError):
@@ -72,6 +77,7 @@ def _optional_json(request: HttpRequest, example: str) -> Any:
         403: CSRF_REFUSED,
         404: Error,
         409: Error,
+        413: TooLarge,
         415: Error,
         503: Error,
     },
@@ -115,6 +121,7 @@ not_allowed(router, "/submissions/{item_id}/cancel", allowed=["POST", "GET"], vi
         403: CSRF_REFUSED,
         404: Error,
         409: Error,
+        413: TooLarge,
         415: Error,
         503: Error,
     },
@@ -161,6 +168,7 @@ not_allowed(router, "/batches/{batch_id}/cancel", allowed=["POST"], view=api_bat
         401: UNAUTHORIZED,
         403: Error,
         404: Error,
+        413: TooLarge,
         415: Error,
         429: RateLimitedError,
         503: Error,
