@@ -192,7 +192,7 @@ def api_requeue(request: AuthenticatedHttpRequest) -> HttpResponse:
         assert body.filter is not None  # RequeueRequest.clean insists on one of the two
         form = ExplorerForm({k: v for k, v in body.filter.model_dump().items() if v is not None})
         if not form.is_valid():
-            fields = {f"filter.{name}": errors[0] for name, errors in form.errors.items()}
+            fields = {f"filter.{name}": str(errors[0]) for name, errors in form.errors.items()}
             return api_error(400, " ".join(fields.values()), fields=fields)
         kwargs["item_filter"] = form.item_filter()
         if export.export_needs_staff(kwargs["item_filter"]) and not request.user.is_staff:
