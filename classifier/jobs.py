@@ -103,11 +103,26 @@ def classify_items(item_ids: list[str]) -> dict[str, int]:
         for item, outcome in zip(claimed, outcomes, strict=True)
     ]
     written, lost = _finish_with_backoff(records, job=job)
-    if lost:
-        log.warning("items %s were taken from this worker before their results were written", lost)
+    taken = _not_cancelled(lost)
+    if taken:
+        log.warning("items %s were taken from this worker before their results were written", taken)
     failed = sum(1 for record in records if record["status"] == "failed" and record["item_id"] not in lost)
     metrics.texts_classified_count(model=engine.model_name, done=written - failed, failed=failed)
     return {"claimed": len(claimed), "done": written - failed, "failed": failed}
+
+
+def _not_cancelled(lost: list[str]) -> list[str]:
+    """The lost items that were not cancelled while they ran: a cancelled item's result is dropped, quietly."""
+    if not lost:
+        return []
+    try:
+        current = dynamodb.items_get_many(item_ids=lost)
+    except StoreUnavailable:
+        return lost
+    cancelled = [item_id for item_id in lost if current.get(item_id, {}).get("status") == "cancelled"]
+    if cancelled:
+        log.info("dropped the results of %d item(s) cancelled while they ran: %s", len(cancelled), cancelled)
+    return [item_id for item_id in lost if item_id not in cancelled]
 
 
 # Ids this process has already tried to claim: it took them, or found them taken or gone. A batch

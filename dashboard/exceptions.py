@@ -153,6 +153,13 @@ class PowerBusy(DashboardError):
     """Another process holds the fleet lock (a check deciding, or another staff action): try again shortly."""
 
 
+class PowerHeld(ComputeError):
+    """Staff hold this instance (or the fleet): it is not started until they release it."""
+
+    code = "PowerHeld"
+    retryable = False
+
+
 class EndpointStatusUnavailable(DashboardError):
     """SageMaker's control plane (DescribeEndpoint/ListEndpoints) could not be read."""
 

@@ -21,7 +21,7 @@ from typing import Any
 
 from dashboard.aws.dynamodb import ITEM_FIELDS, ItemFilter
 
-EXPORT_FIELDS = (*ITEM_FIELDS, "batch_id", "submitted_by", "started_at")
+EXPORT_FIELDS = (*ITEM_FIELDS, "batch_id", "submitted_by", "started_at", "cancelled_by", "cancel_reason")
 _FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 BOM = "\ufeff"  # lets Excel recognise the file as UTF-8; our own upload accepts it
 

@@ -60,3 +60,51 @@ def classify_enqueue(*, item_ids: list[str]) -> str:
     except RedisError as error:
         raise QueueUnavailable(f"The job queue (Redis) is unreachable: {error}") from error
     return job.id
+
+
+# Jobs read per Redis round trip when looking for the ones that carry cancelled items.
+_FETCH_CHUNK = 500
+
+
+def classify_jobs_remove(*, item_ids: list[str]) -> list[str]:
+    """Take waiting jobs that have nothing left to do off the queue, after `item_ids` were cancelled.
+
+    A job is removed (RQ's cancel: it moves to the canceled registry and never runs) when every one
+    of its items is among `item_ids` or otherwise no longer queued or running; a job that still
+    carries live work stays, and its run skips the cancelled items (claims are conditional on
+    `queued`). Reads the queue's jobs once; returns the ids of the jobs removed.
+    """
+    from rq.job import Job
+
+    from dashboard.aws import dynamodb
+
+    cancelled = set(item_ids)
+    if not cancelled:
+        return []
+    queue = inference_queue()
+    try:
+        job_ids = queue.get_job_ids()
+        carrying = []
+        for start in range(0, len(job_ids), _FETCH_CHUNK):
+            jobs = Job.fetch_many(
+                job_ids[start : start + _FETCH_CHUNK], connection=queue.connection, serializer=queue.serializer
+            )
+            for job in jobs:
+                if job is not None and job.func_name == CLASSIFY_JOB and job.args:
+                    ids = [str(item_id) for item_id in job.args[0]]
+                    if cancelled.intersection(ids):
+                        carrying.append((job, ids))
+        others = {item_id for _, ids in carrying for item_id in ids if item_id not in cancelled}
+        live = {
+            item_id
+            for item_id, item in dynamodb.items_get_many(item_ids=others).items()
+            if item["status"] in dynamodb.CANCELLABLE
+        }
+        removed = []
+        for job, ids in carrying:
+            if not live.intersection(ids):
+                job.cancel()
+                removed.append(job.id)
+    except RedisError as error:
+        raise QueueUnavailable(f"The job queue (Redis) is unreachable: {error}") from error
+    return removed

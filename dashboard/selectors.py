@@ -173,7 +173,7 @@ def batch_recent(*, limit: int = 50):
 
 def batch_public(batch, counts: dict[str, int]) -> dict[str, Any]:
     """What the batch API and the progress bar show."""
-    finished = counts.get("done", 0) + counts.get("failed", 0)
+    finished = counts.get("done", 0) + counts.get("failed", 0) + counts.get("cancelled", 0)
     return {
         "id": batch.id,
         "status": "complete" if batch.completed_at else "running",

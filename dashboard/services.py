@@ -7,7 +7,10 @@ import logging
 import secrets
 import threading
 import uuid
+from collections.abc import Iterator
+from dataclasses import asdict, replace
 from datetime import datetime, timedelta
+from itertools import islice
 from typing import Any
 
 from django.conf import settings
@@ -254,7 +257,9 @@ def items_delete(*, item_ids: list[str], actor: User | None = None) -> int:
     return deleted
 
 
-def items_rerun(*, item_ids: list[str], user: User | None = None) -> dict[str, list[str]]:
+def items_rerun(
+    *, item_ids: list[str], user: User | None = None, action: str = "rerun", target: str = "selection"
+) -> dict[str, list[str]]:
     """Reset finished items to queued and enqueue them (queued ones are enqueued again; a job that finds
     an item already claimed skips it). Running and missing items are left alone.
 
@@ -263,31 +268,44 @@ def items_rerun(*, item_ids: list[str], user: User | None = None) -> dict[str, l
     refused) when the user is over it.
 
     Returns {"queued": [...], "skipped": [...]}. If the queue is down, the reset items are marked failed
-    with the reason, as a single submission is, and QueueUnavailable is raised.
+    with the reason, as a single submission is, and QueueUnavailable is raised. Audited as `action` on
+    `target` (the selection, or what `failed_requeue` chose by).
     """
     ids = list(dict.fromkeys(item_ids))
     try:
         submissions_charge(user=user, cost=len(ids))
     except RateLimited as error:
-        _data_audit(user, "rerun", outcome="refused", count=len(ids), detail=str(error))
+        _data_audit(user, action, target=target, outcome="refused", count=len(ids), detail=str(error))
         raise
     try:
         requeued, skipped = _items_reset(ids)
     except StoreUnavailable as error:
-        _data_audit(user, "rerun", outcome="error", count=len(ids), detail=str(error))
+        _data_audit(user, action, target=target, outcome="error", count=len(ids), detail=str(error))
         raise
     try:
         _enqueue_chunks(requeued)
     except QueueUnavailable as error:
         for item_id in requeued:
             submission_fail_unqueued(item_id=item_id, reason=str(error))
-        _data_audit(user, "rerun", outcome="error", count=len(requeued), detail=f"not queued, marked failed: {error}")
+        _data_audit(
+            user,
+            action,
+            target=target,
+            outcome="error",
+            count=len(requeued),
+            detail=f"not queued, marked failed: {error}",
+        )
         raise
     _data_audit(
-        user, "rerun", outcome="ok", count=len(requeued), detail=f"{len(skipped)} running or missing left alone"
+        user,
+        action,
+        target=target,
+        outcome="ok",
+        count=len(requeued),
+        detail=f"{len(skipped)} running or missing left alone",
     )
     if requeued:
-        _capacity_ensure(trigger="re-run")
+        _capacity_ensure(trigger="re-run" if action == "rerun" else action)
     return {"queued": requeued, "skipped": skipped}
 
 
@@ -306,10 +324,54 @@ def _items_reset(ids: list[str]) -> tuple[list[str], list[str]]:
     return requeued, skipped
 
 
-def _data_audit(actor: User | None, action: str, *, outcome: str, count: int, detail: str = "") -> None:
+def _data_audit(
+    actor: User | None, action: str, *, outcome: str, count: int, detail: str = "", target: str = "selection"
+) -> None:
     audit.audit_record(
-        kind="data", actor=actor, action=action, target="selection", outcome=outcome, count=count, detail=detail
+        kind="data", actor=actor, action=action, target=target, outcome=outcome, count=count, detail=detail
     )
+
+
+def failed_requeue(
+    *, user: User, item_filter: dynamodb.ItemFilter | None = None, batch_id: str | None = None
+) -> dict[str, Any]:
+    """Re-run the `failed` items that match a filter (its status is taken as failed) or belong to a batch.
+
+    At most REQUEUE_MAX_ITEMS per call, newest first: `more` says that more
+    matched, and another call takes the next ones (the requeued items are no longer failed). Charged,
+    reset, enqueued and audited as `items_rerun` does (as action `requeue`, on the filter or batch).
+    Returns {"queued": [...], "skipped": [...], "more": bool, "limit": int}.
+    """
+    limit = settings.REQUEUE_MAX_ITEMS
+    if batch_id is not None:
+        target = f"batch {batch_id}"
+        found: Iterator[str] = (
+            item_id for item_id, status in dynamodb.batch_item_statuses(batch_id=batch_id) if status == "failed"
+        )
+    else:
+        chosen = replace(item_filter or dynamodb.ItemFilter(), status="failed")
+        shown = ", ".join(f"{key}={value}" for key, value in asdict(chosen).items() if value)
+        target = f"filter {shown}"
+        found = (item["id"] for item in dynamodb.items_iter(item_filter=chosen))
+    ids = list(islice(found, limit + 1))
+    outcome: dict[str, Any] = items_rerun(item_ids=ids[:limit], user=user, action="requeue", target=target)
+    if batch_id is not None and outcome["queued"]:
+        from dashboard.models import Batch
+
+        Batch.objects.filter(pk=batch_id).update(completed_at=None)  # it has work again: followed live
+    return outcome | {"more": len(ids) > limit, "limit": limit}
+
+
+def requeue_message(outcome: dict[str, Any]) -> str:
+    """What `failed_requeue` did, in words: the API's `message` and the pages' notice."""
+    message = f"Requeued {len(outcome['queued'])} failed item(s)."
+    if outcome["skipped"]:
+        message += f" {len(outcome['skipped'])} had changed meanwhile and were left alone."
+    if outcome["more"]:
+        message += (
+            f" More match: at most {outcome['limit']:,} are requeued per request; requeue again for the next ones."
+        )
+    return message
 
 
 def _ids_detail(item_ids: list[str]) -> str:

@@ -22,8 +22,11 @@ urlpatterns = [
     path("results/columns/", results.results_columns, name="results_columns"),
     path("results/export.csv", results.results_export, name="results_export"),
     path("results/<str:item_id>/", results.result_detail, name="result_detail"),
+    path("results/<str:item_id>/cancel/", results.result_cancel, name="result_cancel"),
     path("batches/", batches.batch_new, name="batch_new"),
     path("batches/<str:batch_id>/", batches.batch_detail, name="batch_detail"),
+    path("batches/<str:batch_id>/cancel/", batches.batch_cancel, name="batch_cancel"),
+    path("batches/<str:batch_id>/requeue/", batches.batch_requeue, name="batch_requeue"),
     path("batches/<str:batch_id>/results.csv", batches.batch_download, name="batch_download"),
     path("charts/data.json", charts.charts_data, name="charts_data"),
     path("generate/", generate_views.generate, name="generate"),
@@ -35,4 +38,5 @@ urlpatterns = [
     # The user's settings: API tokens
     path("settings/tokens/", token_views.token_list, name="token_list"),
     path("settings/tokens/<int:token_id>/revoke/", token_views.token_revoke, name="token_revoke"),
+    path("power/holds/<str:target>/<str:action>/", power_views.power_hold, name="power_hold"),
 ]

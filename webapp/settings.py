@@ -399,6 +399,9 @@ RECONCILE_MAX_RECOVERIES = env_int("RECONCILE_MAX_RECOVERIES", 3, minimum=1)
 RECONCILE_EVERY_TICKS = env_int("RECONCILE_EVERY_TICKS", 3, minimum=1)
 # Items per minute one user may submit (form, API, batches counted by items); 0 turns the limit off.
 SUBMISSIONS_PER_MINUTE = env_int("SUBMISSIONS_PER_MINUTE", 600, minimum=0)
+# Failed items one "requeue by filter or batch" resets at most; the answer says when more matched.
+# Each item is also charged against SUBMISSIONS_PER_MINUTE, as a re-run is.
+REQUEUE_MAX_ITEMS = env_int("REQUEUE_MAX_ITEMS", 1000, minimum=1)
 # Threads per web process that write single submissions in groups (dashboard/submit_batcher.py):
 # while one group's write is in flight, another takes what arrived meanwhile (2 gave 4-12 % more
 # accepted submissions/s than 1 under bench/load.py, docs/benchmarks.md).

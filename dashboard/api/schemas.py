@@ -135,6 +135,38 @@ class BatchRequest(Schema):
     items: list[BatchItem] | None = None
 
 
+class CancelRequest(ApiRequest):
+    """Optional: the body may be empty."""
+
+    example: ClassVar[str] = '{"reason": "..."}'
+    reason: str = Field(default="", max_length=500, description="Why; shown with the item to whoever reads it.")
+
+
+class RequeueFilter(BaseModel):
+    """The results explorer's filters (its status is always `failed` here)."""
+
+    model_config = ConfigDict(extra="forbid")
+    label: str | None = None
+    model: str | None = None
+    created_from: str | None = Field(default=None, description="YYYY-MM-DD or YYYY-MM-DDTHH:MM, UTC")
+    created_to: str | None = Field(default=None, description="YYYY-MM-DD (the whole day) or YYYY-MM-DDTHH:MM, UTC")
+    text: str | None = Field(default=None, description="Reads every item in range: staff only.")
+
+
+class RequeueRequest(ApiRequest):
+    """Either `batch_id` or `filter` (an empty filter: every failed item)."""
+
+    example: ClassVar[str] = '{"batch_id": "..."} or {"filter": {"label": "...", "created_from": "..."}}'
+    batch_id: str | None = None
+    filter: RequeueFilter | None = None
+
+    @classmethod
+    def clean(cls, body: dict[str, Any]) -> dict[str, Any]:
+        if (body.get("batch_id") is None) == (body.get("filter") is None):
+            raise _refuse("Give either 'batch_id' or 'filter'.")
+        return body
+
+
 # --- Responses -------------------------------------------------------------------------------
 
 
@@ -195,7 +227,7 @@ class Result(Schema):
     model: str | None
     created_at: datetime
     finished_at: datetime | None
-    error: str | None
+    error: str | None = Field(description="Why a failed item failed, or who cancelled a cancelled one and why.")
 
 
 class BatchCounts(Schema):
@@ -203,6 +235,7 @@ class BatchCounts(Schema):
     running: int
     done: int
     failed: int
+    cancelled: int
 
 
 class Batch(Schema):
@@ -210,7 +243,7 @@ class Batch(Schema):
     status: Literal["running", "complete"]
     total: int
     counts: BatchCounts
-    finished: int = Field(description="done + failed")
+    finished: int = Field(description="done + failed + cancelled")
     percent: float
     source: Literal["csv", "paste", "api"]
     filename: str
@@ -224,6 +257,19 @@ class BatchAccepted(Batch):
 
 class BatchProgress(Batch):
     results_csv: str = Field(description="The results as CSV.")
+
+
+class BatchCancelled(BatchProgress):
+    cancelled: int = Field(description="Items this request cancelled.")
+    left: int = Field(description="Items it found queued or running that had finished by the time it got to them.")
+
+
+class RequeueAccepted(Schema):
+    queued: int = Field(description="Failed items reset to queued and enqueued.")
+    skipped: int = Field(description="Items that had changed meanwhile (running, missing).")
+    more: bool = Field(description="More failed items matched than one request takes: send it again for the next ones.")
+    limit: int = Field(description="REQUEUE_MAX_ITEMS: the most one request resets.")
+    message: str
 
 
 class Generation(Schema):

@@ -18,6 +18,8 @@ Rules
   it flapping).
 - Capacity after acting: `capacity_covered` counts the instances the decision stops as off, although
   the snapshot it was made from (read before the stop) still shows them on.
+- Holds: an instance in `Snapshot.held` is never started (nor waited for); staff hold it, or the
+  whole fleet, until they release it. One that is on is left as any other, and stops when idle.
 - Silent instances: an instance that has been pending or running for `boot_timeout` seconds while work
   waits, with no worker reporting from it in that time (a boot that never finishes, a worker service
   that does not start or died), is stopped so it costs nothing more, and is not started again for
@@ -56,6 +58,7 @@ class Snapshot:
     instances: tuple[InstanceView, ...]
     queued: int = 0
     running: int = 0
+    held: frozenset[str] = frozenset()  # instances staff hold: never started (dashboard/power/holds.py)
 
 
 @dataclass(frozen=True)
@@ -154,13 +157,16 @@ def decide(snapshot: Snapshot, config: PolicyConfig, memory: Memory) -> tuple[De
     on = [i for i in snapshot.instances if states[i.id] in {PENDING, RUNNING} and i.id not in silent]
     start: list[str] = []
     waiting: list[str] = []
+    held_off: list[str] = []
     need = desired - len(on)
     if need > 0:
-        stopped = sorted(i.id for i in snapshot.instances if states[i.id] == STOPPED and i.id not in resting)
+        unavailable = resting.keys() | snapshot.held
+        stopped = sorted(i.id for i in snapshot.instances if states[i.id] == STOPPED and i.id not in unavailable)
         start = stopped[:need]
         if len(start) < need:
-            stopping = sorted(i.id for i in snapshot.instances if states[i.id] == STOPPING and i.id not in resting)
+            stopping = sorted(i.id for i in snapshot.instances if states[i.id] == STOPPING and i.id not in unavailable)
             waiting = stopping[: need - len(start)]
+        held_off = sorted(i.id for i in snapshot.instances if i.id in snapshot.held and states[i.id] != RUNNING)
         for instance_id in start:
             started_at[instance_id] = now
 
@@ -188,6 +194,8 @@ def decide(snapshot: Snapshot, config: PolicyConfig, memory: Memory) -> tuple[De
         reasons.append(f"{work} job(s) waiting; {', '.join(waiting)} is stopping, start it once stopped")
     elif stop and len(stop) > len(silent):
         reasons.append(f"idle for {config.idle_stop_after:.0f} s with {'no work' if work == 0 else 'a surplus'}")
+    if held_off and len(start) + len(waiting) < need:
+        reasons.append(f"{work} job(s) waiting; not starting {', '.join(held_off)}: held by staff")
     reason = "; ".join(reasons) or "no change"
     decision = Decision(
         start=tuple(start),

@@ -20,8 +20,16 @@ from django.conf import settings
 from dashboard import audit, compute, metrics
 from dashboard.compute.base import PENDING, STOPPING, ComputeBackend
 from dashboard.compute.policy import Decision, Memory, PolicyConfig, Snapshot, capacity_covered, decide
-from dashboard.exceptions import ComputeError, ComputeNotFound, ComputeStateConflict, PowerBusy, StoreUnavailable
+from dashboard.exceptions import (
+    ComputeError,
+    ComputeNotFound,
+    ComputeStateConflict,
+    PowerBusy,
+    PowerHeld,
+    StoreUnavailable,
+)
 from dashboard.power.fleet import instance_views, queue_counts, store_counts, workers_status
+from dashboard.power.holds import FLEET, held_ids, hold_release, hold_set, holds_all
 from dashboard.power.state import (
     LAST_KEY,
     MEMORY_KEY,
@@ -115,7 +123,13 @@ def _cycle(*, queued: int, running: int, actor_name: str, now: float, allow_stop
     instances = backend.instances()
     usage_observe(instances, now=now)
     workers = workers_status()
-    snapshot = Snapshot(now=now, instances=instance_views(instances, workers), queued=queued, running=running)
+    snapshot = Snapshot(
+        now=now,
+        instances=instance_views(instances, workers),
+        queued=queued,
+        running=running,
+        held=held_ids(i.id for i in instances),
+    )
     memory = Memory.from_json(json_get(MEMORY_KEY))
     decision, memory = decide(snapshot, policy_config(), memory)
     if not allow_stop and decision.stop:
@@ -157,6 +171,8 @@ def capacity_ensure(*, trigger: str = "submission") -> Decision | None:
     """
     try:
         if capacity_ok() or in_backoff(time.time()):
+            return None
+        if FLEET in holds_all():  # nothing may start: the tick still watches, and stops what idles
             return None
         if settings.COMPUTE_BACKEND == "local" and not tick_alive():
             # Nothing would stop a local worker started now (tests, a shell, a site without its tick):
@@ -235,6 +251,10 @@ def instance_action(*, instance_id: str, action: str, actor: Any) -> str:
                     detail="another power check or action held the fleet lock",
                 )
                 raise PowerBusy("Another power check or action is in progress; try again in a few seconds.")
+            holds = holds_all()
+            hold = holds.get(instance_id) or holds.get(FLEET)
+            if action == "start" and hold:
+                raise PowerHeld(f"{instance_id} is held by {hold['by']}: {hold['reason']}. Release the hold first.")
             if action == "start":
                 outcome = backend.start(instance_id)
             elif action == "stop":
@@ -248,3 +268,25 @@ def instance_action(*, instance_id: str, action: str, actor: Any) -> str:
         raise
     _audit(actor=actor, actor_name=name, action=action, target=instance_id, outcome="ok", detail=f"now {outcome}")
     return outcome
+
+
+def hold_change(*, target: str, hold: bool, actor: Any, reason: str = "") -> dict[str, Any] | None:
+    """A staff member holds or releases an instance (or FLEET). Audited. Returns the hold set or released.
+
+    Raises ComputeNotFound for a target this console does not manage, ValueError for a hold without
+    a reason (the panel shows it to everyone waiting).
+    """
+    if target != FLEET and target not in compute.backend().instance_ids():
+        raise ComputeNotFound(f"{target} is not managed by this console")
+    name = actor.get_username() if actor is not None else "system"
+    reason = reason.strip()[:500]
+    if hold and not reason:
+        raise ValueError("Say why: the reason is shown to everyone whose work waits.")
+    if hold:
+        record: dict[str, Any] | None = hold_set(target=target, by=name, reason=reason)
+        _audit(actor=actor, actor_name=name, action="hold", target=target, outcome="ok", detail=reason)
+    else:
+        record = hold_release(target=target)
+        detail = f"held by {record['by']}: {record['reason']}" if record else "it was not held"
+        _audit(actor=actor, actor_name=name, action="release", target=target, outcome="ok", detail=detail)
+    return record

@@ -17,6 +17,7 @@ from dashboard.compute.base import PENDING, POWERED_STATES, STOPPING, ComputeBac
 from dashboard.compute.policy import Memory
 from dashboard.exceptions import ComputeError, StoreUnavailable
 from dashboard.power.fleet import endpoints_status, oldest_queued_created_at, queue_counts, workers_status
+from dashboard.power.holds import FLEET, holds_all
 from dashboard.power.state import MEMORY_KEY, json_get, last_check, power_error, tick_alive
 from dashboard.power.usage import gpu_seconds_today, usage_observe
 
@@ -79,6 +80,11 @@ def power_status(*, now: float | None = None) -> dict[str, Any]:
     except Exception as error:  # Redis down: say so on the panel instead of a 500
         workers, counts = [], {"queued": 0, "running": 0, "failed": 0}
         status["queue_error"] = f"The job queue (Redis) cannot be read: {error}"
+    try:
+        holds = holds_all()
+    except Exception:  # Redis down: the queue error above says so
+        holds = {}
+    status["fleet_hold"] = holds.get(FLEET)
     rows = []
     for instance in instances:
         launched = instance.launch_time.timestamp() if instance.launch_time else None
@@ -87,6 +93,7 @@ def power_status(*, now: float | None = None) -> dict[str, Any]:
                 "instance": instance,
                 "uptime_s": now - launched if launched and instance.state in POWERED_STATES else None,
                 "workers": [w for w in workers if w["instance_id"] == instance.id],
+                "hold": holds.get(instance.id),
             }
         )
     known = {i.id for i in instances}

@@ -1,23 +1,26 @@
-"""Bulk submission: upload a CSV or paste lines, follow the batch's progress, download its results."""
+"""Bulk submission: upload a CSV or paste lines, follow the batch's progress, download its results,
+cancel what is left of it, requeue what failed."""
 
 from __future__ import annotations
 
 import logging
 
 from django.conf import settings
+from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.http import Http404, HttpRequest, HttpResponse, StreamingHttpResponse
 from django.shortcuts import redirect, render
-from django.views.decorators.http import require_GET, require_http_methods
+from django.urls import reverse
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
-from dashboard import csv_upload, selectors, services
+from dashboard import cancel, csv_upload, selectors, services
 from dashboard.auth import AuthenticatedHttpRequest
-from dashboard.exceptions import BatchConflict, BatchRejected, QueueUnavailable, StoreUnavailable
+from dashboard.exceptions import BatchConflict, BatchRejected, QueueUnavailable, RateLimited, StoreUnavailable
 from dashboard.explorer import BatchForm
 from dashboard.metrics.submissions import submission_counted
 from dashboard.ratelimit import rate_limited, submissions_charge
 from dashboard.views.fragments import render_page_or_fragment
-from dashboard.views.results import csv_download
+from dashboard.views.results import csv_download, rate_limited_page
 
 log = logging.getLogger(__name__)
 
@@ -97,7 +100,7 @@ def batch_detail(request: HttpRequest, batch_id: str) -> HttpResponse:
         request,
         page="dashboard/batch_detail.html",
         fragment="dashboard/batch_progress.html",
-        context=_progress_context(batch),
+        context=_progress_context(batch) | {"can_act": cancel.batch_cancel_allowed(batch=batch, user=request.user)},
     )
 
 
@@ -106,3 +109,43 @@ def batch_detail(request: HttpRequest, batch_id: str) -> HttpResponse:
 def batch_download(request: HttpRequest, batch_id: str) -> StreamingHttpResponse:
     batch = _batch_or_404(batch_id)
     return csv_download(selectors.batch_items(batch_id=batch.id), name=f"batch-{batch.id[:8]}")
+
+
+@login_required
+@require_POST
+def batch_cancel(request: AuthenticatedHttpRequest, batch_id: str) -> HttpResponse:
+    """Cancel every queued or running item of the batch; its finished items keep their results."""
+    batch = _batch_or_404(batch_id)
+    if not cancel.batch_cancel_allowed(batch=batch, user=request.user):
+        raise Http404("No such batch")
+    try:
+        outcome = cancel.batch_cancel(batch=batch, user=request.user, reason=request.POST.get("reason", ""))
+    except StoreUnavailable as error:
+        messages.error(request, f"Not cancelled: the results table cannot be reached ({error}).")
+    else:
+        if outcome["cancelled"]:
+            messages.success(request, f"Cancelled {len(outcome['cancelled'])} queued or running item(s).")
+        else:
+            messages.info(request, "Nothing to cancel: no item of this batch is queued or running.")
+    return redirect("dashboard:batch_detail", batch_id=batch.id)
+
+
+@login_required
+@require_POST
+def batch_requeue(request: AuthenticatedHttpRequest, batch_id: str) -> HttpResponse:
+    """Requeue the batch's failed items, at most REQUEUE_MAX_ITEMS at a time."""
+    batch = _batch_or_404(batch_id)
+    if not cancel.batch_cancel_allowed(batch=batch, user=request.user):
+        raise Http404("No such batch")
+    back = reverse("dashboard:batch_detail", args=[batch.id])
+    try:
+        outcome = services.failed_requeue(user=request.user, batch_id=batch.id)
+    except RateLimited as error:
+        return rate_limited_page(request, error, back=back)
+    except StoreUnavailable as error:
+        messages.error(request, f"Nothing changed: the results table cannot be reached ({error}).")
+    except QueueUnavailable as error:
+        messages.error(request, f"The items were reset but could not be queued, so they are marked failed: {error}")
+    else:
+        messages.success(request, services.requeue_message(outcome))
+    return redirect(back)

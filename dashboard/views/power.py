@@ -1,4 +1,4 @@
-"""The inference fleet: the live status panel, staff start/stop/reboot with a confirmation step, the audit log."""
+"""The inference fleet: the live status panel, staff start/stop/reboot and holds (each confirmed), the audit log."""
 
 from __future__ import annotations
 
@@ -57,6 +57,8 @@ def _panel_context(request: HttpRequest) -> dict[str, Any]:
     for row in status["instances"]:
         row["uptime"] = duration(row["uptime_s"])
         row["actions"] = _actions_for(row["instance"].state, status["supports_reboot"])
+        if row["hold"] or status["fleet_hold"]:  # a held instance is not started, by the policy or by hand
+            row["actions"] = [(action, label) for action, label in row["actions"] if action != "start"]
     for worker in [w for row in status["instances"] for w in row["workers"]] + status["other_workers"]:
         worker["heartbeat_age"] = duration(worker["heartbeat_age_s"])
     status["queue"]["oldest_queued_age"] = duration(status["queue"]["oldest_queued_age_s"])
@@ -120,6 +122,40 @@ def instance_action(request: HttpRequest, instance_id: str, action: str) -> Http
             messages.success(request, f"{ACTION_LABELS[action]} {instance_id}: requested; it is now {state}.")
         return redirect("dashboard:home")
     return render(request, "dashboard/instance_confirm.html", _confirm_context(instance_id, action))
+
+
+HOLD_LABELS = {"hold": "Hold", "release": "Release"}
+
+
+@staff_required
+@require_http_methods(["GET", "POST"])
+def power_hold(request: HttpRequest, target: str, action: str) -> HttpResponse:
+    """Hold an instance (or the fleet) off, or release it. GET: confirm (a hold asks why). POST: do it, audited."""
+    if action not in HOLD_LABELS or (target != power.FLEET and target not in compute.backend().instance_ids()):
+        raise Http404("No such instance or action")
+    context: dict[str, Any] = {
+        "target": target,
+        "fleet": target == power.FLEET,
+        "action": action,
+        "action_label": HOLD_LABELS[action],
+        "hold": power.holds_all().get(target),
+        "reason": "",
+        "error": None,
+    }
+    if request.method == "POST":
+        context["reason"] = request.POST.get("reason", "")
+        try:
+            power.hold_change(target=target, hold=action == "hold", actor=request.user, reason=context["reason"])
+        except ValueError as error:
+            context["error"] = str(error)
+            return render(request, "dashboard/hold_confirm.html", context, status=400)
+        name = "the fleet" if context["fleet"] else target
+        if action == "hold":
+            messages.success(request, f"Holding {name}: it is not started until you release it.")
+        else:
+            messages.success(request, f"Released {name}: it is started again when work needs it.")
+        return redirect("dashboard:power")
+    return render(request, "dashboard/hold_confirm.html", context)
 
 
 def _confirm_context(instance_id: str, action: str) -> dict[str, Any]:

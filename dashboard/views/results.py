@@ -1,4 +1,5 @@
-"""The results explorer: filtered cursor pages, live rows, selection actions, CSV export, detail page."""
+"""The results explorer: filtered cursor pages, live rows, selection actions (re-run, cancel, delete,
+download), requeue by filter, CSV export, the detail page and its cancel."""
 
 from __future__ import annotations
 
@@ -16,10 +17,10 @@ from django.urls import reverse
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_GET, require_POST
 
-from dashboard import audit, export, selectors, services
+from dashboard import audit, cancel, export, selectors, services
 from dashboard.auth import AuthenticatedHttpRequest
 from dashboard.aws import dynamodb
-from dashboard.exceptions import ItemNotFound, QueueUnavailable, RateLimited, StoreUnavailable
+from dashboard.exceptions import ItemConflict, ItemNotFound, QueueUnavailable, RateLimited, StoreUnavailable
 from dashboard.explorer import COLUMNS, COLUMNS_PREFERENCE, ExplorerForm, columns_clean
 from dashboard.validators import item_id_valid
 from dashboard.views.fragments import render_page_or_fragment
@@ -35,6 +36,17 @@ def _decorate(items: list[dict]) -> list[dict]:
     for item in items:
         item["dom_id"] = "row-" + hashlib.blake2s(item["id"].encode(), digest_size=8).hexdigest()
     return items
+
+
+def hold_notice() -> str | None:
+    """Why queued work is not being started, when staff hold the fleet (or every instance); never raises."""
+    from dashboard import compute, power
+
+    try:
+        return power.hold_notice(compute.backend().instance_ids())
+    except Exception:  # Redis down: the pages say so elsewhere; a notice must not break them
+        log.warning("could not read the power holds", exc_info=True)
+        return None
 
 
 def latest_results_context(request: HttpRequest, *, limit: int | None = None) -> dict:
@@ -61,6 +73,7 @@ def latest_results_context(request: HttpRequest, *, limit: int | None = None) ->
         "limit": limit,
         "store_error": error,
         "active": active,
+        "hold_notice": hold_notice() if any(item["status"] == "queued" for item in items) else None,
     }
 
 
@@ -84,6 +97,12 @@ def _explorer_context(request: HttpRequest) -> dict:
         "base_query": form.query_without("cursor"),
         "export_query": form.query_without("cursor", "size", "id"),
         "filtered": False,
+        "requeue_fields": [
+            (name, form.data[name])
+            for name in ("label", "model", "created_from", "created_to", "text")
+            if form.data.get(name)
+        ],
+        "requeue_limit": settings.REQUEUE_MAX_ITEMS,
     }
     lookup = form.cleaned_data.get("id") if "id" not in form.errors else None
     item_filter = form.item_filter()
@@ -177,6 +196,8 @@ def results_actions(request: AuthenticatedHttpRequest) -> HttpResponseBase:
     ids = list(dict.fromkeys(item_id for item_id in request.POST.getlist("ids") if item_id_valid(item_id)))
     action = request.POST.get("action", "")
     back = _back(request)
+    if action == "requeue":  # by the explorer's filters, not by selection
+        return _requeue(request, back=back)
     if not ids:
         messages.error(request, "Select at least one row first.")
         return redirect(back)
@@ -191,6 +212,13 @@ def results_actions(request: AuthenticatedHttpRequest) -> HttpResponseBase:
             message = f"Re-running {len(outcome['queued'])} item(s)."
             if outcome["skipped"]:
                 message += f" {len(outcome['skipped'])} running or missing item(s) were left alone."
+            messages.success(request, message)
+            return redirect(back)
+        if action == "cancel":
+            outcome = cancel.items_cancel(item_ids=ids, user=request.user, reason=request.POST.get("reason", ""))
+            message = f"Cancelled {len(outcome['cancelled'])} item(s)."
+            if outcome["left"]:
+                message += f" {len(outcome['left'])} finished, missing or other users' item(s) were left alone."
             messages.success(request, message)
             return redirect(back)
         if action == "delete":
@@ -213,9 +241,7 @@ def results_actions(request: AuthenticatedHttpRequest) -> HttpResponseBase:
             messages.success(request, f"Deleted {deleted} item(s).")
             return redirect(back)
     except RateLimited as error:  # a re-run is charged per item, as submissions are
-        response = render(request, "dashboard/rate_limited.html", {"message": str(error), "back": back}, status=429)
-        response["Retry-After"] = str(error.retry_after)
-        return response
+        return rate_limited_page(request, error, back=back)
     except StoreUnavailable as error:
         messages.error(request, f"Nothing changed: the results table cannot be reached ({error}).")
         return redirect(back)
@@ -224,6 +250,55 @@ def results_actions(request: AuthenticatedHttpRequest) -> HttpResponseBase:
         return redirect(back)
     messages.error(request, "Unknown action.")
     return redirect(back)
+
+
+def rate_limited_page(request: HttpRequest, error: RateLimited, *, back: str) -> HttpResponse:
+    response = render(request, "dashboard/rate_limited.html", {"message": str(error), "back": back}, status=429)
+    response["Retry-After"] = str(error.retry_after)
+    return response
+
+
+def _requeue(request: AuthenticatedHttpRequest, *, back: str) -> HttpResponseBase:
+    """Requeue the failed items matching the explorer's filters (posted with the form), bounded per request."""
+    form = ExplorerForm(request.POST)
+    if not form.is_valid():
+        messages.error(request, "Nothing requeued: fix the filters first.")
+        return redirect(back)
+    item_filter = form.item_filter()
+    if export.export_needs_staff(item_filter) and not request.user.is_staff:
+        messages.error(request, "Nothing requeued: a text filter reads every item in the table, so it is for staff.")
+        return redirect(back)
+    try:
+        outcome = services.failed_requeue(user=request.user, item_filter=item_filter)
+    except RateLimited as error:
+        return rate_limited_page(request, error, back=back)
+    except StoreUnavailable as error:
+        messages.error(request, f"Nothing changed: the results table cannot be reached ({error}).")
+        return redirect(back)
+    except QueueUnavailable as error:
+        messages.error(request, f"The items were reset but could not be queued, so they are marked failed: {error}")
+        return redirect(back)
+    messages.success(request, services.requeue_message(outcome))
+    return redirect(back)
+
+
+@login_required
+@require_POST
+def result_cancel(request: AuthenticatedHttpRequest, item_id: str) -> HttpResponse:
+    """Cancel one queued or running item from its page; back to the page, which says what happened."""
+    if not item_id_valid(item_id):
+        raise Http404("No such result")
+    try:
+        cancel.submission_cancel(item_id=item_id, user=request.user, reason=request.POST.get("reason", ""))
+    except ItemNotFound:
+        raise Http404("No such result") from None
+    except ItemConflict as error:
+        messages.error(request, f"Not cancelled: {error}")
+    except StoreUnavailable as error:
+        messages.error(request, f"Not cancelled: the results table cannot be reached ({error}).")
+    else:
+        messages.success(request, "Cancelled: it will not be classified.")
+    return redirect("dashboard:result_detail", item_id=item_id)
 
 
 @login_required
@@ -277,6 +352,9 @@ def result_detail(request: HttpRequest, item_id: str) -> HttpResponse:
         "probabilities": selectors.item_probabilities(item),
         "metrics": selectors.model_metrics(model=item.get("model")) if item.get("model") else None,
         "active": item["status"] in selectors.ACTIVE_STATUSES,
+        "hold_notice": hold_notice() if item["status"] == "queued" else None,
+        "can_cancel": item["status"] in dynamodb.CANCELLABLE
+        and cancel.item_cancel_allowed(item=item, user=request.user),
         "extra_fields": sorted(
             (key, value) for key, value in item.items() if key not in dynamodb.ITEM_FIELDS and key != "dom_id"
         ),

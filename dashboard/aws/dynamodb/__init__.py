@@ -4,7 +4,7 @@ One module per concept:
 - `wire`: the process's client and its fast read parser, error translation (`call`, `paginate`), the codec;
 - `retry`: backoff for what a batched call left unprocessed;
 - `schema`: the indexes, creating the table, adding the indexes an older table lacks;
-- `items`: one item's lifecycle (new, put, get, claim, release, finish, requeue);
+- `items`: one item's lifecycle (new, put, get, claim, release, finish, requeue, cancel);
 - `claims`: a micro-batch's claims and outcomes;
 - `bulk`: bulk writes, conditional batch writes, deletes and rollbacks;
 - `pages`: the one pagination engine and its signed cursors;
@@ -29,6 +29,8 @@ from dashboard.aws.dynamodb.generations import (
     generations_table_name,
 )
 from dashboard.aws.dynamodb.items import (
+    CANCELLABLE,
+    item_cancel,
     item_claim,
     item_fail_abandoned,
     item_finish,
@@ -36,6 +38,7 @@ from dashboard.aws.dynamodb.items import (
     item_put_new,
     item_release,
     item_requeue,
+    items_cancel_many,
     new_item,
 )
 from dashboard.aws.dynamodb.pages import (
@@ -48,6 +51,7 @@ from dashboard.aws.dynamodb.pages import (
     items_page_newest,
 )
 from dashboard.aws.dynamodb.reads import (
+    batch_item_statuses,
     batch_items_iter,
     batch_status_counts,
     items_created_since,
@@ -74,6 +78,7 @@ from dashboard.aws.dynamodb.wire import (
 )
 
 __all__ = [
+    "CANCELLABLE",
     "CURSOR_SALT_EXPLORER",
     "CURSOR_SALT_NEWEST",
     "GENERATION_FIELDS",
@@ -84,6 +89,7 @@ __all__ = [
     "TRANSACT_LIMIT",
     "ItemFilter",
     "Page",
+    "batch_item_statuses",
     "batch_items_iter",
     "batch_status_counts",
     "client",
@@ -93,6 +99,7 @@ __all__ = [
     "generations_table_ensure",
     "generations_table_name",
     "index_attributes",
+    "item_cancel",
     "item_claim",
     "item_fail_abandoned",
     "item_finish",
@@ -100,6 +107,7 @@ __all__ = [
     "item_put_new",
     "item_release",
     "item_requeue",
+    "items_cancel_many",
     "items_claim_many",
     "items_created_since",
     "items_delete_many",

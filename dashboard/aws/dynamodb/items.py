@@ -1,4 +1,4 @@
-"""One item's lifecycle: new, put, get, claim, release, finish, requeue.
+"""One item's lifecycle: new, put, get, claim, release, finish, requeue, cancel.
 
 One item per submission, one schema for every item (see `wire.ITEM_FIELDS`). Every change of status
 is a conditional update, so two writers never both win: only the holder of a running item records
@@ -7,6 +7,7 @@ its outcome, and the reconciler's resets never undo a result written meanwhile.
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from dashboard.aws.dynamodb import wire
@@ -212,3 +213,72 @@ def item_requeue(*, item_id: str) -> bool:
     except ItemConflict:
         return False
     return True
+
+
+CANCELLABLE = ("queued", "running")
+
+
+def item_cancel(*, item_id: str, cancelled_by: str, reason: str = "") -> dict[str, Any]:
+    """Move a queued or running item to `cancelled`, with who, when and why. Returns the item as it now is.
+
+    `error` carries the reason in words, so every reader of the one schema (API, CSV, pages) sees why
+    the item has no result; `cancelled_by` and `cancel_reason` keep the parts. A running item may be
+    cancelled too: its worker's finish is conditional on `running`, so that worker then drops its
+    result (`classifier.jobs`). Raises ItemConflict when the item is finished (or cancelled) already,
+    ItemNotFound when there is no such item.
+    """
+    now = wire.now_iso()
+    shown = f"Cancelled by {cancelled_by}" + (f": {reason}" if reason else ".")
+    try:
+        response = wire.call(
+            "update_item",
+            TableName=wire.table_name(),
+            Key={"id": {"S": item_id}},
+            UpdateExpression=(
+                "SET #s = :cancelled, finished_at = :now, #e = :error, cancelled_by = :by, cancel_reason = :reason"
+            ),
+            ConditionExpression="attribute_exists(id) AND #s IN (:queued, :running)",
+            ExpressionAttributeNames={"#s": "status", "#e": "error"},
+            ExpressionAttributeValues={
+                ":cancelled": {"S": "cancelled"},
+                ":queued": {"S": "queued"},
+                ":running": {"S": "running"},
+                ":now": {"S": now},
+                ":error": {"S": shown},
+                ":by": {"S": cancelled_by},
+                ":reason": {"S": reason},
+            },
+            ReturnValues="ALL_NEW",
+        )
+    except ItemConflict:
+        current = item_get(item_id=item_id)  # ItemNotFound when it never existed or was deleted
+        raise ItemConflict(
+            f"Item {item_id!r} is {current['status']}; only queued or running items can be cancelled."
+        ) from None
+    return wire.from_wire(response["Attributes"])
+
+
+def items_cancel_many(
+    *, item_ids: list[str], cancelled_by: str, reason: str = "", concurrency: int = 16
+) -> tuple[list[str], list[str]]:
+    """Cancel each of these items that is queued or running, one conditional update each (in parallel).
+
+    Returns (cancelled, left): `left` are the ids that were finished already, or missing. No
+    transaction: one finished item must not keep the others from being cancelled.
+    """
+
+    def cancel(item_id: str) -> bool:
+        try:
+            item_cancel(item_id=item_id, cancelled_by=cancelled_by, reason=reason)
+        except (ItemConflict, ItemNotFound):
+            return False
+        return True
+
+    ids = list(dict.fromkeys(item_ids))
+    if not ids:
+        return [], []
+    with ThreadPoolExecutor(max_workers=min(concurrency, len(ids))) as pool:
+        outcomes = list(pool.map(cancel, ids))
+    cancelled = [item_id for item_id, ok in zip(ids, outcomes, strict=True) if ok]
+    left = [item_id for item_id, ok in zip(ids, outcomes, strict=True) if not ok]
+    return cancelled, left

@@ -87,6 +87,23 @@ def batch_status_counts(*, batch_id: str) -> dict[str, int]:
     return counts
 
 
+def batch_item_statuses(*, batch_id: str) -> Iterator[tuple[str, str]]:
+    """(id, status) of each of a batch's items, from the narrow `by_batch` index (eventually consistent)."""
+    responses = wire.paginate(
+        "query",
+        TableName=wire.table_name(),
+        IndexName=INDEX_BY_BATCH,
+        KeyConditionExpression="batch_id = :b",
+        ProjectionExpression="id, #s",
+        ExpressionAttributeNames={"#s": "status"},
+        ExpressionAttributeValues={":b": {"S": batch_id}},
+        PaginationConfig={"PageSize": BATCH_ID_PAGE},
+    )
+    for response in responses:
+        for raw in response.get("Items", []):
+            yield raw["id"]["S"], raw.get("status", {}).get("S", "")
+
+
 def batch_items_iter(*, batch_id: str) -> Iterator[dict[str, Any]]:
     """A batch's items in submission order: ids from `by_batch`, then the items 100 at a time."""
     responses = wire.paginate(

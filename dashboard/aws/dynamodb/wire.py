@@ -24,7 +24,7 @@ from django.conf import settings
 from classifier.contracts import timestamp_now
 from dashboard.exceptions import ItemConflict, StoreUnavailable, TransactionCancelled
 
-STATUSES = ("queued", "running", "done", "failed")
+STATUSES = ("queued", "running", "done", "failed", "cancelled")
 ITEM_FIELDS = (
     "id",
     "text",

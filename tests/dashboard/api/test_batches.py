@@ -20,7 +20,7 @@ def test_the_api_accepts_texts_and_reports_progress(client, auth, results_table,
     assert body["total"] == 3 and body["status"] == "running" and body["counts"]["queued"] == 3
     assert response["Location"] == body["url"] == f"/api/v1/batches/{body['id']}"
     progress = client.get(body["url"], headers=auth).json()
-    assert progress["counts"] == {"queued": 3, "running": 0, "done": 0, "failed": 0}
+    assert progress["counts"] == {"queued": 3, "running": 0, "done": 0, "failed": 0, "cancelled": 0}
     batch_items_finish(batch_id=body["id"])
     progress = client.get(body["url"], headers=auth).json()
     assert progress["status"] == "complete" and progress["percent"] == 100.0
