@@ -58,7 +58,7 @@ def test_items_by_status_and_the_oldest_queued_ones_wait(results_table, redis_co
     samples = _scrape(NOON.timestamp())
 
     counts = {status: value(samples, "console_items", status=status) for status in dynamodb.STATUSES}
-    assert counts == {"queued": 2, "running": 1, "done": 0, "failed": 0}
+    assert counts == {"queued": 2, "running": 1, "done": 0, "failed": 0, "cancelled": 0}
     assert value(samples, "console_items_oldest_queued_age_seconds") == pytest.approx(300, abs=0.01)
 
 
