@@ -43,10 +43,11 @@ def sentry_init(
     options: dict[str, Any] = {
         "dsn": dsn,
         "integrations": [DjangoIntegration(), RqIntegration()],
-        "send_default_pii": send_default_pii,
         "traces_sample_rate": traces_sample_rate,
         "before_send": _tag_with_log_context,
     }
+    if send_default_pii:  # unset is off (sentry-sdk 2.75 deprecates passing it, in favour of data_collection)
+        options["send_default_pii"] = True
     if environment:
         options["environment"] = environment
     if release:
