@@ -130,7 +130,7 @@ def classify_items(item_ids: list[str]) -> dict[str, int]:
     written, lost = _finish_with_backoff(records, job=job)
     if lost:
         log.warning("items %s were taken from this worker before their results were written", lost)
-    _outcomes_log(claimed, records, job=job, origins=origins, lost=lost)
+    _outcomes_log(claimed, records, item_ids=item_ids, job=job, origins=origins, lost=lost)
     failed = sum(1 for record in records if record["status"] == "failed" and record["item_id"] not in lost)
     return {"claimed": len(claimed), "done": written - failed, "failed": failed}
 
@@ -139,17 +139,22 @@ def _outcomes_log(
     claimed: list[dict[str, Any]],
     records: list[dict[str, Any]],
     *,
+    item_ids: list[str],
     job: Any,
     origins: Mapping[str, Any],
     lost: list[str],
 ) -> None:
     """One line per item written, with the item's own request, user and batch: a micro-batch holds
     items of other jobs, submitted in other requests."""
+    if not log.isEnabledFor(logging.INFO):
+        return
     own = (job.meta.get(LOG_CONTEXT_KEY) or {}) if job is not None else {}
+    own_ids = set(item_ids)
     for item, record in zip(claimed, records, strict=True):
         if record["item_id"] in lost:
             continue
-        origin_job, request_id = origins.get(item["id"], (None, log_context_request_id(own, item["id"])))
+        mine = item["id"] in own_ids or item["id"] not in origins
+        origin_job, request_id = (None, log_context_request_id(own, item["id"])) if mine else origins[item["id"]]
         optional = {
             "label_name": record.get("label_name"),
             "confidence": record.get("confidence"),
