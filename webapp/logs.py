@@ -85,12 +85,24 @@ def secrets_redact(logger: Any, method_name: str, event_dict: EventDict) -> Even
     return {key: _value_redact(key, value) for key, value in event_dict.items()}
 
 
+def _formatter_leftovers_drop(logger: Any, method_name: str, event_dict: EventDict) -> EventDict:
+    """`message` and `asctime` are set on a record by any handler that formatted it first, not passed by
+    the caller (logging refuses them as `extra`): not fields of ours."""
+    event_dict.pop("message", None)
+    event_dict.pop("asctime", None)
+    return event_dict
+
+
 def _request_summarise(logger: Any, method_name: str, event_dict: EventDict) -> EventDict:
     """Django's `django.request` lines pass the request object as `extra`: keep its method and path only
-    (no query string, headers or body)."""
+    (no query string, headers or body). runserver's `django.server` lines pass the socket: dropped."""
     request = event_dict.get("request")
-    if request is not None and not isinstance(request, str) and hasattr(request, "path"):
+    if request is None or isinstance(request, str):
+        return event_dict
+    if hasattr(request, "path"):
         event_dict["request"] = f"{getattr(request, 'method', '')} {request.path}"
+    else:
+        del event_dict["request"]
     return event_dict
 
 
@@ -101,6 +113,7 @@ def _shared_processors() -> list[Processor]:
         structlog.stdlib.add_logger_name,
         structlog.stdlib.add_log_level,
         structlog.stdlib.ExtraAdder(),
+        _formatter_leftovers_drop,
         _request_summarise,
         structlog.processors.TimeStamper(fmt="iso", utc=True),
     ]
@@ -148,7 +161,12 @@ def logging_config(*, level: str, fmt: str) -> dict[str, Any]:
         "formatters": {"structured": {"()": log_formatter, "fmt": fmt}},
         "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "structured"}},
         "root": {"handlers": ["console"], "level": level},
-        "loggers": {"botocore": {"level": "WARNING"}, "urllib3": {"level": "WARNING"}},
+        "loggers": {
+            "botocore": {"level": "WARNING"},
+            "urllib3": {"level": "WARNING"},
+            # Django's own console handler (DEBUG only) would print its lines a second time, unstructured.
+            "django": {"handlers": [], "level": "INFO", "propagate": True},
+        },
     }
 
 

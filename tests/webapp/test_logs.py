@@ -189,3 +189,27 @@ def test_production_writes_json_lines_and_local_runs_console_lines():
             timeout=120,
         )
         assert result.stdout.strip().splitlines()[-1] == expected, result.stderr
+
+
+def test_a_django_request_line_keeps_the_method_and_path_only(render, rf):
+    log, stream = render("json")
+    request = rf.get("/results/", {"q": "private words"})
+
+    log.warning("Not Found: %s", request.path, extra={"status_code": 404, "request": request})
+
+    line = json.loads(stream.getvalue())
+    assert (line["request"], line["status_code"]) == ("GET /results/", 404)
+    assert "private" not in stream.getvalue()
+
+
+def test_a_line_another_handler_formatted_first_gets_no_message_field(render):
+    log, stream = render("json")
+    plain = logging.StreamHandler(io.StringIO())
+    plain.setFormatter(logging.Formatter("%(asctime)s %(message)s"))
+    log.handlers.insert(0, plain)
+
+    log.info("twice")
+    log.removeHandler(plain)
+
+    line = json.loads(stream.getvalue())
+    assert line["event"] == "twice" and "message" not in line and "asctime" not in line
