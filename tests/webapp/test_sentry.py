@@ -105,3 +105,18 @@ def test_an_event_is_tagged_with_the_request_and_job_of_its_log_lines(recording_
     assert (event["environment"], event["release"]) == ("test", "abc123")
     assert "user" not in event  # no personal data unless SENTRY_SEND_DEFAULT_PII opts in
     assert sentry_sdk.get_client().should_send_default_pii() is False
+
+
+def test_a_trace_sample_rate_outside_zero_to_one_fails_start_up_naming_it():
+    clean = {k: v for k, v in os.environ.items() if not k.startswith("SENTRY_")}
+    result = subprocess.run(
+        [sys.executable, "manage.py", "check"],
+        cwd=ROOT,
+        env=clean | {"SENTRY_TRACES_SAMPLE_RATE": "2"},
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+    assert result.returncode != 0
+    assert "SENTRY_TRACES_SAMPLE_RATE must be between 0 and 1, got 2.0" in result.stderr
