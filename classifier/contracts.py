@@ -7,7 +7,9 @@ library only (a test holds it to that).
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import UTC, datetime
+from typing import Any
 
 # The classify job RQ runs, by dotted path: the web enqueues it, the micro-batcher and the
 # reconciler recognise waiting jobs by it.
@@ -50,3 +52,24 @@ def timestamp_parse(value: object) -> datetime | None:
     except ValueError:
         return None
     return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
+
+
+# The job meta key of the log context a classify job carries from where it was enqueued, so the
+# worker's lines name the same request (docs/operations.md, "Logs"). Every key is optional:
+#   {"request_id": the one request all its items came from,
+#    "item_request_ids": {item id: request id} when its items came from several (a group commit),
+#    "user": who enqueued it, "batch_id": the batch its items belong to}
+LOG_CONTEXT_KEY = "log_context"
+
+
+def log_context_request_id(context: Mapping[str, Any], item_id: str) -> str | None:
+    """The request an item of a job with this log context was submitted in, if known."""
+    return (context.get("item_request_ids") or {}).get(item_id) or context.get("request_id")
+
+
+def log_context_fields(context: Mapping[str, Any]) -> dict[str, Any]:
+    """The fields a job's log lines carry: its `request_id` (or `request_ids`), `user` and `batch_id`."""
+    fields: dict[str, Any] = {name: context[name] for name in ("request_id", "user", "batch_id") if context.get(name)}
+    if "request_id" not in fields and context.get("item_request_ids"):
+        fields["request_ids"] = sorted(set(context["item_request_ids"].values()))
+    return fields

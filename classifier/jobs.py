@@ -6,14 +6,17 @@ This module runs inside the inference worker, where Django is set up for the tab
 
 from __future__ import annotations
 
+import functools
 import logging
 import os
 import socket
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
-from classifier.contracts import STASH_KEY
+import structlog
+
+from classifier.contracts import CLASSIFY_JOB, LOG_CONTEXT_KEY, STASH_KEY, log_context_fields, log_context_request_id
 from classifier.postprocess import probabilities_named
 from dashboard import metrics
 from dashboard.aws import dynamodb
@@ -66,6 +69,29 @@ def _current_queue() -> Any:
     return Queue(job.origin, connection=job.connection, serializer=job.serializer)
 
 
+def job_log_fields(job: Any) -> dict[str, Any]:
+    """What every line logged while `job` runs carries: its id, its own item ids, and the request, user
+    and batch named by the log context it was enqueued with (dashboard/queue.py)."""
+    fields: dict[str, Any] = {"job_id": job.id}
+    if job.func_name == CLASSIFY_JOB and job.args and isinstance(job.args[0], list):
+        fields["item_ids"] = [str(item_id) for item_id in job.args[0]]
+    return fields | log_context_fields(job.meta.get(LOG_CONTEXT_KEY) or {})
+
+
+def _logged_as_job(function: Callable[[list[str]], dict[str, int]]) -> Callable[[list[str]], dict[str, int]]:
+    """Bind the running job's log fields for as long as it runs (the worker binds them too, for RQ's own lines)."""
+
+    @functools.wraps(function)
+    def run(item_ids: list[str]) -> dict[str, int]:
+        job = _job()
+        fields = (job_log_fields(job) if job is not None else {}) | {"item_ids": list(item_ids)}
+        with structlog.contextvars.bound_contextvars(**fields):
+            return function(item_ids)
+
+    return run
+
+
+@_logged_as_job
 def classify_items(item_ids: list[str]) -> dict[str, int]:
     """Classify the queued items among `item_ids`, plus other waiting ones (micro-batching).
 
@@ -74,7 +100,7 @@ def classify_items(item_ids: list[str]) -> dict[str, int]:
     """
     from django.conf import settings
 
-    from classifier.microbatch import collect
+    from classifier.microbatch import Origin, collect
 
     engine = engine_get()
     holder = _holder()
@@ -82,12 +108,14 @@ def classify_items(item_ids: list[str]) -> dict[str, int]:
     job_id = job.id if job is not None else None
     _retry_pause(job)
     kept = _stashed_write(job, holder=holder)
+    origins: dict[str, Origin] = {}
     candidates = collect(
         item_ids,
         queue=_current_queue(),
         max_size=settings.MICROBATCH_MAX_SIZE,
         max_wait_s=settings.MICROBATCH_MAX_WAIT_MS / 1000,
         skip=_decided,
+        origins=origins,
     )
     claimed = dynamodb.items_claim_many(item_ids=candidates, claimed_by=holder, job_id=job_id)
     _decided_add(candidates)
@@ -106,6 +134,7 @@ def classify_items(item_ids: list[str]) -> dict[str, int]:
     taken = _not_cancelled(lost)
     if taken:
         log.warning("items %s were taken from this worker before their results were written", taken)
+    _outcomes_log(claimed, records, item_ids=item_ids, job=job, origins=origins, lost=lost)
     failed = sum(1 for record in records if record["status"] == "failed" and record["item_id"] not in lost)
     metrics.texts_classified_count(model=engine.model_name, done=written - failed, failed=failed)
     return {"claimed": len(claimed), "done": written - failed, "failed": failed}
@@ -123,6 +152,44 @@ def _not_cancelled(lost: list[str]) -> list[str]:
     if cancelled:
         log.info("dropped the results of %d item(s) cancelled while they ran: %s", len(cancelled), cancelled)
     return [item_id for item_id in lost if item_id not in cancelled]
+
+
+def _outcomes_log(
+    claimed: list[dict[str, Any]],
+    records: list[dict[str, Any]],
+    *,
+    item_ids: list[str],
+    job: Any,
+    origins: Mapping[str, Any],
+    lost: list[str],
+) -> None:
+    """One line per item written, with the item's own request, user and batch: a micro-batch holds
+    items of other jobs, submitted in other requests."""
+    if not log.isEnabledFor(logging.INFO):
+        return
+    own = (job.meta.get(LOG_CONTEXT_KEY) or {}) if job is not None else {}
+    own_ids = set(item_ids)
+    for item, record in zip(claimed, records, strict=True):
+        if record["item_id"] in lost:
+            continue
+        mine = item["id"] in own_ids or item["id"] not in origins
+        origin_job, request_id = (None, log_context_request_id(own, item["id"])) if mine else origins[item["id"]]
+        optional = {
+            "label_name": record.get("label_name"),
+            "confidence": record.get("confidence"),
+            "error": record.get("error"),
+            "origin_job_id": origin_job,
+        }
+        extra = {
+            "item_id": item["id"],
+            "status": record["status"],
+            # Always set, None when unknown, so the running job's own values never stand in for them.
+            "request_id": request_id,
+            "user": item.get("submitted_by") or None,
+            "batch_id": item.get("batch_id") or None,
+            **{name: value for name, value in optional.items() if value is not None},
+        }
+        log.info("item classified" if record["status"] == "done" else "item failed", extra=extra)
 
 
 # Ids this process has already tried to claim: it took them, or found them taken or gone. A batch

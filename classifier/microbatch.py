@@ -8,16 +8,28 @@ classified once whoever gets there first, and the absorbed jobs later run as no-
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Container
+from collections.abc import Callable, Container, MutableMapping
 from typing import Any
 
 from rq.job import Job
 
-from classifier.contracts import CLASSIFY_JOB
+from classifier.contracts import CLASSIFY_JOB, LOG_CONTEXT_KEY, log_context_request_id
+
+# Where a waiting item came from, for the worker's log lines: its own job's id and its request id.
+Origin = tuple[str, str | None]
 
 
-def waiting_item_ids(queue: Any, *, limit: int, skip: Container[str] = frozenset()) -> list[str]:
-    """Item ids of the classify jobs at the head of `queue`, oldest first, at most `limit` ids, none in `skip`."""
+def waiting_item_ids(
+    queue: Any,
+    *,
+    limit: int,
+    skip: Container[str] = frozenset(),
+    origins: MutableMapping[str, Origin] | None = None,
+) -> list[str]:
+    """Item ids of the classify jobs at the head of `queue`, oldest first, at most `limit` ids, none in `skip`.
+
+    With `origins`, each id returned is recorded there with its job's id and request id (from the
+    jobs just read: no extra call)."""
     job_ids = queue.get_job_ids(0, max(limit, 1))  # the first `limit` jobs (RQ takes a length)
     if not job_ids:
         return []
@@ -25,7 +37,11 @@ def waiting_item_ids(queue: Any, *, limit: int, skip: Container[str] = frozenset
     for job in Job.fetch_many(job_ids, connection=queue.connection, serializer=queue.serializer):
         if job is None or job.func_name != CLASSIFY_JOB or not job.args:
             continue
-        ids.extend(item_id for item_id in map(str, job.args[0]) if item_id not in skip)
+        fresh = [item_id for item_id in map(str, job.args[0]) if item_id not in skip]
+        ids.extend(fresh)
+        if origins is not None:
+            context = job.meta.get(LOG_CONTEXT_KEY) or {}
+            origins.update((item_id, (job.id, log_context_request_id(context, item_id))) for item_id in fresh)
         if len(ids) >= limit:
             break
     return ids[:limit]
@@ -38,6 +54,7 @@ def collect(
     max_size: int,
     max_wait_s: float,
     skip: Container[str] = frozenset(),
+    origins: MutableMapping[str, Origin] | None = None,
     clock: Callable[[], float] = time.monotonic,
     sleep: Callable[[float], None] = time.sleep,
 ) -> list[str]:
@@ -45,7 +62,8 @@ def collect(
 
     Waiting ids in `skip` (ones the caller knows are no longer queued) are left out, so they neither
     cost a claim attempt nor take a place in the batch. The job's own ids are always kept: its own
-    claim decides them (a retried job may take back items it holds).
+    claim decides them (a retried job may take back items it holds). `origins` is filled as in
+    `waiting_item_ids`.
     """
     batch = list(dict.fromkeys(own_ids))
     if queue is None or len(batch) >= max_size:
@@ -53,7 +71,7 @@ def collect(
     deadline = clock() + max_wait_s
     while True:
         seen = set(batch)
-        extra = [i for i in waiting_item_ids(queue, limit=max_size, skip=skip) if i not in seen]
+        extra = [i for i in waiting_item_ids(queue, limit=max_size, skip=skip, origins=origins) if i not in seen]
         batch = [*batch, *dict.fromkeys(extra)][:max_size]
         if len(batch) >= max_size or clock() >= deadline:
             return batch

@@ -12,6 +12,7 @@ import socket
 import time
 from typing import Any
 
+import structlog
 from rq import SimpleWorker
 from rq.serializers import JSONSerializer
 
@@ -22,6 +23,18 @@ log = logging.getLogger(__name__)
 
 class InferenceWorker(SimpleWorker):
     """An RQ worker that executes jobs in its own process, next to the loaded model."""
+
+    def execute_job(self, job: Any, queue: Any) -> None:
+        """Run a job with its log fields (request, job, items, batch, user) bound to every line, RQ's
+        own included, and nothing left bound for the next: jobs run one after another in this process."""
+        from classifier.jobs import job_log_fields
+
+        structlog.contextvars.clear_contextvars()
+        structlog.contextvars.bind_contextvars(worker=self.name, **job_log_fields(job))
+        try:
+            super().execute_job(job, queue)
+        finally:
+            structlog.contextvars.clear_contextvars()
 
 
 def worker_run(

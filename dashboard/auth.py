@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import structlog
 from django.conf import settings
 from django.contrib.auth.models import User
 from django.http import HttpRequest, HttpResponse, JsonResponse
@@ -70,6 +71,7 @@ class TokenAuth(HttpBearer):
         if user is None:
             raise unauthorized(INVALID_TOKEN)
         request.user = user
+        structlog.contextvars.bind_contextvars(user=user.get_username())  # on this request's log lines
         return user
 
 

@@ -1,5 +1,5 @@
-"""Middleware: security headers on every response, health checks before the Host check, and a 413
-that names the limit for a body over DATA_UPLOAD_MAX_MEMORY_SIZE.
+"""Middleware: a request id on every request, security headers on every response, health checks
+before the Host check, and a 413 that names the limit for a body over DATA_UPLOAD_MAX_MEMORY_SIZE.
 
 Security headers: a strict Content Security Policy and the browser hardening set.
 
@@ -17,8 +17,10 @@ only) carry inline scripts and styles we do not control; they get the same polic
 from __future__ import annotations
 
 import re
+import uuid
 from collections.abc import Callable
 
+import structlog
 from django.conf import settings
 from django.core.exceptions import RequestDataTooBig
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
@@ -69,6 +71,46 @@ class SecurityHeadersMiddleware:
             # Pages with results on them are per-user: never keep them in a shared cache.
             response.headers.setdefault("Cache-Control", "private, no-store")
         return response
+
+
+REQUEST_ID_HEADER = "X-Request-ID"
+# What a caller's own id may be: visible ASCII (no spaces or control characters, so it cannot split
+# or forge a log line), at most 128 characters. Anything else is ignored and an id is made here.
+_REQUEST_ID = re.compile(r"[!-~]{1,128}")
+
+
+def request_id_accept(value: str | None) -> str:
+    """The caller's X-Request-ID if it is a valid one, else a new id."""
+    return value if value and _REQUEST_ID.fullmatch(value) else uuid.uuid4().hex
+
+
+class RequestIdMiddleware:
+    """Bind a request id (the caller's `X-Request-ID`, or a new one) and the user to every line logged
+    while the request is answered, and return it in the response's `X-Request-ID`.
+
+    Jobs enqueued meanwhile carry it into the worker (dashboard/queue.py). The context is cleared
+    before and after each request: a web thread serves many requests, and its context outlives each.
+    API token users are bound when their token is checked (dashboard/auth.py).
+    """
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        request_id = request_id_accept(request.headers.get(REQUEST_ID_HEADER))
+        structlog.contextvars.clear_contextvars()
+        structlog.contextvars.bind_contextvars(request_id=request_id)
+        try:
+            response = self.get_response(request)
+        finally:
+            structlog.contextvars.clear_contextvars()
+        response[REQUEST_ID_HEADER] = request_id
+        return response
+
+    def process_view(self, request: HttpRequest, view, args, kwargs) -> None:
+        user = getattr(request, "user", None)  # the session's; the login check reads it right after
+        if user is not None and user.is_authenticated:
+            structlog.contextvars.bind_contextvars(user=user.get_username())
 
 
 class HealthCheckMiddleware:

@@ -21,7 +21,7 @@ from dashboard import audit
 from dashboard.aws import dynamodb
 from dashboard.exceptions import BatchConflict, ItemsExist, QueueUnavailable, RateLimited, StoreUnavailable
 from dashboard.models import ApiToken
-from dashboard.queue import classify_enqueue
+from dashboard.queue import classify_enqueue, log_context_current
 from dashboard.ratelimit import submissions_charge
 from dashboard.submit_batcher import GroupCommitter
 
@@ -40,11 +40,35 @@ def submission_create(*, text: str, submitted_by: str) -> dict[str, Any]:
     """
     item = dynamodb.new_item(item_id=uuid.uuid4().hex, text=text)
     item["submitted_by"] = submitted_by
-    if _submissions.submit(item):  # once per group: the group's job is enqueued now
+    request_id = log_context_current().get("request_id")
+    if request_id:
+        _request_ids[item["id"]] = request_id
+    try:
+        first = _submissions.submit(item)
+    finally:
+        _request_ids.pop(item["id"], None)
+    if first:  # once per group: the group's job is enqueued now
         from dashboard.power import capacity_ensure  # power on an instance for it; never raises
 
         capacity_ensure(trigger="submission")
     return item
+
+
+# The request each waiting submission came in, by item id, for its job's log context: the committer
+# thread that enqueues a group does not see the requests' context. Set before the hand-over and
+# removed once the request has its answer (the group is enqueued by then, or given up).
+_request_ids: dict[str, str] = {}
+
+
+def _submissions_log_context(items: list[dict[str, Any]]) -> dict[str, Any]:
+    by_item = {item["id"]: _request_ids[item["id"]] for item in items if item["id"] in _request_ids}
+    users = {item.get("submitted_by") for item in items}
+    context: dict[str, Any] = {"user": users.pop()} if len(users) == 1 and None not in users else {}
+    if len(set(by_item.values())) == 1 and len(by_item) == len(items):
+        context["request_id"] = next(iter(by_item.values()))
+    elif by_item:
+        context["item_request_ids"] = by_item
+    return context
 
 
 def _submissions_write(items: list[dict[str, Any]]) -> None:
@@ -58,7 +82,7 @@ def _submissions_write(items: list[dict[str, Any]]) -> None:
 def _submissions_publish(items: list[dict[str, Any]]) -> None:
     ids = [item["id"] for item in items]
     try:
-        classify_enqueue(item_ids=ids)
+        classify_enqueue(item_ids=ids, log_context=_submissions_log_context(items))
     except QueueUnavailable as error:
         log.error("enqueue failed for %d submission(s) %s: %s", len(ids), ids, error)
         for item_id in ids:
@@ -240,10 +264,11 @@ def preference_set(*, user: User, key: str, value: Any) -> None:
     UserPreference.objects.update_or_create(user=user, key=key, defaults={"value": value})
 
 
-def _enqueue_chunks(item_ids: list[str]) -> None:
+def _enqueue_chunks(item_ids: list[str], *, batch_id: str = "") -> None:
     size = settings.BATCH_ENQUEUE_CHUNK
+    context = log_context_current() | ({"batch_id": batch_id} if batch_id else {})
     for start in range(0, len(item_ids), size):
-        classify_enqueue(item_ids=item_ids[start : start + size])
+        classify_enqueue(item_ids=item_ids[start : start + size], log_context=context)
 
 
 def items_delete(*, item_ids: list[str], actor: User | None = None) -> int:
@@ -424,7 +449,7 @@ def batch_create(*, rows: list, source: str, submitted_by: User | None, filename
             total=len(items),
             counts={"queued": len(items)},
         )
-        _enqueue_chunks(ids)
+        _enqueue_chunks(ids, batch_id=batch_id)
     except Exception:
         # Jobs already enqueued find their items gone and do nothing.
         left = len(ids) - dynamodb.items_delete_own(item_ids=ids, batch_id=batch_id)

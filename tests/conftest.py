@@ -113,3 +113,38 @@ def queue_unreachable(settings) -> None:
     settings.RQ_QUEUES = {
         name: config | {"URL": f"redis://127.0.0.1:{free_port()}/0"} for name, config in live.RQ_QUEUES.items()
     }
+
+
+class JsonLogs:
+    """The lines a JSON log handler received: `text()` as written, `lines()` each parsed as one object."""
+
+    def __init__(self, stream) -> None:
+        self.stream = stream
+
+    def text(self) -> str:
+        return self.stream.getvalue()
+
+    def lines(self) -> list[dict]:
+        import json
+
+        return [json.loads(line) for line in self.text().splitlines()]
+
+
+@pytest.fixture
+def json_logs():
+    """What every logger writes during the test, rendered by the production (JSON) formatter.
+
+    Only lines at the root logger's level (LOG_LEVEL, INFO) arrive, as in production.
+    """
+    import io
+    import logging
+
+    from webapp.logs import log_formatter
+
+    stream = io.StringIO()
+    handler = logging.StreamHandler(stream)
+    handler.setFormatter(log_formatter(fmt="json"))
+    root = logging.getLogger()
+    root.addHandler(handler)
+    yield JsonLogs(stream)
+    root.removeHandler(handler)

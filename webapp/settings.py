@@ -18,6 +18,9 @@ from django.core.exceptions import ImproperlyConfigured
 from environs import Env
 from marshmallow.validate import Range
 
+from webapp.logs import log_level_check, logging_config
+from webapp.sentry import sentry_init
+
 BASE_DIR = Path(__file__).resolve().parent.parent
 VAR_DIR = BASE_DIR / "var"
 
@@ -133,6 +136,8 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    # First, so every response carries X-Request-ID and every line logged while answering has the id.
+    "dashboard.middleware.RequestIdMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -455,11 +460,26 @@ if PRODUCTION:
             "Production settings are missing: " + ", ".join(_missing) + ". Set them in the environment."
         )
 
-LOGGING = {
-    "version": 1,
-    "disable_existing_loggers": False,
-    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"}},
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
-    "root": {"handlers": ["console"], "level": env_str("LOG_LEVEL", "INFO")},
-    "loggers": {"botocore": {"level": "WARNING"}, "urllib3": {"level": "WARNING"}},
-}
+# --- Logs and error reporting (docs/operations.md, "Logs") ----------------------------------
+# One JSON object per line in production (for the log shipper), readable `key=value` lines locally.
+LOG_FORMAT = env_str("LOG_FORMAT", "json" if PRODUCTION else "console")
+try:
+    LOGGING = logging_config(level=log_level_check(env_str("LOG_LEVEL", "INFO")), fmt=LOG_FORMAT)
+except ValueError as error:
+    raise ImproperlyConfigured(str(error)) from error
+# Sentry only when a DSN is given; users' names, addresses and cookies stay out unless opted in.
+SENTRY_DSN = env_str("SENTRY_DSN", "")
+SENTRY_ENVIRONMENT = env_str("SENTRY_ENVIRONMENT", DJANGO_ENV)
+SENTRY_RELEASE = env_str("SENTRY_RELEASE", "")
+SENTRY_SEND_DEFAULT_PII = env_bool("SENTRY_SEND_DEFAULT_PII", False)
+SENTRY_TRACES_SAMPLE_RATE = env_float("SENTRY_TRACES_SAMPLE_RATE", 0.0)
+if not 0.0 <= SENTRY_TRACES_SAMPLE_RATE <= 1.0:
+    raise ImproperlyConfigured(f"SENTRY_TRACES_SAMPLE_RATE must be between 0 and 1, got {SENTRY_TRACES_SAMPLE_RATE}")
+if SENTRY_DSN:
+    sentry_init(
+        dsn=SENTRY_DSN,
+        environment=SENTRY_ENVIRONMENT,
+        release=SENTRY_RELEASE,
+        send_default_pii=SENTRY_SEND_DEFAULT_PII,
+        traces_sample_rate=SENTRY_TRACES_SAMPLE_RATE,
+    )

@@ -24,6 +24,24 @@ def test_collect_takes_own_ids_first_then_waiting_ones_up_to_the_limit(queue):
     assert collect(["own", "w0a"], queue=queue, max_size=4, max_wait_s=0) == ["own", "w0a", "w0b", "w1a"]
 
 
+def test_collect_records_where_each_waiting_id_came_from(queue):
+    one = classify_enqueue(item_ids=["a1", "a2"], log_context={"request_id": "req-a", "user": "alice"})
+    two = classify_enqueue(item_ids=["b1", "b2"], log_context={"item_request_ids": {"b1": "req-b1", "b2": "req-b2"}})
+    three = classify_enqueue(item_ids=["c1"], log_context={})  # enqueued again by the reconciler: no request
+    origins: dict = {}
+
+    batch = collect(["own"], queue=queue, max_size=10, max_wait_s=0, origins=origins)
+
+    assert batch == ["own", "a1", "a2", "b1", "b2", "c1"]
+    assert origins == {
+        "a1": (one, "req-a"),
+        "a2": (one, "req-a"),
+        "b1": (two, "req-b1"),
+        "b2": (two, "req-b2"),
+        "c1": (three, None),
+    }
+
+
 def test_collect_leaves_out_waiting_ids_known_taken_but_never_the_jobs_own(queue):
     for n in range(3):
         classify_enqueue(item_ids=[f"w{n}a", f"w{n}b"])

@@ -187,7 +187,7 @@ def test_revoke_api_token_stops_a_token_at_its_next_request(client, user, token,
         call_command("revoke_api_token", token[:12])  # already revoked: says so, exits non-zero
 
 
-def test_tokens_and_passwords_never_reach_the_logs(client, user, token, results_table, queue, caplog):
+def test_tokens_and_passwords_never_reach_the_logs(client, user, token, results_table, queue, caplog, json_logs):
     caplog.set_level(logging.DEBUG)
     assert _post(client, {"text": "logged?"}, token).status_code == 202
     assert _post(client, {"text": "logged?"}, token + "x").status_code == 401
@@ -199,6 +199,12 @@ def test_tokens_and_passwords_never_reach_the_logs(client, user, token, results_
     assert any(record.levelno >= logging.WARNING for record in caplog.records)  # the 401s were logged
     secret = token.removeprefix(TOKEN_PREFIX)
     assert secret[:16] not in caplog.text and password not in caplog.text
+    # The production (JSON) lines too, every field of them: the same requests, as the log shipper gets them.
+    lines = json_logs.lines()
+    assert any(line["event"] == "job enqueued" and line["user"] == "alice" for line in lines)
+    assert any(line["level"] == "warning" for line in lines)  # the 401s
+    assert secret[:16] not in json_logs.text() and password not in json_logs.text()
+    assert "Bearer" not in json_logs.text()
     # gunicorn's access log: its default format, which names no request header.
     config = runpy.run_path(str(Path(__file__).resolve().parents[3] / "webapp" / "gunicorn.conf.py"))
     assert config["accesslog"] == "-" and "access_log_format" not in config
