@@ -102,8 +102,16 @@ def classify_items(item_ids: list[str]) -> dict[str, int]:
     written, lost = _finish_with_backoff(records, job=job)
     if lost:
         log.warning("items %s were taken from this worker before their results were written", lost)
+    _webhooks_notify([record["item_id"] for record in records if record["item_id"] not in lost])
     failed = sum(1 for record in records if record["status"] == "failed" and record["item_id"] not in lost)
     return {"claimed": len(claimed), "done": written - failed, "failed": failed}
+
+
+def _webhooks_notify(item_ids: list[str]) -> None:
+    """One cheap enqueue on the `webhooks` queue; the web tier's worker makes the events and sends them."""
+    from dashboard.webhooks.queue import items_finished_enqueue  # never raises
+
+    items_finished_enqueue(item_ids=item_ids)
 
 
 # Ids this process has already tried to claim: it took them, or found them taken or gone. A batch
@@ -213,7 +221,8 @@ def _stashed_write(job: Any, *, holder: str) -> int:
         )
     }
     mine = [record | {"claimed_by": holder} for record in records if record["item_id"] in taken]
-    written, _lost = _finish_with_backoff(mine, job=job) if mine else (0, [])
+    written, lost = _finish_with_backoff(mine, job=job) if mine else (0, [])
+    _webhooks_notify([record["item_id"] for record in mine if record["item_id"] not in lost])
     del job.meta[STASH_KEY]
     job.save_meta()
     return written

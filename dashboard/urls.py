@@ -7,6 +7,7 @@ from django.urls import path
 from dashboard.views import batches, charts, pages, results
 from dashboard.views import generate as generate_views
 from dashboard.views import power as power_views
+from dashboard.webhooks import views as webhook_views
 
 app_name = "dashboard"
 
@@ -31,4 +32,14 @@ urlpatterns = [
     path("power/panel/", power_views.power_panel, name="power_panel"),
     path("power/audit/", power_views.audit_log, name="audit_log"),
     path("power/instances/<str:instance_id>/<str:action>/", power_views.instance_action, name="instance_action"),
+    # Webhooks: register, delivery log, redeliver
+    path("webhooks/", webhook_views.webhooks, name="webhooks"),
+    path("webhooks/<str:webhook_id>/", webhook_views.webhook_detail, name="webhook_detail"),
+    path("webhooks/<str:webhook_id>/delete/", webhook_views.webhook_delete, name="webhook_delete"),
+    path("webhooks/<str:webhook_id>/enable/", webhook_views.webhook_enable, name="webhook_enable"),
+    path(
+        "webhooks/<str:webhook_id>/deliveries/<int:delivery_id>/redeliver/",
+        webhook_views.webhook_redeliver,
+        name="webhook_redeliver",
+    ),
 ]
