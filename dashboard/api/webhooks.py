@@ -9,7 +9,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any, ClassVar, Literal
 
-from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.http import HttpResponse, JsonResponse
 from ninja import Router, Schema
 from pydantic import Field
 
@@ -109,7 +109,7 @@ def api_webhook_create(request: AuthenticatedHttpRequest) -> HttpResponse:
     operation_id="listWebhooks",
     response={200: WebhookList, 401: UNAUTHORIZED},
 )
-def api_webhook_list(request: HttpRequest) -> HttpResponse:
+def api_webhook_list(request: AuthenticatedHttpRequest) -> HttpResponse:
     webhooks = selectors.webhooks_visible(user=request.user)
     return JsonResponse({"webhooks": [selectors.webhook_public(webhook) for webhook in webhooks]})
 
@@ -124,7 +124,7 @@ not_allowed(router, "/webhooks", allowed=["GET", "POST"], view=api_webhook_list)
     operation_id="getWebhook",
     response={200: WebhookOut, 401: UNAUTHORIZED, 404: Error},
 )
-def api_webhook_detail(request: HttpRequest, webhook_id: str) -> HttpResponse:
+def api_webhook_detail(request: AuthenticatedHttpRequest, webhook_id: str) -> HttpResponse:
     webhook = selectors.webhook_get(user=request.user, webhook_id=webhook_id)
     if webhook is None:
         return api_error(404, NOT_FOUND)
@@ -156,7 +156,7 @@ not_allowed(router, "/webhooks/{webhook_id}", allowed=["GET", "DELETE"], view=ap
     operation_id="listWebhookDeliveries",
     response={200: DeliveryList, 401: UNAUTHORIZED, 404: Error},
 )
-def api_webhook_deliveries(request: HttpRequest, webhook_id: str) -> HttpResponse:
+def api_webhook_deliveries(request: AuthenticatedHttpRequest, webhook_id: str) -> HttpResponse:
     webhook = selectors.webhook_get(user=request.user, webhook_id=webhook_id)
     if webhook is None:
         return api_error(404, NOT_FOUND)
@@ -174,7 +174,7 @@ not_allowed(router, "/webhooks/{webhook_id}/deliveries", allowed=["GET"], view=a
     operation_id="redeliverWebhookDelivery",
     response={202: DeliveryOut, 401: UNAUTHORIZED, 403: CSRF_REFUSED, 404: Error, 409: Error},
 )
-def api_webhook_redeliver(request: HttpRequest, webhook_id: str, delivery_id: int) -> HttpResponse:
+def api_webhook_redeliver(request: AuthenticatedHttpRequest, webhook_id: str, delivery_id: int) -> HttpResponse:
     webhook = selectors.webhook_get(user=request.user, webhook_id=webhook_id)
     delivery = selectors.delivery_get(webhook=webhook, delivery_id=delivery_id) if webhook else None
     if delivery is None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.contrib.auth.models import AnonymousUser, User
+from django.contrib.auth.models import User
 from django.db.models import QuerySet
 
 from dashboard.webhooks.models import Webhook, WebhookDelivery
@@ -12,12 +12,12 @@ from dashboard.webhooks.models import Webhook, WebhookDelivery
 DELIVERIES_SHOWN = 50
 
 
-def webhooks_visible(*, user: User | AnonymousUser) -> QuerySet[Webhook]:
+def webhooks_visible(*, user: User) -> QuerySet[Webhook]:
     webhooks = Webhook.objects.select_related("user")
-    return webhooks if user.is_staff else webhooks.filter(user_id=user.pk)
+    return webhooks if user.is_staff else webhooks.filter(user=user)
 
 
-def webhook_get(*, user: User | AnonymousUser, webhook_id: str) -> Webhook | None:
+def webhook_get(*, user: User, webhook_id: str) -> Webhook | None:
     """The webhook, if `user` may see it; None for a missing one and for another user's alike."""
     return webhooks_visible(user=user).filter(pk=webhook_id).first()
 
