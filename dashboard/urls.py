@@ -38,7 +38,7 @@ urlpatterns = [
     path("webhooks/<str:webhook_id>/delete/", webhook_views.webhook_delete, name="webhook_delete"),
     path("webhooks/<str:webhook_id>/enable/", webhook_views.webhook_enable, name="webhook_enable"),
     path(
-        "webhooks/<str:webhook_id>/deliveries/<int:delivery_id>/redeliver/",
+        "webhooks/<str:webhook_id>/deliveries/<str:delivery_id>/redeliver/",
         webhook_views.webhook_redeliver,
         name="webhook_redeliver",
     ),

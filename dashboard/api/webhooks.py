@@ -174,7 +174,7 @@ not_allowed(router, "/webhooks/{webhook_id}/deliveries", allowed=["GET"], view=a
     operation_id="redeliverWebhookDelivery",
     response={202: DeliveryOut, 401: UNAUTHORIZED, 403: CSRF_REFUSED, 404: Error, 409: Error},
 )
-def api_webhook_redeliver(request: AuthenticatedHttpRequest, webhook_id: str, delivery_id: int) -> HttpResponse:
+def api_webhook_redeliver(request: AuthenticatedHttpRequest, webhook_id: str, delivery_id: str) -> HttpResponse:
     webhook = selectors.webhook_get(user=request.user, webhook_id=webhook_id)
     delivery = selectors.delivery_get(webhook=webhook, delivery_id=delivery_id) if webhook else None
     if delivery is None:

@@ -32,8 +32,12 @@ def webhook_deliveries(*, webhook: Webhook, limit: int = DELIVERIES_SHOWN) -> li
     return deliveries
 
 
-def delivery_get(*, webhook: Webhook, delivery_id: int) -> WebhookDelivery | None:
-    return WebhookDelivery.objects.select_related("event", "webhook").filter(webhook=webhook, pk=delivery_id).first()
+def delivery_get(*, webhook: Webhook, delivery_id: str) -> WebhookDelivery | None:
+    """One of the webhook's deliveries by its id (digits, as in a URL); None for anything else."""
+    if not delivery_id.isascii() or not delivery_id.isdigit() or len(delivery_id) > 18:
+        return None
+    deliveries = WebhookDelivery.objects.select_related("event", "webhook")
+    return deliveries.filter(webhook=webhook, pk=int(delivery_id)).first()
 
 
 def webhook_public(webhook: Webhook) -> dict[str, Any]:

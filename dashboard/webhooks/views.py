@@ -70,7 +70,7 @@ def webhook_enable(request: AuthenticatedHttpRequest, webhook_id: str) -> HttpRe
 
 @login_required
 @require_POST
-def webhook_redeliver(request: AuthenticatedHttpRequest, webhook_id: str, delivery_id: int) -> HttpResponse:
+def webhook_redeliver(request: AuthenticatedHttpRequest, webhook_id: str, delivery_id: str) -> HttpResponse:
     webhook = _webhook_or_404(request, webhook_id)
     delivery = selectors.delivery_get(webhook=webhook, delivery_id=delivery_id)
     if delivery is None:
