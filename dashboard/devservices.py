@@ -250,7 +250,7 @@ def _run(host: str, port: int) -> int:
             tick = [sys.executable, str(ROOT / "manage.py"), "power_tick", "--stop-local-on-exit"]
             children.append(subprocess.Popen(tick, env=env))
             # Webhook deliveries on their own queue; the scheduler starts the retries (docs/webhooks.md).
-            hooks = [sys.executable, str(ROOT / "manage.py"), "rqworker", "webhooks", "--with-scheduler"]
+            hooks = [sys.executable, str(ROOT / "manage.py"), "webhooks_worker"]
             children.append(subprocess.Popen(hooks, env=env))
             children.append(
                 subprocess.Popen(

@@ -204,7 +204,7 @@ INFERENCE_JOB_TIMEOUT = env_int("INFERENCE_JOB_TIMEOUT", 600, minimum=1)
 # Enqueue at once: our items live in DynamoDB, not in a Django transaction to wait for, and an
 # enqueue failure must surface in the request that caused it.
 RQ = {"COMMIT_MODE": "auto"}
-# Webhook deliveries run on their own queue and worker (`rqworker webhooks --with-scheduler`), so
+# Webhook deliveries run on their own queue and worker (`manage.py webhooks_worker`), so
 # a slow receiver never holds up classification (docs/webhooks.md).
 WEBHOOKS_QUEUE = "webhooks"
 RQ_QUEUES = {

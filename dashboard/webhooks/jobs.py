@@ -1,4 +1,4 @@
-"""The `webhooks` queue's job functions, run by `manage.py rqworker webhooks --with-scheduler`.
+"""The `webhooks` queue's job functions, run by `manage.py webhooks_worker`.
 
 Thin: each takes ids and calls the module that does the work. Named by dotted path in
 `dashboard.webhooks.queue`.

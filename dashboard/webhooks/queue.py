@@ -53,7 +53,7 @@ def delivery_send_enqueue(*, delivery_id: int, attempt: int, delay_s: float = 0)
 def _enqueue(path: str, *args: object, delay_s: float) -> None:
     queue = webhooks_queue()
     try:
-        if delay_s > 0:  # run by the worker's scheduler (`rqworker webhooks --with-scheduler`)
+        if delay_s > 0:  # run by the worker's scheduler (`manage.py webhooks_worker`)
             queue.enqueue_in(timedelta(seconds=delay_s), path, *args, **_KEEP)
         else:
             queue.enqueue(path, *args, **_KEEP)
