@@ -142,3 +142,26 @@ def _failure_noted(webhook: Webhook, record: WebhookAttempt, *, now: datetime) -
     Webhook.objects.filter(pk=webhook.pk, disabled_at__isnull=True).update(disabled_at=now, disabled_reason=reason)
     log.warning("webhook %s disabled: %s", webhook.pk, reason)
     return True
+
+
+# A pending delivery whose attempt is this overdue lost its job: the enqueue failed (Redis away), or
+# Redis lost its scheduled retries. The webhooks worker queues it again (`deliveries_resume`).
+OVERDUE_S = 600
+
+
+def deliveries_resume(*, now: datetime | None = None) -> int:
+    """Queue again the pending deliveries whose attempt is overdue. Returns how many.
+
+    An attempt's job that runs twice still sends once: the second finds the attempt made.
+    """
+    now = now or timezone.now()
+    overdue = WebhookDelivery.objects.filter(state="pending", next_attempt_at__lt=now - timedelta(seconds=OVERDUE_S))
+    resumed = 0
+    for delivery_id, attempts in overdue.values_list("pk", "attempts")[:1000]:
+        # Moved on first, so a delivery is resumed once per OVERDUE_S at most.
+        if WebhookDelivery.objects.filter(pk=delivery_id, state="pending").update(next_attempt_at=now):
+            delivery_send_enqueue(delivery_id=delivery_id, attempt=attempts)
+            resumed += 1
+    if resumed:
+        log.warning("re-queued %d overdue webhook deliveries", resumed)
+    return resumed

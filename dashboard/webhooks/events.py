@@ -120,11 +120,15 @@ def deliveries_make(*, event: WebhookEvent, user: User | None, callback_url: str
         for webhook in Webhook.objects.filter(user=user, disabled_at__isnull=True):
             if event.type in webhook.events:
                 deliveries.append(
-                    WebhookDelivery(event=event, webhook=webhook, user=user, url=webhook.url, created_at=now)
+                    WebhookDelivery(
+                        event=event, webhook=webhook, user=user, url=webhook.url, created_at=now, next_attempt_at=now
+                    )
                 )
     if callback_url:
         deliveries.append(
-            WebhookDelivery(event=event, user=user, url=callback_url, callback_subject=subject, created_at=now)
+            WebhookDelivery(
+                event=event, user=user, url=callback_url, callback_subject=subject, created_at=now, next_attempt_at=now
+            )
         )
     for delivery in deliveries:
         delivery.save()

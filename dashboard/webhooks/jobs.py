@@ -6,6 +6,7 @@ Thin: each takes ids and calls the module that does the work. Named by dotted pa
 
 from __future__ import annotations
 
+from dashboard.queue import redis_connection
 from dashboard.webhooks import delivery, events
 from dashboard.webhooks.queue import batch_check_enqueue
 
@@ -15,8 +16,17 @@ BATCH_CHECK_DELAY_S = 10.0
 BATCH_CHECKS = 30
 
 
+# How often the webhooks workers, together, look for deliveries whose job was lost
+# (`delivery.deliveries_resume`): a Redis key, since each job runs in a fork of its worker.
+RESUME_EVERY_S = 60
+RESUME_KEY = "console:webhooks:resumed"
+
+
 def items_finished(item_ids: list[str]) -> int:
-    return events.items_finished_handle(item_ids=item_ids)
+    made = events.items_finished_handle(item_ids=item_ids)
+    if redis_connection().set(RESUME_KEY, "1", nx=True, ex=RESUME_EVERY_S):
+        delivery.deliveries_resume()
+    return made
 
 
 def batch_check(batch_id: str, attempt: int = 0) -> bool:

@@ -58,13 +58,15 @@ def delivery_redeliver(*, delivery: WebhookDelivery) -> WebhookDelivery:
     """
     if delivery.webhook is not None and not delivery.webhook.active:
         raise WebhookUrlRefused("This webhook is disabled; enable it before redelivering.")
+    now = timezone.now()
     again = WebhookDelivery.objects.create(
         event=delivery.event,
         webhook=delivery.webhook,
         user=delivery.user,
         url=delivery.url,
         callback_subject=delivery.callback_subject,
-        created_at=timezone.now(),
+        created_at=now,
+        next_attempt_at=now,
     )
     delivery_send_enqueue(delivery_id=again.pk, attempt=0)
     return again

@@ -12,6 +12,7 @@ from typing import Any
 from django.core.management.base import BaseCommand
 from rq import Worker
 
+from dashboard.webhooks.delivery import deliveries_resume
 from dashboard.webhooks.queue import webhooks_queue
 
 
@@ -22,6 +23,7 @@ class Command(BaseCommand):
         parser.add_argument("--burst", action="store_true", help="Exit once the queue is empty.")
 
     def handle(self, *args: Any, **options: Any) -> None:
+        deliveries_resume()  # those whose job was lost while no worker ran
         queue = webhooks_queue()
         worker = Worker([queue], connection=queue.connection, serializer=queue.serializer)
         worker.work(burst=options["burst"], with_scheduler=True, logging_level="INFO")

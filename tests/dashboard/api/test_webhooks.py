@@ -148,3 +148,58 @@ def test_a_batch_with_a_private_callback_url_stores_nothing(client, auth, result
     assert response.status_code == 400
     assert "private address" in response.json()["fields"]["callback_url"]
     assert not Batch.objects.exists()
+
+
+def test_the_delivery_log_lists_attempts_and_a_redelivery_is_queued(client, auth, user, redis_conn):
+    from datetime import UTC, datetime
+
+    from dashboard.webhooks.models import WebhookAttempt, WebhookDelivery, WebhookEvent
+    from dashboard.webhooks.queue import DELIVERY_SEND_JOB, webhooks_queue
+
+    webhook_id = _post(client, {"url": PUBLIC, "events": ["item.done"]}, auth).json()["id"]
+    at = datetime(2026, 12, 1, 12, 0, tzinfo=UTC)
+    event = WebhookEvent.objects.create(id="evt_9", type="item.done", key="k", body="{}", created_at=at)
+    delivery = WebhookDelivery.objects.create(
+        event=event, webhook_id=webhook_id, user=user, url=PUBLIC, created_at=at, state="failed", attempts=1
+    )
+    WebhookAttempt.objects.create(
+        delivery=delivery, created_at=at, outcome="failed", status_code=502, latency_ms=12, response_snippet="bad"
+    )
+
+    [listed] = client.get(f"{URL}/{webhook_id}/deliveries", headers=auth).json()["deliveries"]
+    assert (listed["event_id"], listed["state"], listed["event_type"]) == ("evt_9", "failed", "item.done")
+    assert listed["attempts"] == [
+        {
+            "at": at.isoformat(),
+            "outcome": "failed",
+            "status_code": 502,
+            "latency_ms": 12,
+            "response_snippet": "bad",
+            "error": None,
+        }
+    ]
+
+    again = client.post(f"{URL}/{webhook_id}/deliveries/{delivery.pk}/redeliver", headers=auth)
+    assert again.status_code == 202
+    assert again.json()["event_id"] == "evt_9" and again.json()["state"] == "pending"
+    [job] = webhooks_queue().get_jobs()
+    assert job.func_name == DELIVERY_SEND_JOB
+    assert client.post(f"{URL}/{webhook_id}/deliveries/nope/redeliver", headers=auth).status_code == 404
+
+
+def test_a_disabled_webhooks_delivery_is_not_redelivered(client, auth, user):
+    from datetime import UTC, datetime
+
+    from dashboard.webhooks.models import WebhookDelivery, WebhookEvent
+
+    webhook_id = _post(client, {"url": PUBLIC, "events": ["item.done"]}, auth).json()["id"]
+    Webhook.objects.filter(pk=webhook_id).update(disabled_at=datetime(2026, 12, 1, tzinfo=UTC), disabled_reason="x")
+    event = WebhookEvent.objects.create(id="evt_8", type="item.done", key="k", body="{}", created_at=datetime.now(UTC))
+    delivery = WebhookDelivery.objects.create(
+        event=event, webhook_id=webhook_id, user=user, url=PUBLIC, created_at=datetime.now(UTC)
+    )
+
+    response = client.post(f"{URL}/{webhook_id}/deliveries/{delivery.pk}/redeliver", headers=auth)
+
+    assert response.status_code == 409 and "enable it" in response.json()["error"]
+    assert client.get(f"{URL}/{webhook_id}", headers=auth).json()["disabled_reason"] == "x"

@@ -176,3 +176,20 @@ def test_the_retry_delay_doubles_with_jitter_up_to_its_cap(settings):
         delays = {retry_delay(attempts=attempts) for _ in range(50)}
         assert all(ceiling / 2 <= delay <= ceiling for delay in delays)
         assert len(delays) > 1
+
+
+def test_a_delivery_whose_job_was_lost_is_queued_again_once_overdue(webhook, receiver, redis_conn):
+    from dashboard.webhooks.delivery import OVERDUE_S, deliveries_resume
+
+    with time_machine.travel(T0, tick=False):
+        delivery = _emit(webhook.user)
+    redis_conn.flushdb()  # Redis lost the job
+    with time_machine.travel(T0 + timedelta(seconds=OVERDUE_S - 1), tick=False):
+        assert deliveries_resume() == 0
+    with time_machine.travel(T0 + timedelta(seconds=OVERDUE_S + 1), tick=False):
+        assert deliveries_resume() == 1
+        assert deliveries_resume() == 0  # moved on: not queued twice
+        webhooks_drain()
+
+    delivery.refresh_from_db()
+    assert delivery.state == "delivered" and len(receiver.requests) == 1
