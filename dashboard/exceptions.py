@@ -205,3 +205,7 @@ class WebhookUrlRefused(DashboardError):
 
 class WebhookHostUnresolved(WebhookUrlRefused):
     """The URL's host did not resolve (perhaps for now): a delivery retries, a registration is refused."""
+
+
+class WebhookLimit(DashboardError):
+    """A user already has as many webhooks as one may (dashboard.webhooks.services.WEBHOOKS_PER_USER)."""

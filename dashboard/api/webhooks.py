@@ -17,7 +17,7 @@ from dashboard.api.responses import CSRF_REFUSED, UNAUTHORIZED, json_request, no
 from dashboard.api.schemas import ApiRequest, Error, TooLarge, refuse, request_parse
 from dashboard.api.submissions import json_body
 from dashboard.auth import AuthenticatedHttpRequest, api_error
-from dashboard.exceptions import WebhookUrlRefused
+from dashboard.exceptions import WebhookLimit, WebhookUrlRefused
 from dashboard.webhooks import selectors, services
 from dashboard.webhooks.models import EVENT_TYPES
 
@@ -98,7 +98,10 @@ class DeliveryList(Schema):
 def api_webhook_create(request: AuthenticatedHttpRequest) -> HttpResponse:
     body = json_body(request, example=f"webhook as application/json: {WebhookRequest.example}")
     parsed = request_parse(WebhookRequest, body)
-    webhook, secret = services.webhook_create(user=request.user, url=parsed.url, events=parsed.events)
+    try:
+        webhook, secret = services.webhook_create(user=request.user, url=parsed.url, events=parsed.events)
+    except WebhookLimit as error:
+        return api_error(400, str(error))
     return JsonResponse(selectors.webhook_public(webhook) | {"secret": secret}, status=201)
 
 

@@ -8,7 +8,7 @@ from django.contrib.auth.models import User
 from django.utils import timezone
 
 from dashboard import audit
-from dashboard.exceptions import WebhookUrlRefused
+from dashboard.exceptions import WebhookLimit, WebhookUrlRefused
 from dashboard.webhooks import signing, transport
 from dashboard.webhooks.models import EVENT_TYPES, Webhook, WebhookDelivery
 from dashboard.webhooks.queue import delivery_send_enqueue
@@ -32,8 +32,17 @@ def webhook_events_clean(events: object) -> list[str]:
     return [event for event in EVENT_TYPES if event in events]
 
 
+# Each webhook costs a POST per event: a user with hundreds would multiply every item's cost.
+WEBHOOKS_PER_USER = 20
+
+
 def webhook_create(*, user: User, url: str, events: Iterable[str]) -> tuple[Webhook, str]:
-    """Register a webhook (its URL and events already cleaned). Returns it and its secret, to show once."""
+    """Register a webhook (its URL and events already cleaned). Returns it and its secret, to show once.
+
+    Raises WebhookLimit when the user has WEBHOOKS_PER_USER already.
+    """
+    if Webhook.objects.filter(user=user).count() >= WEBHOOKS_PER_USER:
+        raise WebhookLimit(f"You have {WEBHOOKS_PER_USER} webhooks, the most one user may have; delete one first.")
     secret = signing.secret_new()
     webhook = Webhook.objects.create(user=user, url=url, events=list(events), secret=secret)
     _audit(user, "webhook_create", webhook, detail=f"{url} for {', '.join(webhook.events)}")

@@ -12,7 +12,7 @@ from django.shortcuts import redirect, render
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from dashboard.auth import AuthenticatedHttpRequest
-from dashboard.exceptions import WebhookUrlRefused
+from dashboard.exceptions import WebhookLimit, WebhookUrlRefused
 from dashboard.webhooks import selectors, services
 from dashboard.webhooks.forms import WebhookForm
 from dashboard.webhooks.models import Webhook
@@ -33,9 +33,13 @@ def webhooks(request: AuthenticatedHttpRequest) -> HttpResponse:
     if request.method == "POST":
         if not form.is_valid():
             return render(request, "dashboard/webhooks.html", context, status=400)
-        webhook, secret = services.webhook_create(
-            user=request.user, url=form.cleaned_data["url"], events=form.cleaned_data["events"]
-        )
+        try:
+            webhook, secret = services.webhook_create(
+                user=request.user, url=form.cleaned_data["url"], events=form.cleaned_data["events"]
+            )
+        except WebhookLimit as error:
+            form.add_error(None, str(error))
+            return render(request, "dashboard/webhooks.html", context, status=400)
         # Rendered, not redirected: the secret is on this one page and never again.
         context |= {"form": WebhookForm(), "created": webhook, "secret": secret}
         context["webhooks"] = selectors.webhooks_visible(user=request.user)

@@ -203,3 +203,15 @@ def test_a_disabled_webhooks_delivery_is_not_redelivered(client, auth, user):
 
     assert response.status_code == 409 and "enable it" in response.json()["error"]
     assert client.get(f"{URL}/{webhook_id}", headers=auth).json()["disabled_reason"] == "x"
+
+
+def test_a_user_may_have_so_many_webhooks(client, auth, user):
+    from dashboard.webhooks.services import WEBHOOKS_PER_USER
+
+    for n in range(WEBHOOKS_PER_USER):
+        Webhook.objects.create(user=user, url=f"{PUBLIC}/{n}", events=["item.done"], secret="whsec_x")
+
+    response = _post(client, {"url": PUBLIC, "events": ["item.done"]}, auth)
+
+    assert response.status_code == 400 and "delete one first" in response.json()["error"]
+    assert Webhook.objects.count() == WEBHOOKS_PER_USER

@@ -130,3 +130,14 @@ def test_the_forms_need_their_csrf_token(user):
 
 def test_the_pages_need_a_login(client):
     assert client.get(PAGE).status_code == 302
+
+
+def test_the_page_says_when_a_user_has_as_many_webhooks_as_one_may(user_client, user):
+    from dashboard.webhooks.services import WEBHOOKS_PER_USER
+
+    for n in range(WEBHOOKS_PER_USER):
+        _webhook(user, url=f"{PUBLIC}/{n}")
+
+    response = user_client.post(PAGE, {"url": PUBLIC, "events": ["item.done"]})
+
+    assert response.status_code == 400 and "delete one first" in response.content.decode()
