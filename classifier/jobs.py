@@ -135,6 +135,7 @@ def classify_items(item_ids: list[str]) -> dict[str, int]:
     if taken:
         log.warning("items %s were taken from this worker before their results were written", taken)
     _outcomes_log(claimed, records, item_ids=item_ids, job=job, origins=origins, lost=lost)
+    _webhooks_notify([record["item_id"] for record in records if record["item_id"] not in lost])
     failed = sum(1 for record in records if record["status"] == "failed" and record["item_id"] not in lost)
     metrics.texts_classified_count(model=engine.model_name, done=written - failed, failed=failed)
     return {"claimed": len(claimed), "done": written - failed, "failed": failed}
@@ -190,6 +191,13 @@ def _outcomes_log(
             **{name: value for name, value in optional.items() if value is not None},
         }
         log.info("item classified" if record["status"] == "done" else "item failed", extra=extra)
+
+
+def _webhooks_notify(item_ids: list[str]) -> None:
+    """One cheap enqueue on the `webhooks` queue; the web tier's worker makes the events and sends them."""
+    from dashboard.webhooks.queue import items_finished_enqueue  # never raises
+
+    items_finished_enqueue(item_ids=item_ids)
 
 
 # Ids this process has already tried to claim: it took them, or found them taken or gone. A batch
@@ -299,7 +307,8 @@ def _stashed_write(job: Any, *, holder: str) -> int:
         )
     }
     mine = [record | {"claimed_by": holder} for record in records if record["item_id"] in taken]
-    written, _lost = _finish_with_backoff(mine, job=job) if mine else (0, [])
+    written, lost = _finish_with_backoff(mine, job=job) if mine else (0, [])
+    _webhooks_notify([record["item_id"] for record in mine if record["item_id"] not in lost])
     del job.meta[STASH_KEY]
     job.save_meta()
     return written

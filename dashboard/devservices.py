@@ -260,6 +260,9 @@ def _run(host: str, port: int) -> int:
             # arrives and stops it when idle, as the GPU instance is in production (docs/power.md).
             tick = [sys.executable, str(ROOT / "manage.py"), "power_tick", "--stop-local-on-exit"]
             children.append(subprocess.Popen(tick, env=env))
+            # Webhook deliveries on their own queue; the scheduler starts the retries (docs/webhooks.md).
+            hooks = [sys.executable, str(ROOT / "manage.py"), "webhooks_worker"]
+            children.append(subprocess.Popen(hooks, env=env))
             children.append(
                 subprocess.Popen(
                     [sys.executable, str(ROOT / "manage.py"), "runserver", f"{host}:{port}", "--noreload"],

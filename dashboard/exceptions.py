@@ -201,3 +201,18 @@ class RateLimited(DashboardError):
     def __init__(self, message: str, *, retry_after: int) -> None:
         super().__init__(message)
         self.retry_after = retry_after
+
+
+# --- Webhooks -----------------------------------------------------------------------------
+
+
+class WebhookUrlRefused(DashboardError):
+    """A webhook or callback URL that is malformed, or leads to an address that is not public (SSRF)."""
+
+
+class WebhookHostUnresolved(WebhookUrlRefused):
+    """The URL's host did not resolve (perhaps for now): a delivery retries, a registration is refused."""
+
+
+class WebhookLimit(DashboardError):
+    """A user already has as many webhooks as one may (dashboard.webhooks.services.WEBHOOKS_PER_USER)."""

@@ -64,6 +64,7 @@ class Batch(models.Model):
     filename = models.CharField(max_length=255, blank=True)
     total = models.PositiveIntegerField()
     counts = models.JSONField(default=dict)
+    callback_url = models.URLField(max_length=2000, blank=True, help_text="Where the batch's end is POSTed.")
     completed_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
@@ -103,3 +104,8 @@ class AuditEvent(models.Model):
 
     def __str__(self) -> str:
         return f"{self.created_at:%Y-%m-%d %H:%M:%S} {self.actor_name} {self.action} {self.target}: {self.outcome}"
+
+
+# --- Webhooks: their models live with the feature, in dashboard/webhooks/ -----------------
+
+from dashboard.webhooks.models import Webhook, WebhookAttempt, WebhookDelivery, WebhookEvent  # noqa: E402, F401

@@ -109,6 +109,10 @@ def reconcile(
                 continue
             _take_back(item, reason=reason, max_recoveries=max_recoveries, report=report)
         _enqueue(report.requeued + report.released, report=report, ensure_capacity=ensure_capacity)
+        if report.failed:
+            from dashboard.webhooks.queue import items_finished_enqueue  # their item.failed events; never raises
+
+            items_finished_enqueue(item_ids=report.failed)
     finally:
         _release(lock)
     if report.changed:

@@ -30,7 +30,7 @@ log = logging.getLogger(__name__)
 TOKEN_PREFIX = "xlc_"
 
 
-def submission_create(*, text: str, submitted_by: str) -> dict[str, Any]:
+def submission_create(*, text: str, submitted_by: str, callback_url: str | None = None) -> dict[str, Any]:
     """Store a queued item, then enqueue its job. The item is written first so no job runs on nothing.
 
     Concurrent submissions in this process are committed together (`dashboard.submit_batcher`): one
@@ -40,6 +40,8 @@ def submission_create(*, text: str, submitted_by: str) -> dict[str, Any]:
     """
     item = dynamodb.new_item(item_id=uuid.uuid4().hex, text=text)
     item["submitted_by"] = submitted_by
+    if callback_url:  # vetted by the caller (dashboard.webhooks.services.webhook_url_clean)
+        item["callback_url"] = callback_url
     request_id = log_context_current().get("request_id")
     if request_id:
         _request_ids[item["id"]] = request_id
@@ -410,7 +412,7 @@ def _capacity_ensure(*, trigger: str) -> None:
     capacity_ensure(trigger=trigger)
 
 
-def batch_create(*, rows: list, source: str, submitted_by: User | None, filename: str = ""):
+def batch_create(*, rows: list, source: str, submitted_by: User | None, filename: str = "", callback_url: str = ""):
     """Store a validated batch and enqueue it in chunks. All or nothing: on any failure nothing is kept.
 
     `rows` are `dashboard.csv_upload.BatchRow`s. Ids given by the user must be new: they are written
@@ -448,6 +450,7 @@ def batch_create(*, rows: list, source: str, submitted_by: User | None, filename
             filename=filename[:255],
             total=len(items),
             counts={"queued": len(items)},
+            callback_url=callback_url,
         )
         _enqueue_chunks(ids, batch_id=batch_id)
     except Exception:
@@ -483,4 +486,8 @@ def batch_progress(*, batch) -> dict[str, int]:
     if counts != batch.counts or batch.completed_at:
         batch.counts = counts
         batch.save(update_fields=["counts", "completed_at"])
+    if batch.completed_at:
+        from dashboard.webhooks.queue import batch_check_enqueue  # its end event, made once, on the webhooks queue
+
+        batch_check_enqueue(batch_id=batch.id, attempt=0)
     return counts

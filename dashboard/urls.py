@@ -8,6 +8,7 @@ from dashboard.views import batches, charts, pages, results
 from dashboard.views import generate as generate_views
 from dashboard.views import power as power_views
 from dashboard.views import tokens as token_views
+from dashboard.webhooks import views as webhook_views
 
 app_name = "dashboard"
 
@@ -39,4 +40,14 @@ urlpatterns = [
     path("settings/tokens/", token_views.token_list, name="token_list"),
     path("settings/tokens/<int:token_id>/revoke/", token_views.token_revoke, name="token_revoke"),
     path("power/holds/<str:target>/<str:action>/", power_views.power_hold, name="power_hold"),
+    # Webhooks: register, delivery log, redeliver
+    path("webhooks/", webhook_views.webhooks, name="webhooks"),
+    path("webhooks/<str:webhook_id>/", webhook_views.webhook_detail, name="webhook_detail"),
+    path("webhooks/<str:webhook_id>/delete/", webhook_views.webhook_delete, name="webhook_delete"),
+    path("webhooks/<str:webhook_id>/enable/", webhook_views.webhook_enable, name="webhook_enable"),
+    path(
+        "webhooks/<str:webhook_id>/deliveries/<str:delivery_id>/redeliver/",
+        webhook_views.webhook_redeliver,
+        name="webhook_redeliver",
+    ),
 ]

@@ -218,10 +218,18 @@ INFERENCE_JOB_TIMEOUT = env_int("INFERENCE_JOB_TIMEOUT", 600, minimum=1)
 # Enqueue at once: our items live in DynamoDB, not in a Django transaction to wait for, and an
 # enqueue failure must surface in the request that caused it.
 RQ = {"COMMIT_MODE": "auto"}
+# Webhook deliveries run on their own queue and worker (`manage.py webhooks_worker`), so
+# a slow receiver never holds up classification (docs/webhooks.md).
+WEBHOOKS_QUEUE = "webhooks"
 RQ_QUEUES = {
     INFERENCE_QUEUE: {
         "URL": REDIS_CONNECTION_URL,
         "DEFAULT_TIMEOUT": INFERENCE_JOB_TIMEOUT,
+        "SERIALIZER": "rq.serializers.JSONSerializer",
+    },
+    WEBHOOKS_QUEUE: {
+        "URL": REDIS_CONNECTION_URL,
+        "DEFAULT_TIMEOUT": 120,
         "SERIALIZER": "rq.serializers.JSONSerializer",
     },
 }
@@ -385,6 +393,19 @@ FILE_UPLOAD_MAX_MEMORY_SIZE = env_int("FILE_UPLOAD_MAX_MEMORY_SIZE", 1024 * 1024
 # Item ids per inference job when a batch is enqueued: one job is one engine call on the worker,
 # so this is the worker's micro-batch ceiling for bulk work.
 BATCH_ENQUEUE_CHUNK = env_int("BATCH_ENQUEUE_CHUNK", 32, minimum=1)
+
+# --- Webhooks: signed deliveries of item and batch events (see docs/webhooks.md) -----------
+# Hosts or addresses (comma-separated) a webhook may reach although they are not public, e.g.
+# `127.0.0.1,localhost` for a receiver on a developer's machine. Empty in production.
+WEBHOOK_ALLOWED_HOSTS = [host.lower() for host in env_list("WEBHOOK_ALLOWED_HOSTS")]
+# One attempt's connect and read timeout.
+WEBHOOK_TIMEOUT_S = env_float("WEBHOOK_TIMEOUT_S", 10.0)
+# Retries wait base * 2^(attempt-1), capped, with jitter, until the window since the event has passed.
+WEBHOOK_RETRY_BASE_S = env_float("WEBHOOK_RETRY_BASE_S", 30.0)
+WEBHOOK_RETRY_MAX_S = env_float("WEBHOOK_RETRY_MAX_S", 3600.0)
+WEBHOOK_RETRY_WINDOW_S = env_int("WEBHOOK_RETRY_WINDOW_S", 86400, minimum=1)
+# A webhook whose every delivery failed for this long is disabled, with the reason shown.
+WEBHOOK_DISABLE_AFTER_S = env_int("WEBHOOK_DISABLE_AFTER_S", 86400, minimum=1)
 
 # --- Faults, recovery, security (see docs/operations.md) -----------------------------------
 # Runs of a classify job after the first, when it fails (DynamoDB away at the result write) or its

@@ -23,10 +23,12 @@ from dashboard.api.schemas import (
     TooLarge,
 )
 from dashboard.auth import ApiError, AuthenticatedHttpRequest, api_error
-from dashboard.exceptions import BatchConflict, BatchRejected, QueueUnavailable, StoreUnavailable
+from dashboard.exceptions import BatchConflict, BatchRejected, QueueUnavailable, StoreUnavailable, WebhookUrlRefused
 from dashboard.metrics.submissions import submission_counted
 from dashboard.ratelimit import submissions_charge
 from dashboard.views.results import csv_download
+from dashboard.webhooks.services import webhook_url_clean
+from dashboard.webhooks.signing import callback_secret
 
 router = Router(tags=["batches"])
 
@@ -43,8 +45,19 @@ def _content_length(request: HttpRequest) -> int:
         return 0  # as Django reads it: no body
 
 
-def _parse(request: HttpRequest) -> tuple[csv_upload.ParsedBatch, str]:
-    """The batch in the request and its file name, refused by its declared size before a byte is read.
+def _callback_url(request: HttpRequest, body: object = None) -> str:
+    """The batch's callback URL (a JSON field, or `?callback_url=` beside a CSV), vetted; "" for none."""
+    raw = body.pop("callback_url", None) if isinstance(body, dict) else request.GET.get("callback_url")
+    if raw is None:
+        return ""
+    try:
+        return webhook_url_clean(raw)
+    except WebhookUrlRefused as error:
+        raise ApiError(400, f"callback_url: {error}", fields={"callback_url": str(error)}) from None
+
+
+def _parse(request: HttpRequest) -> tuple[csv_upload.ParsedBatch, str, str]:
+    """The batch in the request, its file name and callback URL, refused by its declared size before a byte is read.
 
     A body over DATA_UPLOAD_MAX_MEMORY_SIZE (a test may set it below the batch limit) raises
     RequestDataTooBig, which dashboard.middleware answers with a JSON 413.
@@ -59,7 +72,7 @@ def _parse(request: HttpRequest) -> tuple[csv_upload.ParsedBatch, str]:
         size = upload.size or 0  # None only for a file no upload handler made; the length was checked above
         if size > limit:
             raise ApiError(413, f"The file is {size:,} bytes; the limit is {limit:,}.")
-        return csv_upload.parse_csv(upload), upload.name or ""
+        return csv_upload.parse_csv(upload), upload.name or "", _callback_url(request)
     if length > limit:
         raise ApiError(413, f"The request is {length:,} bytes; the limit is {limit:,}.")
     if request.content_type == "application/json":
@@ -67,11 +80,12 @@ def _parse(request: HttpRequest) -> tuple[csv_upload.ParsedBatch, str]:
             body = json.loads(request.body)
         except (ValueError, UnicodeDecodeError):
             raise ApiError(400, "The body is not valid JSON.") from None
-        return csv_upload.parse_api_body(body), ""
+        callback_url = _callback_url(request, body)
+        return csv_upload.parse_api_body(body), "", callback_url
     if request.content_type in {"text/csv", "application/csv"}:
         parsed = csv_upload.parse_csv(request)  # read from the request stream as it is parsed
         _discard_rest(request)
-        return parsed, ""
+        return parsed, "", _callback_url(request)
     raise ApiError(415, 'Send application/json {"texts": [...]}, text/csv, or multipart/form-data with a file.')
 
 
@@ -121,13 +135,15 @@ def _rejected(problems: list[tuple[int | None, str]], message: str, total: int |
 )
 @submission_counted(kind="batch")
 def api_batches(request: AuthenticatedHttpRequest) -> HttpResponse:
-    parsed, filename = _parse(request)
+    parsed, filename, callback_url = _parse(request)
     if not parsed.ok:
         message = f"The batch was rejected ({parsed.problem_count} problem(s)); nothing stored."
         raise _rejected(parsed.problems, message, parsed.problem_count)
     submissions_charge(user=request.user, cost=len(parsed.rows))  # counted by items, not requests
     try:
-        batch = services.batch_create(rows=parsed.rows, source="api", submitted_by=request.user, filename=filename)
+        batch = services.batch_create(
+            rows=parsed.rows, source="api", submitted_by=request.user, filename=filename, callback_url=callback_url
+        )
     except BatchConflict as error:
         raise ApiError(409, str(error), ids=error.ids) from None
     except BatchRejected as error:
@@ -135,6 +151,8 @@ def api_batches(request: AuthenticatedHttpRequest) -> HttpResponse:
     except (StoreUnavailable, QueueUnavailable) as error:
         raise unavailable(f"Nothing was submitted: {error}") from None
     body = selectors.batch_public(batch, batch.counts) | {"url": reverse("api_batch_detail", args=[batch.id])}
+    if callback_url:
+        body["callback_secret"] = callback_secret(subject=f"batch:{batch.id}")
     response = JsonResponse(body, status=202)
     response["Location"] = body["url"]
     return response

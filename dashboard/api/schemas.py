@@ -24,10 +24,17 @@ from dashboard.aws.dynamodb import STATUSES
 from dashboard.validators import submission_text_clean
 
 ItemStatus = Literal[STATUSES]  # type: ignore[valid-type]
+CALLBACK_URL = (
+    "Where this work's end is POSTed, signed with `callback_secret` from the answer (docs/webhooks.md). "
+    "http(s), to a public address."
+)
 
 
 def _refuse(message: str, fields: dict[str, str] | None = None) -> PydanticCustomError:
     return PydanticCustomError("api", "{message}", {"message": message, "fields": fields or {}})
+
+
+refuse = _refuse  # for the request models of other API modules
 
 
 class ApiRequest(BaseModel):
@@ -85,13 +92,28 @@ def request_parse(model: type[M], body: Any) -> M:
 class SubmissionRequest(ApiRequest):
     example: ClassVar[str] = '{"text": "..."}'
     text: str = Field(min_length=1, description="The text to classify (trimmed, NFC-normalised).")
+    callback_url: str | None = Field(default=None, description=CALLBACK_URL)
 
     @classmethod
     def clean(cls, body: dict[str, Any]) -> dict[str, Any]:
         try:
-            return {"text": submission_text_clean(body["text"])}
+            cleaned = {"text": submission_text_clean(body["text"])}
         except DjangoValidationError as error:
             raise _refuse(error.messages[0], {"text": error.messages[0]}) from None
+        return cleaned | callback_url_clean(body)
+
+
+def callback_url_clean(body: dict[str, Any]) -> dict[str, Any]:
+    """`{"callback_url": ...}` checked by the webhooks' SSRF rules, or nothing when none is given."""
+    from dashboard.exceptions import WebhookUrlRefused
+    from dashboard.webhooks.services import webhook_url_clean
+
+    if body.get("callback_url") is None:
+        return {}
+    try:
+        return {"callback_url": webhook_url_clean(body["callback_url"])}
+    except WebhookUrlRefused as error:
+        raise _refuse(f"callback_url: {error}", {"callback_url": str(error)}) from None
 
 
 class GenerateRequest(ApiRequest):
@@ -133,6 +155,9 @@ class BatchRequest(Schema):
     model_config = ConfigDict(extra="forbid")
     texts: list[str] | None = None
     items: list[BatchItem] | None = None
+    callback_url: str | None = Field(
+        default=None, description=CALLBACK_URL + " Gets `batch.complete` or `batch.failed`."
+    )
 
 
 class CancelRequest(ApiRequest):
@@ -168,6 +193,8 @@ class RequeueRequest(ApiRequest):
 
 
 # --- Responses -------------------------------------------------------------------------------
+
+CALLBACK_SECRET = "With a `callback_url` only: the secret its deliveries are signed with."
 
 
 class Error(Schema):
@@ -208,6 +235,7 @@ class EndpointFailure(Error):
 class SubmissionAccepted(Schema):
     id: str
     status: Literal["queued"]
+    callback_secret: str | None = Field(default=None, description=CALLBACK_SECRET)
 
 
 class Result(Schema):
@@ -253,6 +281,7 @@ class Batch(Schema):
 
 class BatchAccepted(Batch):
     url: str = Field(description="Where to follow the batch (also the Location header).")
+    callback_secret: str | None = Field(default=None, description=CALLBACK_SECRET)
 
 
 class BatchProgress(Batch):

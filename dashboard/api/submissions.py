@@ -25,6 +25,7 @@ from dashboard.exceptions import ItemNotFound, QueueUnavailable, StoreUnavailabl
 from dashboard.metrics.submissions import submission_counted
 from dashboard.ratelimit import submissions_charge
 from dashboard.validators import item_id_valid
+from dashboard.webhooks.signing import callback_secret
 
 router = Router(tags=["submissions"])
 
@@ -71,10 +72,15 @@ def api_submissions(request: HttpRequest) -> HttpResponse:
     submission = request_parse(SubmissionRequest, body)
     submissions_charge(user=request.user, cost=1)  # RateLimited: a 429 from the API's handler
     try:
-        item = services.submission_create(text=submission.text, submitted_by=request.user.get_username())
+        item = services.submission_create(
+            text=submission.text, submitted_by=request.user.get_username(), callback_url=submission.callback_url
+        )
     except (StoreUnavailable, QueueUnavailable) as error:
         raise unavailable(f"Not submitted: {error}") from None
-    return JsonResponse({"id": item["id"], "status": item["status"]}, status=202)
+    accepted = {"id": item["id"], "status": item["status"]}
+    if submission.callback_url:
+        accepted["callback_secret"] = callback_secret(subject=f"item:{item['id']}")
+    return JsonResponse(accepted, status=202)
 
 
 not_allowed(router, "/submissions", allowed=["POST"], view=api_submissions)

@@ -32,11 +32,14 @@ def _text(value: bytes | str) -> str:
 
 
 def workers_status() -> list[dict[str, Any]]:
-    """RQ's registered workers with what each published about its model (`inference:worker:<name>`)."""
+    """The inference queue's RQ workers with what each published about its model (`inference:worker:<name>`).
+
+    Workers of other queues (the web tier's `webhooks`) run no model and sit on no GPU instance.
+    """
     connection = redis()
     now = datetime.now(UTC)
     found = []
-    for worker in Worker.all(connection=connection):
+    for worker in Worker.all(connection=connection, queue=inference_queue()):
         meta = {_text(k): _text(v) for k, v in connection.hgetall(WORKER_META_PREFIX + worker.name).items()}
         heartbeat = worker.last_heartbeat
         if heartbeat is not None and heartbeat.tzinfo is None:

@@ -146,3 +146,27 @@ def test_a_failing_result_write_backs_off_exponentially_then_keeps_the_results_f
 
     assert slept == [0.5, 1.0, 2.0, 4.0, 8.0, 10.0, 10.0, 10.0, 10.0]  # 55.5 s; another 10 s would pass 60
     assert job.meta[STASH_KEY] == records
+
+
+def test_finished_items_are_handed_to_the_webhooks_queue_in_one_cheap_job(results_table, warm, redis_conn):
+    from dashboard.webhooks.queue import ITEMS_FINISHED_JOB, webhooks_queue
+
+    _queued("pos", "I love this, it is wonderful and works perfectly.")
+    _queued("neg", "This is terrible, I hate it.")
+
+    jobs.classify_items(["pos", "neg"])
+
+    [job] = webhooks_queue().get_jobs()
+    assert job.func_name == ITEMS_FINISHED_JOB
+    assert [sorted(job.args[0])] == [["neg", "pos"]]
+
+
+def test_an_unreachable_webhooks_queue_never_fails_the_classification(results_table, warm, settings, caplog):
+    from tests.conftest import queue_unreachable
+
+    _queued("pos", "I love this, it is wonderful and works perfectly.")
+    queue_unreachable(settings)
+
+    assert jobs.classify_items(["pos"]) == {"claimed": 1, "done": 1, "failed": 0}
+    assert dynamodb.item_get(item_id="pos")["status"] == "done"
+    assert "webhook events for 1 item(s) were not queued" in caplog.text

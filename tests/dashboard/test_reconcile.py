@@ -154,6 +154,10 @@ def test_after_the_last_recovery_the_item_fails_with_the_reason(results_table, q
     assert item["status"] == "failed"
     assert "interrupted 4 times" in item["error"]
     assert item["finished_at"]
+    from dashboard.webhooks.queue import webhooks_queue
+
+    [job] = webhooks_queue().get_jobs()  # its item.failed event, made on the web tier
+    assert job.args == [["killer"]]
 
 
 def test_finished_items_are_never_touched(results_table, queue):

@@ -54,6 +54,7 @@ def test_the_units_install_the_lock_of_their_tier():
     for unit, lock in [
         ("console-web.service", "web"),
         ("console-power-tick.service", "web"),
+        ("console-webhooks.service", "web"),
         ("console-worker.service", "worker"),
     ]:
         assert f"--require-hashes -r requirements/{lock}.txt" in (ROOT / "deploy" / "systemd" / unit).read_text()

@@ -22,10 +22,11 @@ def _service(unit: Path) -> configparser.SectionProxy:
     return parser["Service"]
 
 
-def test_there_are_the_three_units():
+def test_there_are_the_four_units():
     assert [unit.name for unit in UNITS] == [
         "console-power-tick.service",
         "console-web.service",
+        "console-webhooks.service",
         "console-worker.service",
     ]
 

@@ -135,6 +135,19 @@ def test_no_instance_is_judged_silent_while_a_worker_does_not_say_where_it_runs(
     assert decision.silent == (instance_id,) and ec2_state(ec2_fleet, instance_id) == "stopped"
 
 
+def test_a_webhooks_worker_is_not_taken_for_an_inference_worker(results_table, queue, ec2_fleet):
+    [instance_id] = ec2_fleet["ids"][:1]
+    ec2_fleet["client"].start_instances(InstanceIds=[instance_id])
+    classify_enqueue(item_ids=["queued-in-rq"])
+    hooks = Worker(["webhooks"], connection=queue.connection, name="web-1-webhooks")  # no COMPUTE_INSTANCE_ID
+    hooks.register_birth()
+    try:
+        decision = power.power_tick(now=time.time() + 3600)
+        assert decision.silent == (instance_id,) and ec2_state(ec2_fleet, instance_id) == "stopped"
+    finally:
+        hooks.register_death()
+
+
 def test_a_silent_instance_is_not_stopped_while_the_results_table_cannot_be_read(
     results_table, queue, ec2_fleet, settings
 ):
