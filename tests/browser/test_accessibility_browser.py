@@ -88,6 +88,7 @@ def test_the_login_page_with_an_error_has_no_accessibility_violations(page):
         "/power/",
         "/power/audit/",
         "/settings/tokens/",
+        "/webhooks/",
     ],
 )
 def test_each_page_has_no_accessibility_violations_for_staff(staff_page, batches, generations_table, path):
@@ -131,4 +132,21 @@ def test_the_bulk_page_with_a_rejected_batch_has_no_accessibility_violations(use
     page.get_by_label("Or paste", exact=False).fill("a fine line\n" + "x" * 6000)
     page.get_by_role("button", name="Submit batch").click()
     page.locator(".report").wait_for()
+    assert axe_violations(page) == []
+
+
+def test_the_webhooks_page_showing_a_new_secret_and_a_webhook_with_its_delivery_log_have_no_violations(
+    user_page, settings
+):
+    settings.WEBHOOK_ALLOWED_HOSTS = ["127.0.0.1"]
+    page = user_page
+    page.goto("/webhooks/")
+    page.get_by_label("URL", exact=True).fill("http://127.0.0.1:9/hooks")
+    page.locator("form.webhook-form fieldset input[type=checkbox]").first.check()
+    page.locator("form.webhook-form button[type=submit]").click()
+    page.wait_for_load_state("networkidle")
+    assert "whsec_" in page.content()
+    assert axe_violations(page) == []
+    page.locator("table.webhooks a").first.click()
+    page.wait_for_load_state("networkidle")
     assert axe_violations(page) == []
