@@ -27,6 +27,13 @@ HARD_DATES = {
 }
 
 
+@pytest.fixture(autouse=True)
+def _endpoints_on_aws(settings):
+    """The dashboard's endpoint tests drive SageMaker (moto or a scripted server); the local backend's own
+    tests (tests/dashboard/endpoints/) and the browser tests choose `local` themselves."""
+    settings.SAGEMAKER_BACKEND = "aws"
+
+
 @pytest.fixture(params=list(HARD_DATES.values()), ids=list(HARD_DATES))
 def hard_date(request) -> datetime:
     """The test runs once per hard date, with the clock stopped there (`time_machine`, tick=False).
