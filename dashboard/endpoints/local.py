@@ -34,6 +34,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import django_rq
+import psutil
 import urllib3
 from django.conf import settings
 from redis.exceptions import RedisError, WatchError
@@ -116,6 +117,25 @@ def _log_tail(name: str, offset: int) -> str:
     except OSError:
         return ""
     return " | ".join(line.strip() for line in lines[-REASON_LINES:] if line.strip())
+
+
+def _stop_group(name: str, pid: int) -> None:
+    """SIGTERM to gunicorn's master (its graceful stop: requests in hand finish first), SIGKILL to the whole
+    process group after LOCAL_ENDPOINT_STOP_TIMEOUT, and back only once every process of it is gone."""
+    try:
+        group = [psutil.Process(pid), *psutil.Process(pid).children(recursive=True)]
+    except psutil.NoSuchProcess:
+        return
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.kill(pid, signal.SIGTERM)
+    _, alive = psutil.wait_procs(group, timeout=settings.LOCAL_ENDPOINT_STOP_TIMEOUT)
+    if alive:
+        log.warning("local endpoint %s did not stop in %ss; killing it", name, settings.LOCAL_ENDPOINT_STOP_TIMEOUT)
+        _signal_group(pid, signal.SIGKILL)
+        for process in alive:
+            with contextlib.suppress(psutil.Error):
+                process.kill()
+        psutil.wait_procs(alive, timeout=5)
 
 
 class LocalEndpoints(EndpointBackend):
@@ -335,17 +355,8 @@ class LocalEndpoints(EndpointBackend):
         if not self._transition(name, {record["state"]}, state=DELETING, state_since=time.time()):
             return self.endpoint_describe(name)
         pid = int(record.get("pid") or 0)
-        start = record.get("proc_start", "")
-        if process_alive(pid, start):
-            _signal_group(pid, signal.SIGTERM)  # gunicorn's graceful stop: requests in hand finish first
-            deadline = time.monotonic() + settings.LOCAL_ENDPOINT_STOP_TIMEOUT
-            while process_alive(pid, start) and time.monotonic() < deadline:
-                time.sleep(0.1)
-            if process_alive(pid, start):
-                log.warning(
-                    "local endpoint %s did not stop in %ss; killing it", name, settings.LOCAL_ENDPOINT_STOP_TIMEOUT
-                )
-                _signal_group(pid, signal.SIGKILL)
+        if process_alive(pid, record.get("proc_start", "")):
+            _stop_group(name, pid)
         self._transition(name, {DELETING}, state=SCALED_TO_ZERO, state_since=time.time(), pid=0, port="")
         return self.endpoint_describe(name)
 
