@@ -76,14 +76,17 @@ def _csv_texts(path: Path) -> list[str]:
 
 
 def tokenizer_train(texts: list[str], out: Path, *, vocab_size: int) -> Any:
-    """Train GPT-2's byte-level BPE on `texts` and save it as a `GPT2TokenizerFast` directory."""
+    """Train GPT-2's byte-level BPE on `texts` and save it as a GPT-2 tokenizer directory (`AutoTokenizer`
+    loads it as `GPT2TokenizerFast`)."""
     from tokenizers import ByteLevelBPETokenizer
-    from transformers import GPT2TokenizerFast
+
+    # GPT2TokenizerFast is this class in transformers 5 (the Rust tokenizer behind GPT-2's API).
+    from transformers import GPT2Tokenizer
 
     bpe = ByteLevelBPETokenizer()
     # Byte-level: every byte is in the initial alphabet, so no input is ever out of vocabulary.
     bpe.train_from_iterator(texts, vocab_size=vocab_size, min_frequency=2, special_tokens=[END_OF_TEXT])
-    tokenizer = GPT2TokenizerFast(tokenizer_object=bpe._tokenizer, bos_token=END_OF_TEXT, eos_token=END_OF_TEXT)
+    tokenizer = GPT2Tokenizer(tokenizer_object=bpe._tokenizer, bos_token=END_OF_TEXT, eos_token=END_OF_TEXT)
     tokenizer.pad_token = END_OF_TEXT
     out.mkdir(parents=True, exist_ok=True)
     tokenizer.save_pretrained(str(out))
@@ -253,5 +256,5 @@ class TextGenerator:
                 **encoded, pad_token_id=self.tokenizer.pad_token_id or self.tokenizer.eos_token_id, **options
             )
         new_ids = output[0, encoded["input_ids"].shape[1] :]
-        continuation = self.tokenizer.decode(new_ids, skip_special_tokens=True)
+        continuation = str(self.tokenizer.decode(new_ids, skip_special_tokens=True))
         return request.prompt + continuation if request.return_full_text else continuation

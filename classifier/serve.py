@@ -420,12 +420,12 @@ def generation_parameters_check(parameters: dict[str, Any], limits: GenerationLi
             raise RequestError(422, f"{name} must be a whole number from {low:,} to {high:,}, got {value!r}.")
         fields[name] = value
     real = {"temperature": limits.max_temperature, "top_p": 1.0}
-    for name, high in real.items():
+    for name, ceiling in real.items():
         value = parameters.get(name)
         if value is None:
             continue
-        if isinstance(value, bool) or not isinstance(value, int | float) or not 0 < value <= high:
-            raise RequestError(422, f"{name} must be a number above 0 and at most {high:g}, got {value!r}.")
+        if isinstance(value, bool) or not isinstance(value, int | float) or not 0 < value <= ceiling:
+            raise RequestError(422, f"{name} must be a number above 0 and at most {ceiling:g}, got {value!r}.")
         fields[name] = float(value)
     # As the Hugging Face containers do: a temperature or top_p asks for sampling unless told otherwise.
     if "do_sample" not in fields and ("temperature" in fields or "top_p" in fields):

@@ -377,6 +377,10 @@ class LocalEndpoints(EndpointBackend):
                     connect=settings.SAGEMAKER_CONNECT_TIMEOUT, read=settings.SAGEMAKER_INVOKE_TIMEOUT
                 ),
             )
+        except urllib3.exceptions.NewConnectionError as error:  # urllib3 files it under timeouts; it is a refusal
+            raise EndpointUnavailable(
+                f"Local endpoint {name!r} could not be reached on port {port}: {error}"
+            ) from error
         except urllib3.exceptions.TimeoutError as error:
             raise EndpointTimeout(
                 f"Endpoint {name!r} did not answer within {settings.SAGEMAKER_INVOKE_TIMEOUT:g} s. "
