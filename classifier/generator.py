@@ -94,11 +94,15 @@ def tokenizer_train(texts: list[str], out: Path, *, vocab_size: int) -> Any:
 
 
 def _blocks(tokenizer: Any, texts: list[str], seq_length: int) -> list[list[int]]:
-    """The texts as one stream (each ended by `<|endoftext|>`), cut into blocks of `seq_length` tokens."""
+    """The texts as one stream, a line each, cut into blocks of `seq_length` tokens.
+
+    Lines, not `<|endoftext|>` between them: the corpus's texts are single sentences, and a model that
+    learns to end after each one answers most prompts with "." and nothing more."""
+    newline = tokenizer("\n", add_special_tokens=False)["input_ids"]
     stream: list[int] = []
     for ids in tokenizer(texts, add_special_tokens=False)["input_ids"]:
         stream.extend(ids)
-        stream.append(tokenizer.eos_token_id)
+        stream.extend(newline)
     return [stream[i : i + seq_length] for i in range(0, len(stream) - seq_length + 1, seq_length)]
 
 
