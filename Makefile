@@ -56,9 +56,11 @@ browser:
 install: $(VENV)/.installed node_modules/.installed
 install-dev: install $(VENV)/.installed-dev
 
-# The demo model is built once (about a minute on a laptop CPU) unless CLASSIFIER_MODEL is set.
+# The demo model is built once (about a minute on a laptop CPU) unless CLASSIFIER_MODEL is set; so is the local
+# gpt2-demo text generator (about a minute more) that the local SageMaker backend serves.
 model: $(VENV)/.installed
 	@if [ -z "$$CLASSIFIER_MODEL" ]; then $(PY) manage.py build_demo_model; fi
+	$(PY) manage.py build_generator
 
 # `make test` runs `make lint` first: ruff's checks and format check (`lint-style`, also on its own), then mypy
 # with django-stubs and the boto3 stubs ([tool.mypy] in pyproject.toml).

@@ -3,7 +3,8 @@
 `SageMakerEngine` has the part of `classifier.engine.Engine` that the job uses (`predict_safe`,
 `model_name`, `id2label`), so `classifier.jobs.classify_items` keeps one path: claim items, predict, write
 `done` or `failed`. The endpoint runs `classifier/serve.py`, which answers one prediction (or one
-error) per text. Runs in the worker, where Django is set up; it never imports torch, so a
+error) per text, on SageMaker or as a local endpoint (`dashboard.endpoints`, SAGEMAKER_BACKEND).
+Runs in the worker, where Django is set up; it never imports torch, so a
 worker for this backend needs no GPU.
 
 Which failures fail items: only the permanent ones, where the endpoint looked at the texts and could
@@ -21,7 +22,9 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from classifier.postprocess import Prediction
+from dashboard import endpoints
 from dashboard.aws import sagemaker_runtime
+from dashboard.endpoints.retry import endpoint_invoke_retrying
 from dashboard.exceptions import EndpointError, EndpointModelError
 
 
@@ -85,8 +88,9 @@ class SageMakerEngine:
         return outcomes  # type: ignore[return-value]  # no exceptions left, checked above
 
     def _invoke(self, texts: list[str], *, deadline: float) -> list[Prediction | Exception]:
-        answer = sagemaker_runtime.invoke_retrying(
-            endpoint=self.endpoint,
+        answer = endpoint_invoke_retrying(
+            backend=endpoints.backend(),
+            name=self.endpoint,
             body=json.dumps({"inputs": texts}).encode(),
             deadline=deadline,
             clock=self.clock,

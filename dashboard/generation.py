@@ -1,4 +1,5 @@
-"""Text generation on a SageMaker endpoint: validate, invoke, record. Used by the page and the API.
+"""Text generation on an endpoint (SageMaker, or a local one: `dashboard.endpoints`): validate, invoke,
+record. Used by the page and the API.
 
 The endpoint runs a Hugging Face inference container (the `gpt2-demo` of the original system, or
 any text-generation model): it takes `{"inputs": prompt, "parameters": {...}}` and answers
@@ -21,6 +22,7 @@ from typing import Any
 from django.conf import settings
 from django.core.exceptions import ValidationError
 
+from dashboard import endpoints
 from dashboard.aws import dynamodb, sagemaker_runtime
 from dashboard.exceptions import EndpointError, EndpointModelError, StoreUnavailable
 
@@ -160,7 +162,12 @@ def generation_create(*, params: GenerationParams, requested_by: str, endpoint: 
     }
     started = time.perf_counter()
     try:
-        answer = sagemaker_runtime.invoke(endpoint=endpoint, body=json.dumps(generation_payload(params)).encode())
+        answer = endpoints.backend().invoke(
+            endpoint,
+            body=json.dumps(generation_payload(params)).encode(),
+            content_type="application/json",
+            accept="application/json",
+        )
         text = generated_text_parse(answer.body, endpoint=endpoint, prompt=params.prompt)
     except EndpointError as error:
         item |= {"status": "failed", "error": str(error), "generated_text": None}

@@ -50,6 +50,18 @@ def results_table(settings) -> str:
 
 
 @pytest.fixture
+def generations_table(settings):
+    """A fresh DynamoDB Local table for the Generate tests' records, removed afterwards."""
+    from dashboard.aws import dynamodb
+
+    name = f"test-generations-{uuid.uuid4().hex[:10]}"
+    settings.DYNAMODB_GENERATIONS_TABLE = name
+    dynamodb.generations_table_ensure(name=name)
+    yield name
+    dynamodb.table_delete(name=name)
+
+
+@pytest.fixture
 def redis_conn():
     """The test Redis, emptied after the test."""
     import django_rq

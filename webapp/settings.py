@@ -331,6 +331,15 @@ SAGEMAKER_ENDPOINT_URL = env_str("SAGEMAKER_ENDPOINT_URL", "") or None
 SAGEMAKER_BACKEND = env_str("SAGEMAKER_BACKEND", "local")
 if SAGEMAKER_BACKEND not in {"local", "aws"}:
     raise ImproperlyConfigured(f"SAGEMAKER_BACKEND must be 'local' or 'aws', got {SAGEMAKER_BACKEND!r}")
+# The local backend's endpoints: SAGEMAKER_GENERATE_ENDPOINT serves the gpt2-demo generator built by
+# `make model` (text-generation contract), LOCAL_CLASSIFIER_ENDPOINT serves CLASSIFIER_MODEL (our
+# classifier's contract); `sagemaker_deploy` registers more. Each starts on first use, not at `make run`.
+LOCAL_GENERATOR_MODEL = env_str("LOCAL_GENERATOR_MODEL", str(VAR_DIR / "models" / "gpt2-demo"))
+LOCAL_CLASSIFIER_ENDPOINT = env_str("LOCAL_CLASSIFIER_ENDPOINT", "classifier-demo")
+# Seconds a starting local endpoint has to answer /ping 200 before it is Failed, and a stopping one to
+# exit after SIGTERM before it is killed.
+LOCAL_ENDPOINT_START_TIMEOUT = env_int("LOCAL_ENDPOINT_START_TIMEOUT", 120, minimum=1)
+LOCAL_ENDPOINT_STOP_TIMEOUT = env_int("LOCAL_ENDPOINT_STOP_TIMEOUT", 10, minimum=1)
 # Endpoints shown on the status panel: names, or `*` for every endpoint in the region.
 SAGEMAKER_ENDPOINTS = env_list("SAGEMAKER_ENDPOINTS")
 # Seconds with no queued or running job before an instance is stopped. About one boot's worth of

@@ -3,16 +3,13 @@
 Callers send bytes and get bytes back; every failure arrives as one of our `EndpointError`
 subclasses with a message a user can act on, never as a botocore exception. `invoke` tries once
 (botocore's own SAGEMAKER_INVOKE_MAX_ATTEMPTS aside): a web request must answer quickly.
-`invoke_retrying` is for background jobs, which can wait out throttling or an endpoint update.
+Background jobs retry through `dashboard.endpoints.retry`, on either endpoint backend.
 """
 
 from __future__ import annotations
 
 import json
 import logging
-import random
-import time
-from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -77,50 +74,6 @@ def invoke(*, endpoint: str, body: bytes, content_type: str = "application/json"
     except BotoCoreError as error:
         raise EndpointUnavailable(f"Calling endpoint {endpoint!r} failed: {error}") from error
     return Invocation(body=answer, content_type=response.get("ContentType") or "")
-
-
-# Backoff between retries: "full jitter" (a random wait up to base × 2^attempt, capped), so jobs that
-# were throttled together do not all come back at the same moment.
-RETRY_BASE_SECONDS = 0.5
-RETRY_MAX_WAIT_SECONDS = 20.0
-
-
-def invoke_retrying(
-    *,
-    endpoint: str,
-    body: bytes,
-    deadline: float,
-    clock: Callable[[], float] = time.monotonic,
-    sleep: Callable[[float], None] = time.sleep,
-    jitter: Callable[[], float] = random.random,
-    **options: Any,
-) -> Invocation:
-    """`invoke`, retried while it fails with a retryable EndpointError and a wait still ends before `deadline`.
-
-    `deadline` is on `clock`'s scale. A permanent failure is raised at once; a retryable one that
-    outlasts the deadline is raised with how long it was tried.
-    """
-    started = clock()
-    attempt = 0
-    while True:
-        try:
-            return invoke(endpoint=endpoint, body=body, **options)
-        except EndpointError as error:
-            if not error.retryable:
-                raise
-            attempt += 1
-            wait = jitter() * min(RETRY_MAX_WAIT_SECONDS, RETRY_BASE_SECONDS * 2**attempt)
-            if clock() + wait > deadline:
-                raise _gave_up(error, attempts=attempt, seconds=clock() - started) from error
-            log.warning("endpoint %s: %s; retry %d in %.1f s", endpoint, error, attempt, wait)
-            sleep(wait)
-
-
-def _gave_up(error: EndpointError, *, attempts: int, seconds: float) -> EndpointError:
-    message = f"{error} (still failing after {attempts} attempt(s) over {seconds:.0f} s)"
-    if isinstance(error, EndpointModelError):
-        return EndpointModelError(message, retryable=True)
-    return type(error)(message)
 
 
 def answer_json(body: bytes, *, endpoint: str) -> Any:

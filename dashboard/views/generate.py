@@ -158,6 +158,7 @@ def _page(
         "missing": missing,
         "load_error": load_error,
         "endpoint": settings.SAGEMAKER_GENERATE_ENDPOINT,
+        "endpoint_is_local": settings.SAGEMAKER_BACKEND == "local",
         "history": history,
         "history_error": history_error,
     }

@@ -14,7 +14,8 @@ from __future__ import annotations
 
 import os
 
-bind = f"0.0.0.0:{os.environ.get('SERVE_PORT', '8080')}"
+# Every interface in the container; the local endpoint backend binds 127.0.0.1 (SERVE_HOST).
+bind = f"{os.environ.get('SERVE_HOST', '0.0.0.0')}:{os.environ.get('SERVE_PORT', '8080')}"
 # SageMaker's own knob for model-server workers; set it above 1 only with memory for as many models.
 workers = int(os.environ.get("SAGEMAKER_MODEL_SERVER_WORKERS", "1"))
 worker_class = "gthread"

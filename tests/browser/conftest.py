@@ -169,3 +169,7 @@ def inference_worker(results_table, redis_conn, demo_model_dir, tmp_path):
             process.kill()
             process.wait(timeout=10)
     print(log_path.read_text(errors="replace")[-3000:])
+
+
+# The local endpoint backend's fixtures (a tiny generator, endpoints with this test's names).
+from tests.dashboard.endpoints.conftest import local_endpoints, tiny_generator_dir  # noqa: E402, F401

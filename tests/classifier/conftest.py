@@ -73,3 +73,13 @@ def demo_engine(demo_model_dir):
     from classifier.engine import load_engine
 
     return load_engine(str(demo_model_dir), device="cpu", dtype="float32")
+
+
+@pytest.fixture(scope="session")
+def tiny_generator(tiny_corpus: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A tiny gpt2-demo built by the real pipeline (a couple of seconds): for serving and generation tests."""
+    from classifier.generator import TINY_GENERATOR, generator_build
+
+    out = tmp_path_factory.mktemp("gpt2-tiny")
+    generator_build(out, corpus=tiny_corpus, size=TINY_GENERATOR)
+    return out

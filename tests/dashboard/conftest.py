@@ -8,7 +8,6 @@ defect: give it data relative to `hard_date`, or pin it to a fixed date.
 
 from __future__ import annotations
 
-import uuid
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
@@ -25,6 +24,13 @@ HARD_DATES = {
     "leap-day": datetime(2028, 2, 29, 12, 0, 0, tzinfo=UTC),
     "two-years-ahead": datetime(2028, 12, 1, 0, 0, 0, tzinfo=UTC),
 }
+
+
+@pytest.fixture(autouse=True)
+def _endpoints_on_aws(settings):
+    """The dashboard's endpoint tests drive SageMaker (moto or a scripted server); the local backend's own
+    tests (tests/dashboard/endpoints/) and the browser tests choose `local` themselves."""
+    settings.SAGEMAKER_BACKEND = "aws"
 
 
 @pytest.fixture(params=list(HARD_DATES.values()), ids=list(HARD_DATES))
@@ -63,18 +69,6 @@ def _api_responses_match_the_document(monkeypatch):
         return response
 
     monkeypatch.setattr(Client, "request", checked)
-
-
-@pytest.fixture
-def generations_table(settings):
-    """A fresh DynamoDB Local table for the Generate tests' records, removed afterwards."""
-    from dashboard.aws import dynamodb
-
-    name = f"test-generations-{uuid.uuid4().hex[:10]}"
-    settings.DYNAMODB_GENERATIONS_TABLE = name
-    dynamodb.generations_table_ensure(name=name)
-    yield name
-    dynamodb.table_delete(name=name)
 
 
 @pytest.fixture(scope="module")
