@@ -22,6 +22,7 @@ from django.conf import settings
 from django.core.exceptions import ValidationError
 
 from dashboard.aws import dynamodb, sagemaker_runtime
+from dashboard.endpoints.demand import endpoint_ready
 from dashboard.exceptions import EndpointError, EndpointModelError, StoreUnavailable
 
 log = logging.getLogger(__name__)
@@ -158,6 +159,9 @@ def generation_create(*, params: GenerationParams, requested_by: str, endpoint: 
         "requested_by": requested_by,
         "created_at": dynamodb.now_iso(),
     }
+    # A scaled-to-zero endpoint starts now and this raises EndpointStarting (a 503 with Retry-After);
+    # nothing reached the endpoint, so nothing is recorded.
+    endpoint_ready(name=endpoint)
     started = time.perf_counter()
     try:
         answer = sagemaker_runtime.invoke(endpoint=endpoint, body=json.dumps(generation_payload(params)).encode())

@@ -5,6 +5,7 @@ from __future__ import annotations
 from django.urls import path
 
 from dashboard.views import batches, charts, pages, results
+from dashboard.views import endpoints as endpoint_views
 from dashboard.views import generate as generate_views
 from dashboard.views import power as power_views
 
@@ -31,4 +32,5 @@ urlpatterns = [
     path("power/panel/", power_views.power_panel, name="power_panel"),
     path("power/audit/", power_views.audit_log, name="audit_log"),
     path("power/instances/<str:instance_id>/<str:action>/", power_views.instance_action, name="instance_action"),
+    path("power/endpoints/<str:name>/<str:action>/", endpoint_views.endpoint_action, name="endpoint_action"),
 ]
