@@ -1,6 +1,6 @@
 """Staff pause and resume of endpoints (confirm, CSRF, audit, 403), and the endpoints on the Fleet panel."""
 
-# ruff: noqa: F811  (pytest fixtures imported from other modules are used as arguments)
+# ruff: noqa: F811  (pytest fixtures imported from tests.dashboard.power_support are used as arguments)
 
 from __future__ import annotations
 
@@ -11,7 +11,6 @@ from django.urls import reverse
 from dashboard.endpoints import records
 from dashboard.endpoints.base import SCALED_TO_ZERO
 from dashboard.models import AuditEvent
-from tests.dashboard.endpoints.conftest import fake_endpoints  # noqa: F401
 from tests.dashboard.power_support import ec2_fleet, moto_reset, moto_url  # noqa: F401
 
 pytestmark = pytest.mark.django_db
