@@ -19,7 +19,6 @@ from dashboard.endpoints.base import IN_SERVICE, Endpoint, EndpointBackend
 from dashboard.endpoints.policy import Decision, EndpointView, Memory, PolicyConfig, Snapshot, decide
 from dashboard.endpoints.usage import endpoint_usage_observe
 from dashboard.exceptions import DeployError, EndpointStatusUnavailable
-from dashboard.power.state import json_get, json_set
 
 log = logging.getLogger(__name__)
 
@@ -95,9 +94,9 @@ def endpoints_tick(*, now: float | None = None, backend: EndpointBackend | None 
         for endpoint in endpoints:
             if endpoint.state == IN_SERVICE:
                 records.start_observed(endpoint.name, now=now)
-        memory = Memory.from_json(json_get(records.MEMORY_KEY))
+        memory = Memory.from_json(records.memory_get())
         decision, memory = decide(Snapshot(now=now, endpoints=endpoint_views(endpoints)), policy_config(), memory)
-        json_set(records.MEMORY_KEY, memory.to_json())
+        records.memory_set(memory.to_json())
     except Exception:
         log.exception("endpoint power check failed")
         return None

@@ -19,7 +19,7 @@ from typing import Any
 
 from django.conf import settings
 
-from dashboard.power.state import redis
+from dashboard.queue import redis_connection as redis
 
 LAST_INVOCATION_KEY = "endpoints:last-invocation"
 PAUSED_KEY = "endpoints:paused"
@@ -116,6 +116,15 @@ def start_estimate(name: str, *, kind: str, backend: str) -> int:
         return max(1, round(float(measured)))
     key = "local" if backend == "local" else kind
     return int(settings.SAGEMAKER_START_SECONDS.get(key, settings.SAGEMAKER_START_SECONDS.get("realtime", 480)))
+
+
+def memory_get() -> dict[str, Any] | None:
+    raw = redis().get(MEMORY_KEY)
+    return json.loads(raw) if raw else None
+
+
+def memory_set(memory: dict[str, Any]) -> None:
+    redis().set(MEMORY_KEY, json.dumps(memory))
 
 
 def ready_set(name: str) -> None:

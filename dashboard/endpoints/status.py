@@ -16,12 +16,11 @@ from dashboard.endpoints.base import IN_SERVICE, SCALED_TO_ZERO, Endpoint
 from dashboard.endpoints.control import endpoint_views, policy_config
 from dashboard.endpoints.policy import Memory, seconds_left
 from dashboard.endpoints.usage import endpoint_cost, endpoint_seconds
-from dashboard.power.state import json_get
 
 
 def endpoint_rows(endpoints: list[Endpoint], *, managed: list[str], now: float) -> list[dict[str, Any]]:
     views = {view.name: view for view in endpoint_views(endpoints)}
-    memory = Memory.from_json(json_get(records.MEMORY_KEY))
+    memory = Memory.from_json(records.memory_get())
     config = policy_config()
     pauses = records.pauses()
     usage = endpoint_seconds(day_of=now)

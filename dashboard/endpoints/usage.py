@@ -14,7 +14,7 @@ from collections.abc import Iterable
 from datetime import UTC, datetime, timedelta
 
 from dashboard.endpoints.base import Endpoint
-from dashboard.power.state import redis
+from dashboard.queue import redis_connection as redis
 
 ON_SINCE_KEY = "endpoints:on-since"
 USAGE_PREFIX = "endpoints:usage:"
