@@ -114,8 +114,8 @@ def start_estimate(name: str, *, kind: str, backend: str) -> int:
     measured = redis().hget(START_SECONDS_KEY, name)
     if measured is not None:
         return max(1, round(float(measured)))
-    key = "local" if backend == "local" else kind
-    return int(settings.SAGEMAKER_START_SECONDS.get(key, settings.SAGEMAKER_START_SECONDS.get("realtime", 480)))
+    typical: dict[str, int] = settings.SAGEMAKER_START_SECONDS
+    return int(typical.get("local" if backend == "local" else kind) or typical.get("realtime") or 480)
 
 
 def memory_get() -> dict[str, Any] | None:
