@@ -167,3 +167,44 @@ def test_twenty_concurrent_generations_re_create_the_endpoint_once(sm, runtime, 
     done = [o for o in outcomes if isinstance(o, dict)]
     assert all(o["status"] == "done" for o in done)
     assert sm.describe_endpoint(EndpointName="gpt2-demo")["EndpointConfigName"] == CONFIG
+
+
+@pytest.mark.django_db
+def test_the_power_check_deletes_an_idle_endpoint_and_the_next_request_re_creates_it(sm, settings):
+    from dashboard.endpoints.control import endpoints_tick
+    from dashboard.endpoints.demand import endpoint_ready
+
+    settings.SAGEMAKER_ENDPOINTS = ["gpt2-demo"]
+    settings.SAGEMAKER_IDLE_SCALE_AFTER = 900
+    deployed(sm, "gpt2-demo", CONFIG)
+    endpoints_tick(now=1000.0)
+    records.invocation_record("gpt2-demo", now=1000.0)
+
+    endpoints_tick(now=1899.0)
+    assert sm.list_endpoints()["Endpoints"]
+    endpoints_tick(now=1900.0)
+    assert sm.list_endpoints()["Endpoints"] == []
+
+    calls = create_endpoint_calls()
+    with pytest.raises(EndpointStarting):
+        endpoint_ready(name="gpt2-demo", now=5000.0)
+    assert [c["EndpointConfigName"] for c in calls] == [CONFIG]
+    endpoint_ready(name="gpt2-demo", now=5001.0)  # moto: InService at once
+
+
+@pytest.mark.django_db
+def test_a_paused_endpoint_stays_deleted_across_power_checks(sm, settings, staff):
+    from dashboard.endpoints.control import endpoint_pause, endpoints_tick
+    from dashboard.endpoints.demand import endpoint_ready
+    from dashboard.exceptions import EndpointPaused
+
+    settings.SAGEMAKER_ENDPOINTS = ["gpt2-demo"]
+    deployed(sm, "gpt2-demo", CONFIG)
+    calls = create_endpoint_calls()
+    endpoint_pause(name="gpt2-demo", actor=staff)
+    for now in (10.0, 10_000.0, 100_000.0):
+        endpoints_tick(now=now)
+        with pytest.raises(EndpointPaused):
+            endpoint_ready(name="gpt2-demo", now=now)
+    assert sm.list_endpoints()["Endpoints"] == [] and calls == []
+    assert AwsEndpoints().endpoint_describe("gpt2-demo").state == SCALED_TO_ZERO
