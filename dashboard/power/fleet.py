@@ -148,6 +148,11 @@ def endpoints_status(*, now: float | None = None) -> tuple[list[dict[str, Any]],
         return [], f"Endpoints cannot be read: {error}"
 
 
+def endpoints_status_forget() -> None:
+    """Drop the cached describes, so the next panel shows what a staff action just changed."""
+    redis().delete(ENDPOINTS_CACHE_KEY)
+
+
 def _endpoint_fields(cached: dict[str, Any]) -> dict[str, Any]:
     if cached.get("last_modified"):
         cached["last_modified"] = datetime.fromisoformat(cached["last_modified"])

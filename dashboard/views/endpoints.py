@@ -15,6 +15,7 @@ from dashboard.endpoints import records
 from dashboard.endpoints.base import EndpointBackend
 from dashboard.endpoints.control import endpoint_pause, endpoint_resume, idle_after
 from dashboard.exceptions import DeployError, EndpointStatusUnavailable
+from dashboard.power.fleet import endpoints_status_forget
 from dashboard.views.power import duration, staff_required
 
 log = logging.getLogger(__name__)
@@ -37,6 +38,7 @@ def endpoint_action(request: HttpRequest, name: str, action: str) -> HttpRespons
             messages.error(request, f"{ACTION_LABELS[action]} {name} failed: {error}")
         else:
             messages.success(request, f"{ACTION_LABELS[action]} {name}: done; it is now {state}.")
+        endpoints_status_forget()
         return redirect("dashboard:home")
     return render(request, "dashboard/endpoint_confirm.html", _confirm_context(backend, name, action))
 
