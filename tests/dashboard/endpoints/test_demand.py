@@ -48,6 +48,7 @@ def test_while_it_starts_later_requests_get_the_time_left_and_start_nothing(fake
     assert records.start_estimate("gpt2-demo", kind="realtime", backend="fake") == 400  # measured now
 
 
+@pytest.mark.django_db(transaction=True)  # the threads' audit rows commit outside a test transaction
 def test_twenty_concurrent_requests_cause_one_start(fake_endpoints):
     backend = fake_endpoints("gpt2-demo", state=SCALED_TO_ZERO, describe_delay=0.02)
     barrier = threading.Barrier(20)
