@@ -6,6 +6,7 @@ Reads only (the endpoints' status is cached in Redis for a few seconds because t
 from __future__ import annotations
 
 import json
+import logging
 import time
 from dataclasses import asdict
 from datetime import UTC, datetime
@@ -24,6 +25,8 @@ from dashboard.power.state import ENDPOINTS_CACHE_KEY, json_get, redis
 from dashboard.queue import inference_queue
 
 ENDPOINTS_CACHE_SECONDS = 15
+
+log = logging.getLogger(__name__)
 
 
 def _text(value: bytes | str) -> str:
@@ -126,14 +129,15 @@ def endpoints_status(*, now: float | None = None) -> tuple[list[dict[str, Any]],
     try:
         backend = endpoint_backends.backend()
         managed = backend.endpoint_names()
-        if not managed and "*" not in settings.SAGEMAKER_ENDPOINTS:
+        listed = backend.name == "aws" and "*" in settings.SAGEMAKER_ENDPOINTS
+        if not managed and not listed:
             return [], None
         cached = json_get(ENDPOINTS_CACHE_KEY)
         if cached is not None:
             found = [Endpoint(**_endpoint_fields(e)) for e in cached["endpoints"]]
             error = cached["error"]
         else:
-            found, error = _endpoints_described(backend, managed)
+            found, error = _endpoints_described(backend, managed, listed=listed)
             endpoint_usage_observe([e for e in found if e.name in managed], now=now)
             redis().set(
                 ENDPOINTS_CACHE_KEY,
@@ -145,6 +149,7 @@ def endpoints_status(*, now: float | None = None) -> tuple[list[dict[str, Any]],
             )
         return endpoint_rows(found, managed=managed, now=now), error
     except Exception as error:  # one source failing never blanks the panel
+        log.exception("the endpoints' status cannot be read")
         return [], f"Endpoints cannot be read: {error}"
 
 
@@ -159,12 +164,12 @@ def _endpoint_fields(cached: dict[str, Any]) -> dict[str, Any]:
     return cached
 
 
-def _endpoints_described(backend: Any, managed: list[str]) -> tuple[list[Any], str | None]:
+def _endpoints_described(backend: Any, managed: list[str], *, listed: bool) -> tuple[list[Any], str | None]:
     from dashboard.endpoints.base import Endpoint
 
     names = list(managed)
     error = None
-    if "*" in settings.SAGEMAKER_ENDPOINTS:
+    if listed:
         try:
             names += [n for n in sagemaker.endpoints_list() if n not in names]
         except EndpointStatusUnavailable as list_error:
