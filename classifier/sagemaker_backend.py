@@ -24,6 +24,7 @@ from typing import Any
 from classifier.postprocess import Prediction
 from dashboard import endpoints
 from dashboard.aws import sagemaker_runtime
+from dashboard.endpoints.demand import endpoint_wait_ready
 from dashboard.endpoints.retry import endpoint_invoke_retrying
 from dashboard.exceptions import EndpointError, EndpointModelError
 
@@ -39,12 +40,14 @@ class SageMakerEngine:
         *,
         batch_size: int = 32,
         retry_seconds: float = 120.0,
+        start_wait_seconds: float = 0.0,
         clock: Callable[[], float] = time.monotonic,
         sleep: Callable[[float], None] = time.sleep,
     ) -> None:
         self.endpoint = endpoint
         self.batch_size = batch_size
         self.retry_seconds = retry_seconds
+        self.start_wait_seconds = start_wait_seconds
         self.clock = clock
         self.sleep = sleep
         self.model_name = f"sagemaker:{endpoint}"
@@ -88,6 +91,15 @@ class SageMakerEngine:
         return outcomes  # type: ignore[return-value]  # no exceptions left, checked above
 
     def _invoke(self, texts: list[str], *, deadline: float) -> list[Prediction | Exception]:
+        # A scaled-to-zero endpoint is started and waited for, with its own (longer) budget: the job's items
+        # wait as they do for a stopped GPU instance. A pause or a start that outlasts it fails the run
+        # (retryable: the items stay claimed for RQ's next run), never the items.
+        endpoint_wait_ready(
+            name=self.endpoint,
+            deadline=max(deadline, self.clock() + self.start_wait_seconds),
+            clock=self.clock,
+            sleep=self.sleep,
+        )
         answer = endpoint_invoke_retrying(
             backend=endpoints.backend(),
             name=self.endpoint,
@@ -150,4 +162,5 @@ def sagemaker_engine() -> SageMakerEngine:
         settings.SAGEMAKER_CLASSIFIER_ENDPOINT,
         batch_size=settings.SAGEMAKER_CLASSIFIER_BATCH,
         retry_seconds=settings.SAGEMAKER_RETRY_SECONDS,
+        start_wait_seconds=settings.SAGEMAKER_START_WAIT_SECONDS,
     )

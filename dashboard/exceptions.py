@@ -69,6 +69,27 @@ class EndpointNotReady(EndpointError):
     retryable = True  # SageMaker says "not found" while an endpoint is still being created
 
 
+class EndpointStarting(EndpointNotReady):
+    """The endpoint was scaled to zero (or is still coming back) and is starting for this request.
+
+    `retry_after` is the seconds it is expected to take, from the backend's typical start time."""
+
+    def __init__(self, message: str, *, retry_after: int) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
+class EndpointPaused(EndpointNotReady):
+    """A staff member paused the endpoint: it stays at zero until someone resumes it.
+
+    Retryable for a job (its items wait for the resume), not for a person at the Generate page."""
+
+    def __init__(self, message: str, *, paused_by: str = "", paused_at: float | None = None) -> None:
+        super().__init__(message)
+        self.paused_by = paused_by
+        self.paused_at = paused_at
+
+
 class EndpointThrottled(EndpointError):
     """SageMaker refused the call for rate; retrying later can succeed."""
 

@@ -24,6 +24,7 @@ from django.core.exceptions import ValidationError
 
 from dashboard import endpoints
 from dashboard.aws import dynamodb, sagemaker_runtime
+from dashboard.endpoints.demand import endpoint_ready
 from dashboard.exceptions import EndpointError, EndpointModelError, StoreUnavailable
 
 log = logging.getLogger(__name__)
@@ -160,6 +161,9 @@ def generation_create(*, params: GenerationParams, requested_by: str, endpoint: 
         "requested_by": requested_by,
         "created_at": dynamodb.now_iso(),
     }
+    # A scaled-to-zero endpoint starts now and this raises EndpointStarting (a 503 with Retry-After);
+    # nothing reached the endpoint, so nothing is recorded.
+    endpoint_ready(name=endpoint)
     started = time.perf_counter()
     try:
         answer = endpoints.backend().invoke(

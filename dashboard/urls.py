@@ -5,6 +5,7 @@ from __future__ import annotations
 from django.urls import path
 
 from dashboard.views import batches, charts, pages, results
+from dashboard.views import endpoints as endpoint_views
 from dashboard.views import generate as generate_views
 from dashboard.views import power as power_views
 from dashboard.views import tokens as token_views
@@ -50,4 +51,5 @@ urlpatterns = [
         webhook_views.webhook_redeliver,
         name="webhook_redeliver",
     ),
+    path("power/endpoints/<str:name>/<str:action>/", endpoint_views.endpoint_action, name="endpoint_action"),
 ]

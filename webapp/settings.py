@@ -67,6 +67,30 @@ def env_list(name: str, default: list[str] | None = None, *, required_in_product
     return items if items else list(default or [])
 
 
+def env_map(name: str, parse: Any, *, allowed: tuple[str, ...] | None = None) -> dict[str, Any]:
+    """`key:value,key:value` as a dict, each value through `parse` (int, float, or a choice check).
+
+    A pair without a colon, an empty key, a repeated key or a value `parse` refuses fails start-up naming
+    the setting and the pair."""
+    raw = env_str(name, "")
+    found: dict[str, Any] = {}
+    for pair in (part.strip() for part in raw.split(",")):
+        if not pair:
+            continue
+        key, colon, value = (piece.strip() for piece in pair.rpartition(":"))
+        if not colon or not key or not value or key in found:
+            raise ImproperlyConfigured(f"{name} must be name:value pairs separated by commas, got {pair!r}")
+        if allowed is not None and value not in allowed:
+            raise ImproperlyConfigured(f"{name}: {key!r} must be one of {', '.join(allowed)}, got {value!r}")
+        try:
+            found[key] = parse(value)
+        except ValueError:
+            raise ImproperlyConfigured(f"{name}: {key!r} has a value that is not a number: {value!r}") from None
+        if isinstance(found[key], int | float) and found[key] < 0:
+            raise ImproperlyConfigured(f"{name}: {key!r} must not be negative, got {value!r}")
+    return found
+
+
 # Each web thread keeps its database connection between requests: opening and closing a SQLite
 # connection cost 0.5 ms of CPU per API request, four times the token lookup it served.
 # A kept connection is checked before a request reuses it, so one the database closed is reopened.
@@ -356,6 +380,28 @@ POWER_BOOT_TIMEOUT = env_int("POWER_BOOT_TIMEOUT", 600, minimum=30)
 POWER_ORPHAN_AFTER = env_int("POWER_ORPHAN_AFTER", 3600, minimum=60)
 # Price of one instance-hour, for the panel's cost estimate (g5.xlarge on-demand, us-east-1).
 GPU_HOURLY_PRICE = env_float("GPU_HOURLY_PRICE", 1.006)
+# SageMaker endpoints under power management (docs/power.md#endpoints). Each managed endpoint is
+# `realtime` (scaled to zero by deleting the endpoint and keeping its config) or `async` (application
+# auto scaling of its instance count to 0); name:kind pairs, realtime when not listed.
+SAGEMAKER_ENDPOINT_KINDS = env_map("SAGEMAKER_ENDPOINT_KINDS", str, allowed=("realtime", "async"))
+# Seconds with no invocation before an endpoint goes to zero (0: never); name:seconds overrides it per endpoint.
+SAGEMAKER_IDLE_SCALE_AFTER = env_int("SAGEMAKER_IDLE_SCALE_AFTER", 15 * 60, minimum=0)
+SAGEMAKER_ENDPOINT_IDLE = env_map("SAGEMAKER_ENDPOINT_IDLE", int)
+# An endpoint the console started stays up at least this long, whatever the idle timer says: a
+# re-create costs minutes, so a start is never undone by the next quiet moment.
+SAGEMAKER_MIN_IN_SERVICE = env_int("SAGEMAKER_MIN_IN_SERVICE", 10 * 60, minimum=0)
+# Seconds a start typically takes, per kind (`local` for the local backend), until measured: the
+# "starting the endpoint, about N s" estimate and the Retry-After of a 503.
+SAGEMAKER_START_SECONDS = {"realtime": 480, "async": 300, "local": 20} | env_map("SAGEMAKER_START_SECONDS", int)
+# How long a classification job waits for a starting endpoint before its run fails and RQ runs it again
+# (keep it under INFERENCE_JOB_TIMEOUT).
+SAGEMAKER_START_WAIT_SECONDS = env_int("SAGEMAKER_START_WAIT_SECONDS", 480, minimum=0)
+# Price of one endpoint instance-hour by instance type, for the panel's cost (on-demand, us-east-1).
+SAGEMAKER_HOURLY_PRICES = {"ml.g5.xlarge": 1.408, "ml.g4dn.xlarge": 0.7364, "ml.m5.large": 0.115} | env_map(
+    "SAGEMAKER_HOURLY_PRICES", float
+)
+# Unset means real AWS; tests point it at a moto server (async endpoints' scaling).
+APPLICATION_AUTOSCALING_ENDPOINT_URL = env_str("APPLICATION_AUTOSCALING_ENDPOINT_URL", "") or None
 # The local backend: how many worker "instances", a simulated boot before the worker starts, and
 # how long a stopping worker may take to finish its job before it is killed.
 LOCAL_INSTANCE_COUNT = env_int("LOCAL_INSTANCE_COUNT", 1, minimum=1)

@@ -11,7 +11,14 @@ from dashboard.api.responses import CSRF_REFUSED, UNAUTHORIZED, json_request, no
 from dashboard.api.schemas import EndpointFailure, Error, GenerateRequest, Generation, TooLarge, request_parse
 from dashboard.api.submissions import json_body
 from dashboard.auth import ApiError
-from dashboard.exceptions import EndpointError, EndpointNotReady, EndpointThrottled, EndpointUnavailable
+from dashboard.exceptions import (
+    EndpointError,
+    EndpointNotReady,
+    EndpointPaused,
+    EndpointStarting,
+    EndpointThrottled,
+    EndpointUnavailable,
+)
 from dashboard.views.generate import endpoint_error_status
 
 router = Router(tags=["generate"])
@@ -44,7 +51,11 @@ def api_generate(request: HttpRequest) -> HttpResponse:
             item = generation.generation_create(params=params, requested_by=request.user.get_username())
     except EndpointError as error:
         headers = {}
-        if isinstance(error, EndpointThrottled | EndpointNotReady | EndpointUnavailable):
+        if isinstance(error, EndpointStarting):
+            headers["Retry-After"] = str(error.retry_after)  # the endpoint's typical start time
+        elif isinstance(error, EndpointPaused):
+            pass  # no retry helps until a staff member resumes it
+        elif isinstance(error, EndpointThrottled | EndpointNotReady | EndpointUnavailable):
             headers["Retry-After"] = "5" if isinstance(error, EndpointThrottled) else "30"
         raise ApiError(
             endpoint_error_status(error), str(error), headers=headers, endpoint=settings.SAGEMAKER_GENERATE_ENDPOINT

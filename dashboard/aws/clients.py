@@ -17,7 +17,7 @@ from botocore.config import Config
 from django.conf import settings
 
 # boto3-stubs types `Session.client` per service name, so the name is one of these rather than any str.
-Service = Literal["dynamodb", "ec2", "sagemaker", "sagemaker-runtime"]
+Service = Literal["application-autoscaling", "dynamodb", "ec2", "sagemaker", "sagemaker-runtime"]
 
 _lock = threading.Lock()
 _clients: dict[tuple, Any] = {}

@@ -85,4 +85,61 @@ def endpoint_describe(*, name: str) -> dict[str, Any]:
         "instance_count": sum(v.get("CurrentInstanceCount") or 0 for v in variants),
         "last_modified": modified if isinstance(modified, datetime) else None,
         "failure_reason": raw.get("FailureReason", "") or "",
+        "config_name": config_name or "",
+        "variant": variants[0].get("VariantName", "") if variants else "",
     }
+
+
+def _missing(error: ClientError) -> bool:
+    # SageMaker answers a missing resource with a ValidationException: "Could not find endpoint ...".
+    message = error.response.get("Error", {}).get("Message", "").lower()
+    return "could not find" in message or "not found" in message or "does not exist" in message
+
+
+def endpoint_find(*, name: str) -> dict[str, Any] | None:
+    """`endpoint_describe`, or None when there is no such endpoint (deleted, or never created)."""
+    try:
+        client().describe_endpoint(EndpointName=name)
+    except ClientError as error:
+        if _missing(error):
+            return None
+        raise _translated("describe_endpoint", error) from error
+    except BotoCoreError as error:
+        raise _translated("describe_endpoint", error) from error
+    return endpoint_describe(name=name)
+
+
+def endpoint_config_find(*, name: str) -> dict[str, Any] | None:
+    """An endpoint config's first variant (what an endpoint made from it runs), or None when it is gone."""
+    try:
+        raw = client().describe_endpoint_config(EndpointConfigName=name)
+    except ClientError as error:
+        if _missing(error):
+            return None
+        raise _translated("describe_endpoint_config", error) from error
+    except BotoCoreError as error:
+        raise _translated("describe_endpoint_config", error) from error
+    variants = raw.get("ProductionVariants") or [{}]
+    return {
+        "name": raw.get("EndpointConfigName", name),
+        "variant": variants[0].get("VariantName", ""),
+        "instance_type": variants[0].get("InstanceType", ""),
+        "instance_count": int(variants[0].get("InitialInstanceCount") or 0),
+        "async": bool(raw.get("AsyncInferenceConfig")),
+    }
+
+
+def endpoint_configs_named(*, prefix: str) -> list[str]:
+    """Endpoint configs whose name starts with `prefix`, newest first (`sagemaker_deploy` stamps them)."""
+    names: list[str] = []
+    try:
+        pages = (
+            client()
+            .get_paginator("list_endpoint_configs")
+            .paginate(NameContains=prefix, SortBy="CreationTime", SortOrder="Descending")
+        )
+        for response in pages:
+            names.extend(c["EndpointConfigName"] for c in response.get("EndpointConfigs", []))
+    except (ClientError, BotoCoreError) as error:
+        raise _translated("list_endpoint_configs", error) from error
+    return [n for n in names if n.startswith(prefix)]

@@ -246,6 +246,40 @@ def undeploy(*, name: str, progress: Progress = lambda line: None) -> list[str]:
     return removed
 
 
+def endpoint_create(*, name: str, config_name: str) -> None:
+    """Create endpoint `name` from an existing endpoint config (bringing a scaled-to-zero endpoint back).
+
+    An endpoint that already exists (another process re-created it first) is left as it is."""
+    try:
+        client().create_endpoint(
+            EndpointName=name, EndpointConfigName=config_name, Tags=[{"Key": TAG_KEY, "Value": name}]
+        )
+    except ClientError as error:
+        message = error.response.get("Error", {}).get("Message", "") or str(error)
+        if "already exist" in message.lower():
+            return
+        raise DeployError(
+            f"Creating endpoint {name!r} from {config_name!r} failed: {_code(error)}: {message}"
+        ) from error
+    except BotoCoreError as error:
+        raise DeployError(f"Creating endpoint {name!r} failed: SageMaker is unreachable: {error}") from error
+
+
+def endpoint_delete(*, name: str) -> bool:
+    """Delete the endpoint only (its config and model stay, to re-create it); False if it was already gone."""
+    return _delete_quietly("delete_endpoint", EndpointName=name)
+
+
+def endpoint_capacity_set(*, name: str, variant: str, count: int) -> None:
+    """Set a variant's desired instance count (0 is allowed for an async endpoint with a scalable target)."""
+    _call(
+        f"Setting {name!r} to {count} instance(s)",
+        "update_endpoint_weights_and_capacities",
+        EndpointName=name,
+        DesiredWeightsAndCapacities=[{"VariantName": variant, "DesiredInstanceCount": count}],
+    )
+
+
 def _models_of(config_name: str) -> list[str]:
     try:
         config = client().describe_endpoint_config(EndpointConfigName=config_name)

@@ -218,6 +218,7 @@ def power_tick(*, now: float | None = None, wait_seconds: float = 5.0) -> Decisi
             store, allow_stop = {"queued": 0, "running": 0}, False
         queued = max(counts["queued"], store["queued"])
         running = max(counts["running"], store["running"])
+        _endpoints_check(now=now)
         try:
             return _cycle(
                 queued=queued, running=running, actor_name="system (power_tick)", now=now, allow_stop=allow_stop
@@ -225,6 +226,13 @@ def power_tick(*, now: float | None = None, wait_seconds: float = 5.0) -> Decisi
         except ComputeError as error:
             error_record(error, action="describe", now=now)
             raise
+
+
+def _endpoints_check(*, now: float) -> None:
+    """Endpoints idle past their time go to zero (dashboard.endpoints.control; never raises)."""
+    from dashboard.endpoints.control import endpoints_tick
+
+    endpoints_tick(now=now)
 
 
 def instance_action(*, instance_id: str, action: str, actor: Any) -> str:

@@ -6,7 +6,9 @@ Reads only (the endpoints' status is cached in Redis for a few seconds because t
 from __future__ import annotations
 
 import json
+import logging
 import time
+from dataclasses import asdict
 from datetime import UTC, datetime
 from typing import Any
 
@@ -23,6 +25,8 @@ from dashboard.power.state import ENDPOINTS_CACHE_KEY, json_get, redis
 from dashboard.queue import inference_queue
 
 ENDPOINTS_CACHE_SECONDS = 15
+
+log = logging.getLogger(__name__)
 
 
 def _text(value: bytes | str) -> str:
@@ -113,44 +117,70 @@ def instance_views(instances: list[Instance], workers: list[dict[str, Any]]) -> 
     )
 
 
-def endpoints_status() -> tuple[list[dict[str, Any]], str | None]:
-    """SAGEMAKER_ENDPOINTS' status (cached for a few seconds: the panel polls), and an error, if any."""
-    if not settings.SAGEMAKER_ENDPOINTS:
-        return [], None
-    cached = json_get(ENDPOINTS_CACHE_KEY)
-    if cached is not None:
-        for endpoint in cached["endpoints"]:
-            if endpoint.get("last_modified"):
-                endpoint["last_modified"] = datetime.fromisoformat(endpoint["last_modified"])
-        return cached["endpoints"], cached["error"]
-    endpoints: list[dict[str, Any]] = []
-    error = None
+def endpoints_status(*, now: float | None = None) -> tuple[list[dict[str, Any]], str | None]:
+    """The endpoint backend's endpoints for the panel, and an error, if any.
+
+    The describes are cached for a few seconds (the panel polls); the timers, pauses and usage are read
+    fresh. What a fresh describe sees billing counts towards today's endpoint-hours.
+    """
+    from dashboard import endpoints as endpoint_backends
+    from dashboard.endpoints.base import Endpoint
+    from dashboard.endpoints.status import endpoint_rows
+    from dashboard.endpoints.usage import endpoint_usage_observe
+
+    now = time.time() if now is None else now
     try:
-        names = settings.SAGEMAKER_ENDPOINTS
-        if names == ["*"]:
-            names = sagemaker.endpoints_list()
-        for name in names:
-            try:
-                endpoints.append(sagemaker.endpoint_describe(name=name))
-            except EndpointStatusUnavailable as one_error:
-                endpoints.append(
-                    {
-                        "name": name,
-                        "status": "Unknown",
-                        "failure_reason": str(one_error),
-                        "instance_type": "",
-                        "instance_count": 0,
-                        "last_modified": None,
-                    }
-                )
-    except EndpointStatusUnavailable as list_error:
-        error = str(list_error)
-    redis().set(
-        ENDPOINTS_CACHE_KEY,
-        json.dumps(
-            {"endpoints": endpoints, "error": error},
-            default=lambda v: v.isoformat() if isinstance(v, datetime) else str(v),
-        ),
-        ex=ENDPOINTS_CACHE_SECONDS,
-    )
-    return endpoints, error
+        backend = endpoint_backends.backend()
+        managed = backend.endpoint_names()
+        listed = backend.name == "aws" and "*" in settings.SAGEMAKER_ENDPOINTS
+        if not managed and not listed:
+            return [], None
+        cached = json_get(ENDPOINTS_CACHE_KEY)
+        if cached is not None:
+            found = [Endpoint(**_endpoint_fields(e)) for e in cached["endpoints"]]
+            error = cached["error"]
+        else:
+            found, error = _endpoints_described(backend, managed, listed=listed)
+            endpoint_usage_observe([e for e in found if e.name in managed], now=now)
+            redis().set(
+                ENDPOINTS_CACHE_KEY,
+                json.dumps(
+                    {"endpoints": [asdict(e) for e in found], "error": error},
+                    default=lambda v: v.isoformat() if isinstance(v, datetime) else str(v),
+                ),
+                ex=ENDPOINTS_CACHE_SECONDS,
+            )
+        return endpoint_rows(found, managed=managed, now=now), error
+    except Exception as error:  # one source failing never blanks the panel
+        log.exception("the endpoints' status cannot be read")
+        return [], f"Endpoints cannot be read: {error}"
+
+
+def endpoints_status_forget() -> None:
+    """Drop the cached describes, so the next panel shows what a staff action just changed."""
+    redis().delete(ENDPOINTS_CACHE_KEY)
+
+
+def _endpoint_fields(cached: dict[str, Any]) -> dict[str, Any]:
+    if cached.get("last_modified"):
+        cached["last_modified"] = datetime.fromisoformat(cached["last_modified"])
+    return cached
+
+
+def _endpoints_described(backend: Any, managed: list[str], *, listed: bool) -> tuple[list[Any], str | None]:
+    from dashboard.endpoints.base import Endpoint
+
+    names = list(managed)
+    error = None
+    if listed:
+        try:
+            names += [n for n in sagemaker.endpoints_list() if n not in names]
+        except EndpointStatusUnavailable as list_error:
+            error = str(list_error)
+    found = []
+    for name in names:
+        try:
+            found.append(backend.endpoint_describe(name))
+        except EndpointStatusUnavailable as one_error:
+            found.append(Endpoint(name=name, state="Unknown", failure_reason=str(one_error)))
+    return found, error

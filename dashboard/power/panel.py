@@ -15,6 +15,7 @@ from classifier.contracts import timestamp_parse
 from dashboard import compute
 from dashboard.compute.base import PENDING, POWERED_STATES, STOPPING, ComputeBackend, Instance
 from dashboard.compute.policy import Memory
+from dashboard.endpoints.status import endpoint_usage_totals
 from dashboard.exceptions import ComputeError, StoreUnavailable
 from dashboard.power.fleet import endpoints_status, oldest_queued_created_at, queue_counts, workers_status
 from dashboard.power.holds import FLEET, holds_all
@@ -100,8 +101,8 @@ def power_status(*, now: float | None = None) -> dict[str, Any]:
     status["instances"] = rows
     status["other_workers"] = [w for w in workers if w["instance_id"] not in known]
     status["queue"] = {**counts, "oldest_queued_age_s": _oldest_queued_age(status, now=now)}
-    status["endpoints"], status["endpoints_error"] = endpoints_status()
-    status["usage"] = _usage(now=now)
+    status["endpoints"], status["endpoints_error"] = endpoints_status(now=now)
+    status["usage"] = _usage(now=now) | endpoint_usage_totals(status["endpoints"])
     provider_error = power_error()
     if provider_error:
         provider_error["retry_in_s"] = max(0.0, float(provider_error["retry_at"]) - now)

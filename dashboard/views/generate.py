@@ -18,6 +18,7 @@ from dashboard import generation, ratelimit
 from dashboard.exceptions import (
     EndpointError,
     EndpointNotReady,
+    EndpointStarting,
     EndpointThrottled,
     EndpointTimeout,
     EndpointUnavailable,
@@ -114,6 +115,11 @@ def generate(request: HttpRequest) -> HttpResponse:
                     return redirect(f"{reverse('dashboard:generate')}?id={recorded['id']}")
                 endpoint_error = str(error)
                 status = endpoint_error_status(error)
+                if isinstance(error, EndpointStarting):
+                    # The form stays filled in: "Try again" sends the same request once the endpoint is up.
+                    response = _page(request, form=form, starting=error.retry_after, status=status)
+                    response["Retry-After"] = str(error.retry_after)
+                    return response
             else:
                 if result["stored"]:
                     return redirect(f"{reverse('dashboard:generate')}?id={result['id']}")
@@ -148,6 +154,7 @@ def _page(
     endpoint_error: str | None = None,
     missing: bool = False,
     load_error: str | None = None,
+    starting: int | None = None,
     status: int = 200,
 ) -> HttpResponse:
     history, history_error = _history()
@@ -157,6 +164,7 @@ def _page(
         "endpoint_error": endpoint_error,
         "missing": missing,
         "load_error": load_error,
+        "starting": starting,
         "endpoint": settings.SAGEMAKER_GENERATE_ENDPOINT,
         "endpoint_is_local": settings.SAGEMAKER_BACKEND == "local",
         "history": history,

@@ -64,6 +64,9 @@ def _panel_context(request: HttpRequest) -> dict[str, Any]:
     status["queue"]["oldest_queued_age"] = duration(status["queue"]["oldest_queued_age_s"])
     if status["power_error"]:
         status["power_error"]["retry_in"] = duration(status["power_error"]["retry_in_s"])
+    for endpoint in status["endpoints"]:
+        endpoint["last_invocation_age"] = duration(endpoint.get("last_invocation_age_s"))
+        endpoint["idle_left"] = duration(endpoint.get("idle_left_s"))
     for silent in status["silent"]:
         silent["timeout"] = duration(silent["timeout_s"])
         silent["retry_in"] = duration(silent["retry_in_s"])

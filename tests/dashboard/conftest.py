@@ -122,3 +122,20 @@ def capacity_on(redis_conn):
     from dashboard.power import CAPACITY_OK_KEY
 
     redis_conn.set(CAPACITY_OK_KEY, "1")
+
+
+@pytest.fixture
+def fake_endpoints(monkeypatch, redis_conn, settings):
+    """`fake_endpoints(*names, state=...)`: an in-memory endpoint backend that `dashboard.endpoints.backend()`
+    returns (tests/dashboard/endpoints/fakes.py), with the default start-time estimates."""
+    from dashboard import endpoints
+    from tests.dashboard.endpoints.fakes import FakeEndpoints
+
+    settings.SAGEMAKER_START_SECONDS = {"realtime": 480, "async": 300, "local": 20}
+
+    def make(*names: str, **options) -> FakeEndpoints:
+        backend = FakeEndpoints(*names, **options)
+        monkeypatch.setattr(endpoints, "backend", lambda: backend)
+        return backend
+
+    return make

@@ -413,3 +413,47 @@ def test_rq_runs_the_job_again_when_the_endpoint_outlasts_retries(results_table,
     assert (item["status"], item["label_name"]) == ("done", "positive")
     assert len(fake.requests) == 2
     assert queue.fetch_job(job_id).get_status() == "finished"  # one job, run twice
+
+
+# --- a scaled-to-zero endpoint: the job's items wait while it starts ------------------------
+
+
+@pytest.mark.django_db
+def test_a_job_waits_for_a_scaled_to_zero_endpoint_to_start_then_classifies(
+    results_table, sagemaker_backend, settings, fake_endpoints
+):
+    fake = FakeClock()
+    backend = fake_endpoints(ENDPOINT, state="ScaledToZero")
+
+    def sleep(seconds: float) -> None:
+        fake.sleep(seconds)
+        if fake.now - 1000.0 >= 60:
+            backend.finish(ENDPOINT)
+
+    jobs.engine_set(
+        SageMakerEngine(ENDPOINT, retry_seconds=120.0, start_wait_seconds=480.0, clock=fake.monotonic, sleep=sleep)
+    )
+    answer = Reply(body={"predictions": [_prediction(1, 0.9)]})
+    with ScriptedAws(answer) as runtime:
+        settings.SAGEMAKER_RUNTIME_ENDPOINT_URL = runtime.url
+        ids = _queued("One.")
+        counts = jobs.classify_items(ids)
+
+    assert counts == {"claimed": 1, "done": 1, "failed": 0}
+    assert backend.count("scale_up") == 1 and fake.sleeps == [15.0, 15.0, 15.0, 15.0]
+    assert len(runtime.requests) == 1
+
+
+@pytest.mark.django_db
+def test_a_paused_endpoint_fails_the_run_not_the_items(results_table, sagemaker_backend, settings, fake_endpoints):
+    from dashboard.endpoints import records
+    from dashboard.exceptions import EndpointPaused
+
+    fake_endpoints(ENDPOINT, state="ScaledToZero")
+    records.pause_set(ENDPOINT, by="sam", now=0.0)
+    jobs.engine_set(SageMakerEngine(ENDPOINT, retry_seconds=120.0, start_wait_seconds=480.0))
+    ids = _queued("One.")
+
+    with pytest.raises(EndpointPaused):
+        jobs.classify_items(ids)
+    assert dynamodb.item_get(item_id=ids[0])["status"] == "running"  # still claimed, for RQ's next run

@@ -44,6 +44,20 @@ def test_a_bad_value_fails_start_up_naming_the_variable(name, value, reason):
     assert reason in result.stderr
 
 
+@pytest.mark.parametrize(
+    ("name", "value", "reason"),
+    [
+        ("SAGEMAKER_ENDPOINT_KINDS", "gpt2-demo:serverless", "must be one of realtime, async, got 'serverless'"),
+        ("SAGEMAKER_ENDPOINT_IDLE", "gpt2-demo", "must be name:value pairs separated by commas, got 'gpt2-demo'"),
+        ("SAGEMAKER_HOURLY_PRICES", "ml.g5.xlarge:cheap", "has a value that is not a number: 'cheap'"),
+    ],
+)
+def test_a_bad_name_value_list_fails_start_up_naming_the_setting_and_the_pair(name, value, reason):
+    result = _check({name: value})
+    assert result.returncode != 0
+    assert name in result.stderr and reason in result.stderr
+
+
 _SHOW_PAGE_SIZE_AND_DEBUG = "from django.conf import settings; print(settings.RESULTS_PAGE_SIZE, settings.DEBUG)"
 
 

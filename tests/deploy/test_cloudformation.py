@@ -13,7 +13,13 @@ import pytest
 ROOT = Path(__file__).resolve().parents[2]
 TEMPLATE = ROOT / "deploy" / "cloudformation" / "console.yaml"
 # Actions AWS cannot scope to a resource: the only ones allowed on "*".
-UNSCOPABLE = {"ec2:DescribeInstances", "sagemaker:ListEndpoints"}
+UNSCOPABLE = {
+    "ec2:DescribeInstances",
+    "sagemaker:ListEndpoints",
+    "sagemaker:ListEndpointConfigs",
+    "application-autoscaling:RegisterScalableTarget",
+    "application-autoscaling:DescribeScalableTargets",
+}
 
 
 @pytest.fixture(scope="module")

@@ -25,6 +25,13 @@ ACCOUNT = "123456789012"
 WILDCARD_RESOURCES = {
     "/index/*": None,
     ":endpoint-config/*": {"sagemaker:DescribeEndpoint", "sagemaker:DescribeEndpointConfig"},
+    # the configs `sagemaker_deploy` stamps `<name>-<stamp>`, which a scaled-to-zero endpoint is re-created from
+    "-*": {
+        "sagemaker:CreateEndpoint",
+        "sagemaker:DeleteEndpoint",
+        "sagemaker:AddTags",
+        "sagemaker:UpdateEndpointWeightsAndCapacities",
+    },
 }
 # The DynamoDB API call -> the IAM action that authorises it (a transaction's items: by their kind).
 CALL_ACTION = {
@@ -54,6 +61,7 @@ def example_settings(settings):
     settings.DYNAMODB_GENERATIONS_TABLE = "classifier-generations"
     settings.EC2_INSTANCE_IDS = ["i-0123456789abcdef0"]
     settings.SAGEMAKER_ENDPOINTS = ["classifier-xlnet"]
+    settings.SAGEMAKER_ENDPOINT_KINDS = {}
     settings.SAGEMAKER_GENERATE_ENDPOINT = "gpt2-demo"
     settings.SAGEMAKER_CLASSIFIER_ENDPOINT = ""
     return settings

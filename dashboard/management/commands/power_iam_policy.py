@@ -81,6 +81,9 @@ def web_policy(*, region: str, account: str) -> dict:
                 + [f"arn:aws:sagemaker:{region}:{account}:endpoint-config/*"],
             }
         )
+    managed = [name for name in shown if name != "*"]
+    if managed:
+        statements += _endpoint_power(region, account, managed)
     invoked = [
         name
         for name in (
@@ -99,6 +102,44 @@ def web_policy(*, region: str, account: str) -> dict:
             }
         )
     return {"Version": "2012-10-17", "Statement": statements}
+
+
+def _endpoint_power(region: str, account: str, managed: list[str]) -> list[dict]:
+    """Scaling managed endpoints to zero and back (dashboard/endpoints/aws.py), run by power_tick on the web host.
+
+    A real-time endpoint is re-created from a config `sagemaker_deploy` stamped `<name>-<stamp>`, so
+    CreateEndpoint is granted on those configs only. An async endpoint's instance count goes through
+    Application Auto Scaling, which does not scope its calls to resources.
+    """
+    arn = f"arn:aws:sagemaker:{region}:{account}"
+    statements: list[dict] = [
+        {
+            "Sid": "PowerTheEndpoints",
+            "Effect": "Allow",
+            "Action": [
+                "sagemaker:CreateEndpoint",
+                "sagemaker:DeleteEndpoint",
+                "sagemaker:AddTags",
+                "sagemaker:UpdateEndpointWeightsAndCapacities",
+            ],
+            "Resource": [f"{arn}:endpoint/{n.lower()}" for n in managed]
+            + [f"{arn}:endpoint-config/{n.lower()}-*" for n in managed],
+        },
+        {"Sid": "FindKeptConfigs", "Effect": "Allow", "Action": ["sagemaker:ListEndpointConfigs"], "Resource": "*"},
+    ]
+    if any(settings.SAGEMAKER_ENDPOINT_KINDS.get(n) == "async" for n in managed):
+        statements.append(
+            {
+                "Sid": "ScaleAsyncEndpoints",
+                "Effect": "Allow",
+                "Action": [
+                    "application-autoscaling:RegisterScalableTarget",
+                    "application-autoscaling:DescribeScalableTargets",
+                ],
+                "Resource": "*",
+            }
+        )
+    return statements
 
 
 def worker_policy(*, region: str, account: str) -> dict:

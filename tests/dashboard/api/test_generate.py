@@ -347,3 +347,31 @@ def test_generation_goes_on_when_redis_cannot_count(user_client, generations_tab
 
     assert _api(user_client, {"prompt": "Hi", "max_new_tokens": 50}).status_code == 200
     assert _api(user_client, {"prompt": "Hi", "max_new_tokens": 50}).status_code == 200
+
+
+def test_a_scaled_to_zero_endpoint_answers_503_with_retry_after_its_start_time(
+    user_client, generations_table, fake_endpoints, scripted
+):
+    server = scripted(Reply(body=GPT2_ANSWER))
+    fake_endpoints("gpt2-demo", state="ScaledToZero")
+
+    response = _api(user_client, {"prompt": "Hello", "max_new_tokens": 5})
+
+    assert response.status_code == 503 and response["Retry-After"] == "480"
+    assert "Starting the endpoint 'gpt2-demo', about 480 s" in response.json()["error"]
+    assert server.requests == []
+
+
+def test_a_paused_endpoint_answers_503_saying_so_without_retry_after(
+    user_client, generations_table, fake_endpoints, scripted
+):
+    from dashboard.endpoints import records
+
+    scripted(Reply(body=GPT2_ANSWER))
+    fake_endpoints("gpt2-demo")
+    records.pause_set("gpt2-demo", by="sam", now=0.0)
+
+    response = _api(user_client, {"prompt": "Hello", "max_new_tokens": 5})
+
+    assert response.status_code == 503 and "Retry-After" not in response
+    assert "paused (by sam" in response.json()["error"]

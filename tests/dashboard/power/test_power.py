@@ -224,6 +224,7 @@ def test_the_panel_shows_instances_queue_workers_endpoints_and_gpu_hours(
         ],
     )
     sm.create_endpoint(EndpointName="clf-endpoint", EndpointConfigName="clf-config")
+    settings.SAGEMAKER_BACKEND = "aws"
     settings.SAGEMAKER_ENDPOINT_URL = ec2_fleet["url"]
     settings.SAGEMAKER_ENDPOINTS = ["clf-endpoint", "missing-endpoint"]
     [instance_id] = ec2_fleet["ids"][:1]

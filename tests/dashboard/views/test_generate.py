@@ -154,3 +154,34 @@ def test_the_page_says_when_the_token_limit_lets_it_generate_again(
     page = refused.content.decode()
     assert "Not generated: Too many tokens asked for: the limit is 10 new tokens per minute" in page
     assert len(server.requests) == 1
+
+
+def test_a_scaled_to_zero_endpoint_starts_and_the_page_says_so_with_retry_after(
+    user_client, generations_table, fake_endpoints, scripted
+):
+    server = scripted(Reply(body=GPT2_ANSWER))
+    backend = fake_endpoints("gpt2-demo", state="ScaledToZero")
+    form = {"prompt": "Once upon a time", "max_new_tokens": "5"}
+
+    response = user_client.post(reverse("dashboard:generate"), form)
+
+    assert response.status_code == 503 and response["Retry-After"] == "480"
+    html = response.content.decode()
+    assert "Starting the endpoint" in html and "about 480 s" in html
+    assert 'data-endpoint-starting="480"' in html and 'form="generate-form"' in html  # the Try again button
+    assert "Once upon a time" in html  # the form keeps the prompt for the retry
+    assert backend.count("scale_up") == 1 and server.requests == [] and _stored() == []
+
+
+def test_a_paused_endpoint_gets_a_503_that_says_who_paused_it(user_client, generations_table, fake_endpoints, scripted):
+    from dashboard.endpoints import records
+
+    server = scripted(Reply(body=GPT2_ANSWER))
+    fake_endpoints("gpt2-demo", state="ScaledToZero")
+    records.pause_set("gpt2-demo", by="sam", now=0.0)
+
+    response = user_client.post(reverse("dashboard:generate"), {"prompt": "Hi", "max_new_tokens": "5"})
+
+    assert response.status_code == 503 and "Retry-After" not in response
+    assert "is paused (by sam" in response.content.decode()
+    assert server.requests == []
