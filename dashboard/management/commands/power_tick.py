@@ -1,7 +1,8 @@
 """The periodic power check: start what waiting work needs, stop instances that have idled, retry errors.
 
 Run one per deployment beside the web tier (several are harmless: they take turns through the
-fleet lock). `make run` runs it with `--stop-local-on-exit` so Ctrl-C also stops the local worker.
+fleet lock). `make run` runs it with `--stop-local-on-exit` so Ctrl-C also stops the local worker
+and the local endpoints.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from django.conf import settings
 from django.core.management.base import BaseCommand
 
 from dashboard import compute, metrics, power
-from dashboard.exceptions import ComputeError
+from dashboard.exceptions import ComputeError, DashboardError
 
 FAST_SECONDS = 2.0  # while an instance is changing state, look again soon
 
@@ -25,7 +26,9 @@ class Command(BaseCommand):
     def add_arguments(self, parser) -> None:
         parser.add_argument("--once", action="store_true", help="Check once and exit.")
         parser.add_argument(
-            "--stop-local-on-exit", action="store_true", help="On exit, stop the local backend's worker processes."
+            "--stop-local-on-exit",
+            action="store_true",
+            help="On exit, stop the local worker processes and local endpoints.",
         )
 
     def handle(self, *args, **options) -> None:
@@ -47,6 +50,8 @@ class Command(BaseCommand):
                 if options["once"] or stopping.wait(FAST_SECONDS if fast else settings.POWER_TICK_SECONDS):
                     break
         finally:
+            if options["stop_local_on_exit"] and settings.SAGEMAKER_BACKEND == "local":
+                self._stop_local_endpoints()
             if options["stop_local_on_exit"] and settings.COMPUTE_BACKEND == "local":
                 self._stop_local()
 
@@ -83,6 +88,20 @@ class Command(BaseCommand):
             return
         if report.changed or report.enqueue_error:
             self.stdout.write(report.summary())
+
+    def _stop_local_endpoints(self) -> None:
+        """Local endpoints run in their own sessions, so Ctrl-C does not reach them: stop them here."""
+        from dashboard import endpoints
+        from dashboard.endpoints.base import SCALED_TO_ZERO
+
+        backend = endpoints.backend()
+        for name in backend.endpoint_names():
+            try:
+                if backend.endpoint_describe(name).state != SCALED_TO_ZERO:
+                    backend.scale_to_zero(name)
+                    self.stdout.write(f"local endpoint {name} stopped")
+            except DashboardError as error:
+                self.stderr.write(f"could not stop endpoint {name}: {error}")
 
     def _stop_local(self) -> None:
         backend = compute.backend()
