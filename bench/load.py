@@ -192,7 +192,9 @@ def _seconds_between(start: str | None, end: str | None) -> float | None:
 
 
 @contextlib.contextmanager
-def site(*, workers: int, threads: int, log_dir: Path, jvm_flags: str = "") -> Iterator[dict[str, str]]:
+def site(
+    *, workers: int, threads: int, log_dir: Path, jvm_flags: str = "", log_level: str = "INFO"
+) -> Iterator[dict[str, str]]:
     """Services, a table, a database, a user with a token, gunicorn and a worker; torn down afterwards."""
     from dashboard.devservices import free_port, services
 
@@ -213,7 +215,8 @@ def site(*, workers: int, threads: int, log_dir: Path, jvm_flags: str = "") -> I
                 "GUNICORN_WORKERS": str(workers),
                 "GUNICORN_THREADS": str(threads),
                 "HF_HUB_OFFLINE": "1",
-                "LOG_LEVEL": "WARNING",
+                "LOG_LEVEL": log_level,
+                "LOG_FORMAT": "json",  # production's format, to files, as a log shipper would read them
             }
         )
         os.environ.update({k: v for k, v in env.items() if k in service_env or k in {"DYNAMODB_TABLE"}})
@@ -499,6 +502,11 @@ def main(argv: list[str] | None = None) -> int:
         help="Items to write, claim, finish and read on a scratch table before measuring (0: a cold JVM).",
     )
     parser.add_argument("--wait", type=float, default=600.0, help="Seconds to wait for every result.")
+    parser.add_argument(
+        "--log-level",
+        default="INFO",
+        help="LOG_LEVEL of the site and worker started here (INFO: every line production writes; WARNING: quiet).",
+    )
     parser.add_argument("--json", action="store_true", help="Print one JSON object.")
     args = parser.parse_args(argv)
     # SIGTERM (a timeout, a CI runner) unwinds like Ctrl-C, so the services started here are stopped.
@@ -518,6 +526,7 @@ def main(argv: list[str] | None = None) -> int:
                 workers=args.gunicorn_workers,
                 threads=args.gunicorn_threads,
                 log_dir=Path(scratch),
+                log_level=args.log_level,
                 jvm_flags=args.dynamodb_jvm_flags,
             ) as started:
                 import django
