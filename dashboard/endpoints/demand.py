@@ -21,9 +21,20 @@ import time
 from collections.abc import Callable
 from datetime import UTC, datetime
 
+from redis.exceptions import RedisError
+
 from dashboard import audit
 from dashboard.endpoints import records
-from dashboard.endpoints.base import CREATING, DELETING, FAILED, IN_SERVICE, SCALED_TO_ZERO, UPDATING, EndpointBackend
+from dashboard.endpoints.base import (
+    CREATING,
+    DELETING,
+    FAILED,
+    IN_SERVICE,
+    SCALED_TO_ZERO,
+    UPDATING,
+    Endpoint,
+    EndpointBackend,
+)
 from dashboard.exceptions import (
     DeployError,
     EndpointNotReady,
@@ -65,16 +76,34 @@ def endpoint_ready(*, name: str, backend: EndpointBackend | None = None, now: fl
     if name not in backend.endpoint_names():
         return
     now = time.time() if now is None else now
+    try:
+        _ready_coordinated(name, backend=backend, now=now)
+    except RedisError as error:
+        # Pauses, start locks and timers live in Redis. Without it, go by the endpoint's own state and
+        # start nothing: a start without the lock could be repeated by every web process.
+        log.warning("endpoint %s: Redis away (%s); checking its state directly", name, error)
+        if _described(backend, name).state != IN_SERVICE:
+            raise EndpointUnavailable(
+                f"Endpoint {name!r} is not in service and cannot be started while the console's Redis is "
+                "unreachable. Try again shortly."
+            ) from error
+
+
+def _described(backend: EndpointBackend, name: str) -> Endpoint:
+    try:
+        return backend.endpoint_describe(name)
+    except (EndpointStatusUnavailable, RedisError) as error:  # the local backend keeps its state in Redis
+        raise EndpointUnavailable(f"The state of endpoint {name!r} cannot be read: {error}") from error
+
+
+def _ready_coordinated(name: str, *, backend: EndpointBackend, now: float) -> None:
     records.invocation_record(name, now=now)
     pause = records.pause_of(name)
     if pause is not None:
         raise paused_error(name, pause)
     if records.ready(name):
         return
-    try:
-        endpoint = backend.endpoint_describe(name)
-    except EndpointStatusUnavailable as error:
-        raise EndpointUnavailable(f"The state of endpoint {name!r} cannot be read: {error}") from error
+    endpoint = _described(backend, name)
     estimate = records.start_estimate(name, kind=endpoint.kind, backend=backend.name)
     if endpoint.state == IN_SERVICE:
         records.start_observed(name, now=now)

@@ -14,12 +14,16 @@ endpoints:memory            the endpoint policy's memory, JSON
 from __future__ import annotations
 
 import json
+import logging
 import time
 from typing import Any
 
 from django.conf import settings
+from redis.exceptions import RedisError
 
 from dashboard.queue import redis_connection as redis
+
+log = logging.getLogger(__name__)
 
 LAST_INVOCATION_KEY = "endpoints:last-invocation"
 PAUSED_KEY = "endpoints:paused"
@@ -45,8 +49,15 @@ def _floats(key: str) -> dict[str, float]:
 
 
 def invocation_record(name: str, *, now: float | None = None) -> None:
-    """A request needs the endpoint: its idle timer starts again. One HSET."""
-    redis().hset(LAST_INVOCATION_KEY, name, time.time() if now is None else now)
+    """A request needs the endpoint: its idle timer starts again. One HSET.
+
+    Best effort: with Redis away the request still goes to the endpoint; the idle timer then runs
+    from the last request Redis saw, and the power check cannot run without Redis anyway.
+    """
+    try:
+        redis().hset(LAST_INVOCATION_KEY, name, time.time() if now is None else now)
+    except RedisError as error:
+        log.warning("could not record a request to endpoint %s: %s", name, error)
 
 
 def last_invocations() -> dict[str, float]:

@@ -86,12 +86,20 @@ def test_every_endpoint_failure_is_shown_in_the_result_panel(generate_page, on_a
     assert "failed" in generate_page.locator("table.generations tbody tr").inner_text()
 
 
-def test_ctrl_enter_submits_and_a_scaled_to_zero_local_endpoint_says_so(generate_page, local_endpoints, screenshot):
+def test_ctrl_enter_starts_a_scaled_to_zero_local_endpoint_and_try_again_then_shows_the_continuation(
+    generate_page, local_endpoints, settings, screenshot
+):
+    name = settings.SAGEMAKER_GENERATE_ENDPOINT
     generate_page.fill("textarea[name=prompt]", "Hello")
     generate_page.press("textarea[name=prompt]", "Control+Enter")
-    banner = generate_page.locator("#generate-result .banner.error")
-    expect(banner).to_contain_text("is scaled to zero")
-    screenshot(generate_page, "scaled-to-zero")
+    starting = generate_page.locator("#generate-result [role=status]")
+    expect(starting).to_contain_text(f"Starting the endpoint {name}, about")
+    screenshot(generate_page, "starting")
+    assert wait_for(local_endpoints, name, {"InService", "Failed"}).state == "InService"
+    generate_page.get_by_role("button", name="Try again").click()
+    generate_page.wait_for_selector("pre.generated .continuation", timeout=60_000)
+    assert generate_page.locator("pre.generated .prompt").inner_text() == "Hello"
+    screenshot(generate_page, "started")
 
 
 def test_a_local_gpt2_demo_continues_the_prompt(generate_page, local_endpoints, settings, screenshot):

@@ -6,6 +6,7 @@ errors, or a shim in front of the real classifier/serve.py with the demo model.
 
 from __future__ import annotations
 
+import json
 import threading
 
 import pytest
@@ -423,7 +424,8 @@ def test_a_job_waits_for_a_scaled_to_zero_endpoint_to_start_then_classifies(
     results_table, sagemaker_backend, settings, fake_endpoints
 ):
     fake = FakeClock()
-    backend = fake_endpoints(ENDPOINT, state="ScaledToZero")
+    answer = json.dumps({"predictions": [_prediction(1, 0.9)]}).encode()
+    backend = fake_endpoints(ENDPOINT, state="ScaledToZero", answer=answer)
 
     def sleep(seconds: float) -> None:
         fake.sleep(seconds)
@@ -433,15 +435,12 @@ def test_a_job_waits_for_a_scaled_to_zero_endpoint_to_start_then_classifies(
     jobs.engine_set(
         SageMakerEngine(ENDPOINT, retry_seconds=120.0, start_wait_seconds=480.0, clock=fake.monotonic, sleep=sleep)
     )
-    answer = Reply(body={"predictions": [_prediction(1, 0.9)]})
-    with ScriptedAws(answer) as runtime:
-        settings.SAGEMAKER_RUNTIME_ENDPOINT_URL = runtime.url
-        ids = _queued("One.")
-        counts = jobs.classify_items(ids)
+    ids = _queued("One.")
+    counts = jobs.classify_items(ids)
 
     assert counts == {"claimed": 1, "done": 1, "failed": 0}
     assert backend.count("scale_up") == 1 and fake.sleeps == [15.0, 15.0, 15.0, 15.0]
-    assert len(runtime.requests) == 1
+    assert backend.count("invoke") == 1  # nothing was sent before it was in service
 
 
 @pytest.mark.django_db

@@ -25,7 +25,15 @@ from dashboard.endpoints.base import (
 class FakeEndpoints(EndpointBackend):
     name = "fake"
 
-    def __init__(self, *names: str, state: str = IN_SERVICE, kind: str = REALTIME, describe_delay: float = 0.0):
+    def __init__(
+        self,
+        *names: str,
+        state: str = IN_SERVICE,
+        kind: str = REALTIME,
+        describe_delay: float = 0.0,
+        answer: bytes = b'[{"generated_text": " ok"}]',
+    ):
+        self.answer = answer
         self._lock = threading.Lock()
         self.state = {
             n: Endpoint(name=n, state=state, kind=kind, instance_type="ml.g5.xlarge", instance_count=1) for n in names
@@ -64,7 +72,7 @@ class FakeEndpoints(EndpointBackend):
     def invoke(self, name: str, *, body: bytes, content_type: str, accept: str) -> Invocation:
         with self._lock:
             self.calls.append(("invoke", name))
-        return Invocation(body=b'[{"generated_text": " ok"}]', content_type="application/json")
+        return Invocation(body=self.answer, content_type="application/json")
 
     def count(self, call: str) -> int:
         return sum(1 for made, _ in self.calls if made == call)

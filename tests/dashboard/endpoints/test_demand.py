@@ -127,3 +127,23 @@ def test_a_job_gives_up_at_its_deadline_with_the_endpoint_still_starting(fake_en
     with pytest.raises(EndpointStarting):
         endpoint_wait_ready(name="xlnet", deadline=40, clock=lambda: clock[0], sleep=sleep)
     assert clock[0] == 30.0
+
+
+def test_with_redis_away_an_in_service_endpoint_is_still_ready(fake_endpoints, settings):
+    from tests.conftest import queue_unreachable
+
+    backend = fake_endpoints("gpt2-demo")
+    queue_unreachable(settings)
+    endpoint_ready(name="gpt2-demo", now=1000.0)
+    assert backend.count("scale_up") == 0
+
+
+def test_with_redis_away_a_scaled_to_zero_endpoint_is_not_started_and_the_request_is_told_why(fake_endpoints, settings):
+    from dashboard.exceptions import EndpointUnavailable
+    from tests.conftest import queue_unreachable
+
+    backend = fake_endpoints("gpt2-demo", state=SCALED_TO_ZERO)
+    queue_unreachable(settings)
+    with pytest.raises(EndpointUnavailable, match="cannot be started while the console's Redis is unreachable"):
+        endpoint_ready(name="gpt2-demo", now=1000.0)
+    assert backend.count("scale_up") == 0

@@ -11,8 +11,8 @@ import pytest
 from django.core.management import CommandError, call_command
 
 from classifier.sagemaker_backend import SageMakerEngine
+from dashboard.endpoints.base import IN_SERVICE, SCALED_TO_ZERO
 from dashboard.endpoints.local import KEY_PREFIX
-from dashboard.exceptions import EndpointNotReady
 
 
 def _run(*args: str) -> str:
@@ -45,10 +45,14 @@ def test_deploy_status_invoke_classify_and_undeploy_locally(local_endpoints, dem
     assert "Nothing to remove for xlnet-local" in _run("sagemaker_undeploy", "--name", "xlnet-local")
 
 
-def test_the_classifier_engine_retries_a_local_endpoint_that_is_not_up_then_gives_up(local_endpoints, settings):
-    engine = SageMakerEngine(settings.LOCAL_CLASSIFIER_ENDPOINT, retry_seconds=0.2, sleep=lambda seconds: None)
-    with pytest.raises(EndpointNotReady, match=r"is scaled to zero.*still failing after"):
-        engine.predict_safe(["I love it"])
+@pytest.mark.django_db
+def test_the_classifier_engine_starts_a_scaled_to_zero_local_endpoint_then_classifies(local_endpoints, settings):
+    name = settings.LOCAL_CLASSIFIER_ENDPOINT
+    assert local_endpoints.endpoint_describe(name).state == SCALED_TO_ZERO
+    engine = SageMakerEngine(name, retry_seconds=30, start_wait_seconds=180)
+    outcomes = engine.predict_safe(["I love it"])
+    assert [outcome.label_name for outcome in outcomes] == ["positive"]
+    assert local_endpoints.endpoint_describe(name).state == IN_SERVICE
 
 
 def test_deploying_locally_needs_a_model_directory(local_endpoints, tmp_path):

@@ -119,14 +119,15 @@ def test_a_second_web_process_reads_the_charts_from_the_shared_cache(results_tab
 
 
 def test_charts_are_computed_when_the_shared_cache_is_down(user_client, results_table, settings, caplog):
+    from django.test import override_settings
+
     from dashboard.devservices import free_port
 
-    settings.CACHES = {
-        "default": settings.CACHES["default"] | {"LOCATION": f"redis://127.0.0.1:{free_port()}/0"}  # nothing listens
-    }
     dynamodb.item_put_new(item=dynamodb.new_item(item_id="q", text="waiting"))
-
-    response = user_client.get(reverse("dashboard:charts_data"))
+    # Restored before the cache is cleared at teardown (the `settings` fixture may be torn down later).
+    down = {"default": settings.CACHES["default"] | {"LOCATION": f"redis://127.0.0.1:{free_port()}/0"}}
+    with override_settings(CACHES=down):  # nothing listens
+        response = user_client.get(reverse("dashboard:charts_data"))
 
     assert response.status_code == 200
     assert sum(response.json()["submitted"]) == 1
