@@ -81,6 +81,9 @@ def _to_zero(backend: EndpointBackend, name: str) -> Endpoint:
     # A later request must be able to start it again at once, not wait out an old start's lock.
     records.start_release(name)
     records.ready_clear(name)
+    from dashboard.power.fleet import endpoints_status_forget  # the power package imports this module
+
+    endpoints_status_forget()  # the Fleet panel's cached describes would show it up for a few seconds more
     return endpoint
 
 

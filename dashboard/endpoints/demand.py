@@ -140,6 +140,7 @@ def _start(backend: EndpointBackend, name: str, *, now: float, estimate: int) ->
         )
         raise EndpointUnavailable(f"Endpoint {name!r} could not be started: {error}") from error
     records.start_record(name, now=now)
+    _panel_forget()
     log.info("endpoint %s started on demand; now %s", name, endpoint.state)
     audit.audit_record(
         kind="power",
@@ -149,6 +150,13 @@ def _start(backend: EndpointBackend, name: str, *, now: float, estimate: int) ->
         outcome="ok",
         detail=f"a request needed it; now {endpoint.state}",
     )
+
+
+def _panel_forget() -> None:
+    """The Fleet panel caches describes for a few seconds: drop them, so it shows the start at once."""
+    from dashboard.power.fleet import endpoints_status_forget  # the power package imports this one
+
+    endpoints_status_forget()
 
 
 def endpoint_wait_ready(

@@ -147,3 +147,13 @@ def test_with_redis_away_a_scaled_to_zero_endpoint_is_not_started_and_the_reques
     with pytest.raises(EndpointUnavailable, match="cannot be started while the console's Redis is unreachable"):
         endpoint_ready(name="gpt2-demo", now=1000.0)
     assert backend.count("scale_up") == 0
+
+
+def test_the_fleet_panel_shows_an_on_demand_start_at_once_not_its_cached_state(fake_endpoints):
+    from dashboard.power.fleet import endpoints_status
+
+    fake_endpoints("gpt2-demo", state=SCALED_TO_ZERO)
+    assert [row["status"] for row in endpoints_status()[0]] == [SCALED_TO_ZERO]  # now cached for a few seconds
+    with pytest.raises(EndpointStarting):
+        endpoint_ready(name="gpt2-demo")
+    assert [row["status"] for row in endpoints_status()[0]] == [CREATING]
