@@ -143,6 +143,12 @@ def generated_text_parse(body: bytes, *, endpoint: str, prompt: str) -> str:
     return text[len(prompt) :] if text.startswith(prompt) else text
 
 
+def generation_endpoint_ready(*, endpoint: str | None = None) -> None:
+    """Start the endpoint if it is at zero, raising EndpointStarting or EndpointPaused: the pages call this
+    before charging the user's token budget, so a request that could not be sent costs nothing."""
+    endpoint_ready(name=endpoint or settings.SAGEMAKER_GENERATE_ENDPOINT)
+
+
 def generation_create(*, params: GenerationParams, requested_by: str, endpoint: str | None = None) -> dict[str, Any]:
     """Generate text on the endpoint and record the call. Returns the stored item (status `done`).
 

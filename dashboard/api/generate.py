@@ -47,6 +47,7 @@ def api_generate(request: HttpRequest) -> HttpResponse:
     body = json_body(request, example='request as application/json: {"prompt": "...", "max_new_tokens": 50}')
     params = request_parse(GenerateRequest, body).params()
     try:
+        generation.generation_endpoint_ready()
         with ratelimit.generation_admitted(user=request.user, tokens=params.max_new_tokens):
             item = generation.generation_create(params=params, requested_by=request.user.get_username())
     except EndpointError as error:

@@ -103,6 +103,7 @@ def generate(request: HttpRequest) -> HttpResponse:
     if request.method == "POST":
         if form.is_valid():
             try:
+                generation.generation_endpoint_ready()
                 with ratelimit.generation_admitted(user=request.user, tokens=form.params.max_new_tokens):
                     result = generation.generation_create(params=form.params, requested_by=request.user.get_username())
             except RateLimited as error:

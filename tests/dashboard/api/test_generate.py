@@ -375,3 +375,17 @@ def test_a_paused_endpoint_answers_503_saying_so_without_retry_after(
 
     assert response.status_code == 503 and "Retry-After" not in response
     assert "paused (by sam" in response.json()["error"]
+
+
+def test_a_request_refused_while_the_endpoint_starts_is_not_charged_to_the_token_budget(
+    user_client, generations_table, fake_endpoints, settings
+):
+    settings.GENERATE_TOKENS_PER_MINUTE = 60
+    backend = fake_endpoints("gpt2-demo", state="ScaledToZero")
+
+    assert _api(user_client, {"prompt": "Hello", "max_new_tokens": 50}).status_code == 503
+    backend.finish("gpt2-demo")
+    response = _api(user_client, {"prompt": "Hello", "max_new_tokens": 50})
+
+    assert response.status_code == 200, response.content  # 50 + 50 would be over 60 had the refusal been charged
+    assert _api(user_client, {"prompt": "Hello", "max_new_tokens": 50}).status_code == 429  # the budget still holds

@@ -185,3 +185,17 @@ def test_a_paused_endpoint_gets_a_503_that_says_who_paused_it(user_client, gener
     assert response.status_code == 503 and "Retry-After" not in response
     assert "is paused (by sam" in response.content.decode()
     assert server.requests == []
+
+
+def test_a_page_request_refused_while_the_endpoint_starts_is_not_charged_to_the_token_budget(
+    user_client, generations_table, fake_endpoints, settings
+):
+    settings.GENERATE_TOKENS_PER_MINUTE = 60
+    backend = fake_endpoints("gpt2-demo", state="ScaledToZero")
+    form = {"prompt": "Once upon a time", "max_new_tokens": "50"}
+
+    assert user_client.post(reverse("dashboard:generate"), form).status_code == 503
+    backend.finish("gpt2-demo")
+
+    assert user_client.post(reverse("dashboard:generate"), form).status_code == 302  # generated, then shown
+    assert user_client.post(reverse("dashboard:generate"), form).status_code == 429
