@@ -12,8 +12,8 @@
 - `GET /execution-parameters`: what batch transform may send us.
 
 With `SERVE_TASK=text-generation` the same server runs a causal LM (`classifier.generator`) on the
-Hugging Face text-generation container contract instead (`TextGenerationApp`): `{"inputs": "prompt",
-"parameters": {"max_new_tokens", "temperature", "top_p", "top_k", "do_sample", "return_full_text",
+Hugging Face text-generation container contract instead (`TextGenerationApp` in `classifier.serve_generation`):
+`{"inputs": "prompt", "parameters": {"max_new_tokens", "temperature", "top_p", "top_k", "do_sample", "return_full_text",
 "seed"}}` → `[{"generated_text": ...}]`, with 422 and a message for a parameter out of range or a
 prompt or continuation over the server's limits (SERVE_MAX_NEW_TOKENS, SERVE_MAX_INPUT_TOKENS).
 
@@ -37,7 +37,6 @@ import os
 import threading
 import time
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
 from socketserver import ThreadingMixIn
 from typing import Any
 from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
@@ -63,12 +62,6 @@ def _default_loader(model: str) -> Any:
     from classifier.engine import load_engine
 
     return load_engine(model)
-
-
-def _generator_loader(model: str) -> Any:
-    from classifier.generator import TextGenerator
-
-    return TextGenerator(model)
 
 
 class ModelSlot:
@@ -145,13 +138,13 @@ class ServeApp:
                 return self._invocations(environ, start_response)
             if path == "/execution-parameters":
                 self._allow(method, {"GET"})
-                return _json(start_response, 200, self._execution_parameters())
+                return json_response(start_response, 200, self._execution_parameters())
             raise RequestError(404, f"No route {path!r}: use GET /ping or POST /invocations.")
         except RequestError as error:
-            return _json(start_response, error.status, {"error": str(error)})
+            return json_response(start_response, error.status, {"error": str(error)})
         except Exception as exc:
             logger.exception("request %s %s failed", method, path)
-            return _json(start_response, 500, {"error": f"Internal error: {exc.__class__.__name__}: {exc}"})
+            return json_response(start_response, 500, {"error": f"Internal error: {exc.__class__.__name__}: {exc}"})
 
     @staticmethod
     def _allow(method: str, allowed: set[str]) -> None:
@@ -162,14 +155,14 @@ class ServeApp:
         slot = self.slot
         if slot.state == "ready":
             engine = slot.engine
-            return _json(
+            return json_response(
                 start_response,
                 200,
                 {"status": "ready", "model": engine.model_name, "device": engine.device, "dtype": engine.dtype},
             )
         if slot.state == "failed":
-            return _json(start_response, 500, {"status": "failed", "error": slot.error})
-        return _json(start_response, 503, {"status": "loading", "model": slot.model})
+            return json_response(start_response, 500, {"status": "failed", "error": slot.error})
+        return json_response(start_response, 503, {"status": "loading", "model": slot.model})
 
     def _execution_parameters(self) -> dict[str, Any]:
         return {
@@ -179,12 +172,12 @@ class ServeApp:
         }
 
     def _invocations(self, environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
-        content_type = _media_type(environ.get("CONTENT_TYPE", ""))
+        content_type = media_type(environ.get("CONTENT_TYPE", ""))
         if content_type not in {"application/json", "text/csv"}:
             raise RequestError(
                 415, f"Content type {content_type or '(none)'!r} is not supported; send application/json or text/csv."
             )
-        accept = _accepted(environ.get("HTTP_ACCEPT", ""))
+        accept = accepted_type(environ.get("HTTP_ACCEPT", ""))
         body = self._read_body(environ)
         texts = _texts_from_csv(body) if content_type == "text/csv" else _texts_from_json(body)
         if self.slot.state != "ready":
@@ -203,7 +196,7 @@ class ServeApp:
         if accept == "text/csv":
             return _respond(start_response, 200, "text/csv; charset=utf-8", _predictions_csv(predictions))
         answer = {"model": engine.model_name, "labels": _labels(engine), "predictions": predictions}
-        return _json(start_response, 200, answer)
+        return json_response(start_response, 200, answer)
 
     def _read_body(self, environ: dict[str, Any]) -> bytes:
         stream = environ["wsgi.input"]
@@ -228,13 +221,13 @@ class ServeApp:
         return body
 
 
-def _media_type(header: str) -> str:
+def media_type(header: str) -> str:
     return header.split(";", 1)[0].strip().lower()
 
 
-def _accepted(header: str) -> str:
+def accepted_type(header: str) -> str:
     """application/json unless the client asks for text/csv; 406 when it accepts neither."""
-    kinds = [_media_type(part) for part in header.split(",") if part.strip()]
+    kinds = [media_type(part) for part in header.split(",") if part.strip()]
     if not kinds or any(kind in {"application/json", "*/*", "application/*"} for kind in kinds):
         return "application/json"
     if any(kind in {"text/csv", "text/*"} for kind in kinds):
@@ -316,124 +309,7 @@ def _predictions_csv(predictions: list[dict[str, Any]]) -> bytes:
     return out.getvalue().encode()
 
 
-@dataclass(frozen=True)
-class GenerationLimits:
-    """What one text-generation request may ask for. The defaults fit the demo model's 512 positions."""
-
-    max_new_tokens: int = 256
-    max_input_tokens: int = 256
-    max_temperature: float = 100.0
-    max_top_k: int = 1000
-
-
-# The parameters TextGenerationApp honours, of those the Hugging Face containers take.
-GENERATION_PARAMETERS = ("max_new_tokens", "temperature", "top_p", "top_k", "do_sample", "return_full_text", "seed")
-
-
-class TextGenerationApp(ServeApp):
-    """The Hugging Face text-generation contract on the same server: `/ping` as for the classifier,
-    `POST /invocations` with `{"inputs": "prompt", "parameters": {...}}` → `[{"generated_text": ...}]`."""
-
-    def __init__(
-        self, slot: ModelSlot, *, max_body_bytes: int = DEFAULT_MAX_BODY_BYTES, limits: GenerationLimits | None = None
-    ) -> None:
-        super().__init__(slot, max_body_bytes=max_body_bytes)
-        self.limits = limits or GenerationLimits()
-
-    def _execution_parameters(self) -> dict[str, Any]:
-        return {**super()._execution_parameters(), "MaxNewTokens": self.limits.max_new_tokens}
-
-    def _invocations(self, environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
-        from classifier.generator import GenerationRequest
-
-        content_type = _media_type(environ.get("CONTENT_TYPE", ""))
-        if content_type != "application/json":
-            raise RequestError(
-                415, f"Content type {content_type or '(none)'!r} is not supported; send application/json."
-            )
-        if _accepted(environ.get("HTTP_ACCEPT", "")) != "application/json":
-            raise RequestError(406, "Text generation answers in application/json only.")
-        prompt, parameters = _generation_json(self._read_body(environ))
-        fields = generation_parameters_check(parameters, self.limits)
-        if self.slot.state != "ready":
-            raise RequestError(
-                503,
-                "Not ready: the model is still loading."
-                if self.slot.state == "loading"
-                else f"Not ready: the model failed to load: {self.slot.error}.",
-            )
-        generator = self.slot.engine
-        used = generator.token_count(prompt)
-        if used > self.limits.max_input_tokens:
-            raise RequestError(
-                422, f"The input is {used:,} tokens long; this endpoint takes at most {self.limits.max_input_tokens:,}."
-            )
-        room = generator.max_positions - used
-        if fields.get("max_new_tokens", 50) > room:
-            raise RequestError(
-                422,
-                f"max_new_tokens must be at most {room:,} for this input "
-                f"(the model has {generator.max_positions:,} positions).",
-            )
-        with self.slot.predict_lock:
-            text = generator.generate(GenerationRequest(prompt=prompt, **fields))
-        return _json(start_response, 200, [{"generated_text": text}])
-
-
-def _generation_json(body: bytes) -> tuple[str, dict[str, Any]]:
-    try:
-        payload = json.loads(body)
-    except (ValueError, UnicodeDecodeError):
-        raise RequestError(400, "The body is not valid JSON.") from None
-    if not isinstance(payload, dict) or not isinstance(payload.get("inputs"), str):
-        raise RequestError(400, 'The body must be a JSON object with "inputs": the prompt, a string.')
-    unknown = sorted(set(payload) - {"inputs", "parameters"})
-    if unknown:
-        raise RequestError(400, f"Unknown field(s): {', '.join(unknown)}.")
-    if not payload["inputs"].strip():
-        raise RequestError(422, '"inputs" is empty: send the beginning of a text to continue.')
-    parameters = payload.get("parameters") or {}
-    if not isinstance(parameters, dict):
-        raise RequestError(400, '"parameters" must be a JSON object.')
-    return payload["inputs"], parameters
-
-
-def generation_parameters_check(parameters: dict[str, Any], limits: GenerationLimits) -> dict[str, Any]:
-    """The request's parameters as GenerationRequest fields; RequestError 422 naming the first bad one."""
-    unknown = sorted(set(parameters) - set(GENERATION_PARAMETERS))
-    if unknown:
-        raise RequestError(
-            422, f"Unknown parameter(s): {', '.join(unknown)}; this endpoint takes {', '.join(GENERATION_PARAMETERS)}."
-        )
-    fields: dict[str, Any] = {}
-    for name in ("do_sample", "return_full_text"):
-        if name in parameters:
-            if not isinstance(parameters[name], bool):
-                raise RequestError(422, f"{name} must be true or false.")
-            fields[name] = parameters[name]
-    whole = {"max_new_tokens": (1, limits.max_new_tokens), "top_k": (0, limits.max_top_k), "seed": (0, 2**32 - 1)}
-    for name, (low, high) in whole.items():
-        value = parameters.get(name)
-        if value is None:
-            continue
-        if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
-            raise RequestError(422, f"{name} must be a whole number from {low:,} to {high:,}, got {value!r}.")
-        fields[name] = value
-    real = {"temperature": limits.max_temperature, "top_p": 1.0}
-    for name, ceiling in real.items():
-        value = parameters.get(name)
-        if value is None:
-            continue
-        if isinstance(value, bool) or not isinstance(value, int | float) or not 0 < value <= ceiling:
-            raise RequestError(422, f"{name} must be a number above 0 and at most {ceiling:g}, got {value!r}.")
-        fields[name] = float(value)
-    # As the Hugging Face containers do: a temperature or top_p asks for sampling unless told otherwise.
-    if "do_sample" not in fields and ("temperature" in fields or "top_p" in fields):
-        fields["do_sample"] = True
-    return fields
-
-
-def _json(start_response: StartResponse, status: int, payload: Any) -> list[bytes]:
+def json_response(start_response: StartResponse, status: int, payload: Any) -> list[bytes]:
     return _respond(start_response, status, "application/json", json.dumps(payload).encode())
 
 
@@ -443,17 +319,6 @@ def _respond(start_response: StartResponse, status: int, content_type: str, body
         [("Content-Type", content_type), ("Content-Length", str(len(body)))],
     )
     return [body]
-
-
-def create_generation_app(
-    model: str,
-    *,
-    max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
-    limits: GenerationLimits | None = None,
-    loader: Loader = _generator_loader,
-) -> TextGenerationApp:
-    """The text-generation app, with its model already loading in the background."""
-    return TextGenerationApp(ModelSlot(model, loader).start(), max_body_bytes=max_body_bytes, limits=limits)
 
 
 def create_app(model: str, *, max_body_bytes: int = DEFAULT_MAX_BODY_BYTES, loader: Loader = _default_loader):
@@ -475,6 +340,9 @@ def app_from_env() -> ServeApp:
     if task == CLASSIFICATION:
         return create_app(model, max_body_bytes=max_body_bytes)
     if task == TEXT_GENERATION:
+        # Imported here: classifier.serve_generation builds on this module's server.
+        from classifier.serve_generation import GenerationLimits, create_generation_app
+
         return create_generation_app(
             model,
             max_body_bytes=max_body_bytes,

@@ -8,7 +8,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from classifier import serve
+from classifier import serve, serve_generation
 from classifier.generator import TextGenerator
 from tests.classifier.test_serve import request, wait_for_ping
 
@@ -20,10 +20,10 @@ def generator(tiny_generator):
 
 @pytest.fixture
 def address(generator) -> Iterator[tuple[str, int]]:
-    app = serve.create_generation_app(
+    app = serve_generation.create_generation_app(
         "gpt2-tiny",
         max_body_bytes=4096,
-        limits=serve.GenerationLimits(max_new_tokens=40, max_input_tokens=30),
+        limits=serve_generation.GenerationLimits(max_new_tokens=40, max_input_tokens=30),
         loader=lambda model: generator,
     )
     server = serve.make_server_for(app, "127.0.0.1", 0)
