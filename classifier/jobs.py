@@ -16,7 +16,14 @@ from typing import Any
 
 import structlog
 
-from classifier.contracts import CLASSIFY_JOB, LOG_CONTEXT_KEY, STASH_KEY, log_context_fields, log_context_request_id
+from classifier.contracts import (
+    CLASSIFY_JOB,
+    LOG_CONTEXT_KEY,
+    STASH_KEY,
+    log_context_fields,
+    log_context_request_id,
+    timestamp_now,
+)
 from classifier.postprocess import probabilities_named
 from dashboard import metrics
 from dashboard.aws import dynamodb
@@ -102,6 +109,7 @@ def classify_items(item_ids: list[str]) -> dict[str, int]:
 
     from classifier.microbatch import Origin, collect
 
+    dequeued_at = timestamp_now()
     engine = engine_get()
     holder = _holder()
     job = _job()
@@ -121,13 +129,19 @@ def classify_items(item_ids: list[str]) -> dict[str, int]:
     _decided_add(candidates)
     if not claimed:
         return {"claimed": kept, "done": kept, "failed": 0}
+    inference_started_at = timestamp_now()
     started = time.perf_counter()
     outcomes = engine.predict_safe([item["text"] for item in claimed])
     metrics.inference_observe(model=engine.model_name, texts=len(claimed), seconds=time.perf_counter() - started)
+    timings = {
+        "dequeued_at": dequeued_at,
+        "inference_started_at": inference_started_at,
+        "inference_finished_at": timestamp_now(),
+    }
     if len(outcomes) != len(claimed):
         raise RuntimeError(f"engine returned {len(outcomes)} outcomes for {len(claimed)} texts")
     records = [
-        _record(item, outcome, holder=holder, model=engine.model_name, id2label=engine.id2label)
+        _record(item, outcome, holder=holder, model=engine.model_name, id2label=engine.id2label, timings=timings)
         for item, outcome in zip(claimed, outcomes, strict=True)
     ]
     written, lost = _finish_with_backoff(records, job=job)
@@ -219,8 +233,15 @@ def _decided_add(item_ids: list[str]) -> None:
 
 
 def _record(
-    item: dict[str, Any], outcome: Any, *, holder: str, model: str, id2label: Mapping[int, str]
+    item: dict[str, Any],
+    outcome: Any,
+    *,
+    holder: str,
+    model: str,
+    id2label: Mapping[int, str],
+    timings: Mapping[str, str],
 ) -> dict[str, Any]:
+    """The outcome as `dynamodb.items_finish_many` takes it (plain data: a failed write keeps it in the job's meta)."""
     if isinstance(outcome, Exception):
         return {
             "item_id": item["id"],
@@ -228,6 +249,7 @@ def _record(
             "claimed_by": holder,
             "model": model,
             "error": f"The model could not classify this text: {outcome.__class__.__name__}: {outcome}",
+            "timings": dict(timings),
         }
     return {
         "item_id": item["id"],
@@ -238,6 +260,7 @@ def _record(
         "confidence": outcome.confidence,
         "probabilities": probabilities_named(outcome.probabilities, id2label),
         "model": model,
+        "timings": dict(timings),
     }
 
 

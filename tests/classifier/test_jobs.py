@@ -170,3 +170,38 @@ def test_an_unreachable_webhooks_queue_never_fails_the_classification(results_ta
     assert jobs.classify_items(["pos"]) == {"claimed": 1, "done": 1, "failed": 0}
     assert dynamodb.item_get(item_id="pos")["status"] == "done"
     assert "webhook events for 1 item(s) were not queued" in caplog.text
+
+
+def test_the_worker_stores_when_it_took_the_job_claimed_and_ran_the_model(results_table, warm):
+    from classifier.contracts import timestamp_parse
+
+    _queued("timed", "I love this, it is wonderful and works perfectly.")
+
+    jobs.classify_items(["timed"])
+
+    item = dynamodb.item_get(item_id="timed")
+    moments = [
+        timestamp_parse(item[name])
+        for name in ("created_at", "dequeued_at", "started_at", "inference_started_at", "inference_finished_at")
+    ]
+    assert None not in moments
+    assert moments == sorted(moments)  # in the order they happen
+    assert timestamp_parse(item["finished_at"]) >= moments[-1]
+    # Stored beside the result, not in it: the API's result schema is unchanged.
+    assert set(dynamodb.ITEM_TIMING_FIELDS).isdisjoint(dynamodb.ITEM_FIELDS)
+
+
+def test_a_requeued_item_loses_its_last_runs_timings(results_table, warm):
+    _queued("again", "Great value, very happy.")
+    jobs.classify_items(["again"])
+
+    assert dynamodb.item_requeue(item_id="again")
+
+    item = dynamodb.item_get(item_id="again")
+    assert [item.get(name) for name in dynamodb.ITEM_TIMING_FIELDS] == [None, None, None]
+
+
+def test_finish_refuses_a_timing_field_it_does_not_know(results_table):
+    with pytest.raises(ValueError, match="unknown timing field"):
+        dynamodb.item_finish(item_id="x", status="done", claimed_by="me", timings={"lunch_at": "noon"})
+

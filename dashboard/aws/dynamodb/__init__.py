@@ -70,6 +70,7 @@ from dashboard.aws.dynamodb.schema import (
 )
 from dashboard.aws.dynamodb.wire import (
     ITEM_FIELDS,
+    ITEM_TIMING_FIELDS,
     STATUSES,
     TRANSACT_LIMIT,
     client,
@@ -84,6 +85,7 @@ __all__ = [
     "GENERATION_FIELDS",
     "INDEX_BY_CREATED",
     "ITEM_FIELDS",
+    "ITEM_TIMING_FIELDS",
     "RETRY_CAP_SECONDS",
     "STATUSES",
     "TRANSACT_LIMIT",

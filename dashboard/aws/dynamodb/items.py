@@ -7,6 +7,7 @@ its outcome, and the reconciler's resets never undo a result written meanwhile.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
@@ -139,10 +140,13 @@ def finish_spec(
     probabilities: dict[str, float] | None = None,
     model: str | None = None,
     error: str | None = None,
+    timings: Mapping[str, str] | None = None,
 ) -> dict[str, Any]:
     """The conditional update that records an outcome: for UpdateItem and TransactWriteItems alike.
 
     `probabilities` maps every class's name to its probability (a done item's; null when failed).
+    `timings` holds the worker's timestamps (`wire.ITEM_TIMING_FIELDS`; others are refused), written
+    in the same update, so they cost no extra request.
 
     `result_writes` counts outcome writes; it stays 1 for every item because the condition lets
     only the holder of a running item write, once.
@@ -150,19 +154,23 @@ def finish_spec(
     if status not in {"done", "failed"}:
         raise ValueError(f"finish status must be done or failed, got {status!r}")
     index_keys = index_attributes(status=status, label_name=label_name, model=model)
+    timings = dict(timings or {})
+    unknown = set(timings) - set(wire.ITEM_TIMING_FIELDS)
+    if unknown:
+        raise ValueError(f"unknown timing field(s): {sorted(unknown)}")
     return {
         "TableName": wire.table_name(),
         "Key": {"id": {"S": item_id}},
         "UpdateExpression": (
             "SET #s = :status, label = :label, label_name = :label_name, confidence = :confidence,"
             " probabilities = :probabilities, model = :model, finished_at = :now, #e = :error"
-            + "".join(f", {key} = :{key}" for key in index_keys)
+            + "".join(f", {key} = :{key}" for key in [*index_keys, *timings])
             + " ADD result_writes :one"
         ),
         "ConditionExpression": "#s = :running AND claimed_by = :by",
         "ExpressionAttributeNames": {"#s": "status", "#e": "error"},
         "ExpressionAttributeValues": {
-            **{f":{key}": {"S": value} for key, value in index_keys.items()},
+            **{f":{key}": {"S": value} for key, value in (index_keys | timings).items()},
             ":status": wire.encode(status),
             ":label": wire.encode(label),
             ":label_name": wire.encode(label_name),
@@ -182,7 +190,7 @@ def item_finish(**outcome: Any) -> None:
     """Record an outcome on an item this worker holds. Raises ItemConflict if it no longer does.
 
     Keyword arguments as `finish_spec`: item_id, status, claimed_by, label, label_name, confidence,
-    probabilities, model, error.
+    probabilities, model, error, timings.
     """
     wire.call("update_item", **finish_spec(**outcome))
 
@@ -199,7 +207,8 @@ def item_requeue(*, item_id: str) -> bool:
             UpdateExpression=(
                 "SET #s = :queued, label = :null, label_name = :null, confidence = :null,"
                 " probabilities = :null, model = :null, finished_at = :null, #e = :null"
-                " REMOVE idx_label, idx_model, started_at, claimed_by, claim_job, recoveries, result_writes"
+                " REMOVE idx_label, idx_model, started_at, claimed_by, claim_job, recoveries, result_writes, "
+                + ", ".join(wire.ITEM_TIMING_FIELDS)
             ),
             ConditionExpression="attribute_exists(id) AND #s IN (:done, :failed)",
             ExpressionAttributeNames={"#s": "status", "#e": "error"},

@@ -38,6 +38,11 @@ ITEM_FIELDS = (
     "finished_at",
     "error",
 )
+# When the worker that classified an item took its job, had claimed it and had run the model (UTC
+# timestamps, written with the outcome; beside `started_at`, the claim's own time, and `finished_at`,
+# the moment of the result write). Absent on items finished otherwise (the reconciler, a cancel),
+# and not part of ITEM_FIELDS: they describe the worker's run, not the result (bench/latency.py).
+ITEM_TIMING_FIELDS = ("dequeued_at", "inference_started_at", "inference_finished_at")
 # Attributes that exist only to key an index; callers never see them.
 INTERNAL_ATTRIBUTES = frozenset({"created_month", "idx_label", "idx_model"})
 # DynamoDB's own limits per request.
