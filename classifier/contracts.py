@@ -23,6 +23,15 @@ STASH_KEY = "unwritten_outcomes"
 # and the instance it runs on, read by the fleet panel and the power policy.
 WORKER_META_PREFIX = "inference:worker:"
 
+# The Redis pub/sub channel a result is announced on once it is stored (`result:<item id>`): the
+# worker publishes, a long poll (`GET /api/v1/submissions/<id>?wait=N`) listens (dashboard/result_events.py).
+RESULT_CHANNEL_PREFIX = "result:"
+
+
+def result_channel(item_id: str) -> str:
+    return RESULT_CHANNEL_PREFIX + item_id
+
+
 # How every timestamp is stored: UTC, microseconds, `Z`. Fixed width, so the strings sort as times
 # (DynamoDB's range keys and `created_at < cutoff` comparisons rely on it).
 TIMESTAMP_FORMAT = "%Y-%m-%dT%H:%M:%S.%fZ"

@@ -148,6 +148,7 @@ def classify_items(item_ids: list[str]) -> dict[str, int]:
     taken = _not_cancelled(lost)
     if taken:
         log.warning("items %s were taken from this worker before their results were written", taken)
+    _results_announce([record["item_id"] for record in records if record["item_id"] not in lost])
     _outcomes_log(claimed, records, item_ids=item_ids, job=job, origins=origins, lost=lost)
     _webhooks_notify([record["item_id"] for record in records if record["item_id"] not in lost])
     failed = sum(1 for record in records if record["status"] == "failed" and record["item_id"] not in lost)
@@ -205,6 +206,13 @@ def _outcomes_log(
             **{name: value for name, value in optional.items() if value is not None},
         }
         log.info("item classified" if record["status"] == "done" else "item failed", extra=extra)
+
+
+def _results_announce(item_ids: list[str]) -> None:
+    """Wake the long polls waiting on these stored results: first, as a client waits on it (never raises)."""
+    from dashboard.result_events import results_announce
+
+    results_announce(item_ids=item_ids)
 
 
 def _webhooks_notify(item_ids: list[str]) -> None:
@@ -331,6 +339,7 @@ def _stashed_write(job: Any, *, holder: str) -> int:
     }
     mine = [record | {"claimed_by": holder} for record in records if record["item_id"] in taken]
     written, lost = _finish_with_backoff(mine, job=job) if mine else (0, [])
+    _results_announce([record["item_id"] for record in mine if record["item_id"] not in lost])
     _webhooks_notify([record["item_id"] for record in mine if record["item_id"] not in lost])
     del job.meta[STASH_KEY]
     job.save_meta()

@@ -24,6 +24,7 @@ from dashboard import audit
 from dashboard.aws import dynamodb
 from dashboard.exceptions import ItemNotFound, QueueUnavailable
 from dashboard.queue import classify_jobs_remove
+from dashboard.result_events import results_announce
 
 log = logging.getLogger(__name__)
 
@@ -57,6 +58,7 @@ def submission_cancel(*, item_id: str, user: Any, reason: str = "") -> dict[str,
         raise ItemNotFound(f"No result with id {item_id!r}")
     reason = reason_clean(reason)
     cancelled = dynamodb.item_cancel(item_id=item_id, cancelled_by=user.get_username(), reason=reason)
+    results_announce(item_ids=[item_id])  # a long poll on it answers now
     _jobs_remove([item_id])
     _audit(user, target=item_id, count=1, detail=_detail(reason, left=0))
     return cancelled
@@ -78,6 +80,7 @@ def items_cancel(*, item_ids: list[str], user: Any, reason: str = "") -> dict[st
     ]
     reason = reason_clean(reason)
     cancelled, _ = dynamodb.items_cancel_many(item_ids=allowed, cancelled_by=user.get_username(), reason=reason)
+    results_announce(item_ids=cancelled)
     _jobs_remove(cancelled)
     done = set(cancelled)
     left = [item_id for item_id in ids if item_id not in done]
@@ -96,6 +99,7 @@ def batch_cancel(*, batch: Any, user: Any, reason: str = "") -> dict[str, list[s
     ]
     reason = reason_clean(reason)
     cancelled, left = dynamodb.items_cancel_many(item_ids=live, cancelled_by=user.get_username(), reason=reason)
+    results_announce(item_ids=cancelled)
     _jobs_remove(cancelled)
     _audit(user, target=f"batch {batch.id}", count=len(cancelled), detail=_detail(reason, left=len(left)))
     return {"cancelled": cancelled, "left": left}

@@ -283,6 +283,22 @@ DYNAMODB_UNPROCESSED_RETRY_SECONDS = env_float("DYNAMODB_UNPROCESSED_RETRY_SECON
 SUBMISSION_MAX_CHARS = env_int("SUBMISSION_MAX_CHARS", 5000, minimum=1)
 CLASSIFIER_MODEL = env_str("CLASSIFIER_MODEL", str(VAR_DIR / "models" / "demo"))
 RESULTS_PAGE_SIZE = env_int("RESULTS_PAGE_SIZE", 25, minimum=1)
+# Long polling, `GET /api/v1/submissions/<id>?wait=N` (dashboard/result_events.py). The longest wait
+# a request may ask for: under gunicorn's GUNICORN_TIMEOUT (30 s), so that even a sync worker, whose
+# request is its heartbeat, is never killed for waiting.
+SUBMISSION_WAIT_MAX_S = env_float("SUBMISSION_WAIT_MAX_S", 20.0)
+if not 0 < SUBMISSION_WAIT_MAX_S <= 25:
+    raise ImproperlyConfigured(f"SUBMISSION_WAIT_MAX_S must be more than 0 and at most 25, got {SUBMISSION_WAIT_MAX_S}")
+# How often a waiting request reads the item besides the announcements: what a wait costs DynamoDB
+# when an announcement is lost or Redis is down.
+SUBMISSION_WAIT_POLL_S = env_float("SUBMISSION_WAIT_POLL_S", 1.0)
+if SUBMISSION_WAIT_POLL_S <= 0:
+    raise ImproperlyConfigured(f"SUBMISSION_WAIT_POLL_S must be more than 0, got {SUBMISSION_WAIT_POLL_S}")
+# Waits one web process holds at once; one more is answered at once with the item as it is. By
+# default one fewer than its request threads, so a wait never takes the last one.
+SUBMISSION_WAIT_MAX_WAITERS = env_int(
+    "SUBMISSION_WAIT_MAX_WAITERS", max(env_int("GUNICORN_THREADS", 4, minimum=1) - 1, 0), minimum=0
+)
 
 # --- Inference worker: micro-batching across queued jobs (see classifier/microbatch.py) ------
 # The largest batch one forward pass takes, and how long a job waits for more work to join it.

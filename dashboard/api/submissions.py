@@ -24,6 +24,7 @@ from dashboard.auth import ApiError, api_error
 from dashboard.exceptions import ItemNotFound, QueueUnavailable, StoreUnavailable
 from dashboard.metrics.submissions import submission_counted
 from dashboard.ratelimit import submissions_charge
+from dashboard.result_events import submission_wait
 from dashboard.validators import item_id_valid
 from dashboard.webhooks.signing import callback_secret
 
@@ -86,18 +87,52 @@ def api_submissions(request: HttpRequest) -> HttpResponse:
 not_allowed(router, "/submissions", allowed=["POST"], view=api_submissions)
 
 
+WAIT_PARAMETER = {
+    "name": "wait",
+    "in": "query",
+    "required": False,
+    "description": (
+        "Long polling: answer as soon as the item is no longer queued or running, or after this many "
+        "seconds with it as it is then (at most SUBMISSION_WAIT_MAX_S, 20 by default). A busy web process "
+        "may answer at once; ask again."
+    ),
+    "schema": {"type": "number", "exclusiveMinimum": 0},
+}
+
+
+def wait_seconds(request: HttpRequest) -> float | None:
+    """The `wait` query parameter in seconds, None without one, or ApiError(400) naming the limits."""
+    raw = request.GET.get("wait")
+    if raw is None:
+        return None
+    limit = settings.SUBMISSION_WAIT_MAX_S
+    message = f"wait must be a number of seconds, more than 0 and at most {limit:g}."
+    try:
+        seconds = float(raw)
+    except ValueError:
+        raise ApiError(400, message, fields={"wait": message}) from None
+    if not 0 < seconds <= limit:  # also refuses nan; inf is over the limit
+        raise ApiError(400, message, fields={"wait": message})
+    return seconds
+
+
 @router.get(
     "/submissions/{path:item_id}",
     url_name="api_submission_detail",
     summary="One result",
     operation_id="getSubmission",
-    response={200: Result, 401: UNAUTHORIZED, 404: Error, 503: Error},
+    openapi_extra={"parameters": [WAIT_PARAMETER]},
+    response={200: Result, 400: Error, 401: UNAUTHORIZED, 404: Error, 503: Error},
 )
 def api_submission_detail(request: HttpRequest, item_id: str) -> HttpResponse:
+    wait = wait_seconds(request)
     if not item_id_valid(item_id):
         return api_error(404, "No submission with that id.")
     try:
-        item = selectors.submission_get(item_id=item_id)
+        if wait is None:
+            item = selectors.submission_get(item_id=item_id)
+        else:
+            item = submission_wait(item_id=item_id, wait_s=wait)
     except ItemNotFound:
         return api_error(404, "No submission with that id.")
     except StoreUnavailable as error:

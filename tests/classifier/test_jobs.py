@@ -205,3 +205,30 @@ def test_finish_refuses_a_timing_field_it_does_not_know(results_table):
     with pytest.raises(ValueError, match="unknown timing field"):
         dynamodb.item_finish(item_id="x", status="done", claimed_by="me", timings={"lunch_at": "noon"})
 
+
+def test_each_stored_result_is_announced_on_its_channel_after_the_write(results_table, warm, redis_conn):
+    from classifier.contracts import result_channel
+
+    _queued("pos", "I love this, it is wonderful and works perfectly.")
+    _queued("neg", "This is terrible, I hate it.")
+    listener = redis_conn.pubsub(ignore_subscribe_messages=True)
+    listener.subscribe(result_channel("pos"), result_channel("neg"))
+    listener.get_message(timeout=1)  # the confirmations
+    listener.get_message(timeout=1)
+
+    jobs.classify_items(["pos", "neg"])
+
+    announced = {listener.get_message(timeout=2)["data"] for _ in range(2)}
+    assert announced == {b"pos", b"neg"}
+    assert dynamodb.item_get(item_id="pos")["status"] == "done"  # written before it was announced
+    listener.close()
+
+
+def test_an_unreachable_redis_never_fails_the_result_announcement(results_table, warm, settings, caplog):
+    from tests.conftest import queue_unreachable
+
+    _queued("pos", "I love this, it is wonderful and works perfectly.")
+    queue_unreachable(settings)
+
+    assert jobs.classify_items(["pos"]) == {"claimed": 1, "done": 1, "failed": 0}
+    assert "could not announce 1 result(s)" in caplog.text

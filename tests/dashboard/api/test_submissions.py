@@ -3,6 +3,8 @@ from __future__ import annotations
 import json
 import logging
 import runpy
+import threading
+import time
 from datetime import datetime, timedelta
 from pathlib import Path
 
@@ -246,3 +248,122 @@ def test_last_use_is_recorded_at_most_once_a_minute(user, token):
     user.api_tokens.update(last_used_at=first - timedelta(minutes=2))
     api_token_authenticate(raw=token)
     assert user.api_tokens.get().last_used_at > first
+
+
+# --- long polling: GET /api/v1/submissions/<id>?wait=N -------------------------------------
+
+
+def _finish_later(item_id: str, *, after_s: float, announce: bool = True) -> threading.Thread:
+    """Claim and finish a queued item from another thread, as the worker would, `after_s` from now."""
+    from dashboard.result_events import results_announce
+
+    def work() -> None:
+        time.sleep(after_s)
+        dynamodb.item_claim(item_id=item_id, claimed_by="host:1:job")
+        dynamodb.item_finish(item_id=item_id, status="done", claimed_by="host:1:job", label=1, label_name="positive")
+        if announce:
+            results_announce(item_ids=[item_id])
+
+    thread = threading.Thread(target=work)
+    thread.start()
+    return thread
+
+
+def _wait_get(client: Client, token: str, item_id: str, wait: str):
+    started = time.monotonic()
+    response = client.get(f"{URL}/{item_id}", {"wait": wait}, headers={"Authorization": f"Bearer {token}"})
+    return response, time.monotonic() - started
+
+
+def test_a_long_poll_answers_as_soon_as_the_result_is_announced(client, token, results_table, redis_conn, settings):
+    settings.SUBMISSION_WAIT_POLL_S = 20.0  # so only the announcement can end the wait early
+    dynamodb.item_put_new(item=dynamodb.new_item(item_id="soon", text="hello there"))
+    thread = _finish_later("soon", after_s=0.3)
+
+    response, elapsed = _wait_get(client, token, "soon", "10")
+    thread.join()
+
+    assert response.status_code == 200
+    assert response.json()["status"] == "done"
+    assert 0.3 <= elapsed < 3
+
+
+def test_a_long_poll_times_out_with_the_item_as_it_is(client, token, results_table, redis_conn):
+    dynamodb.item_put_new(item=dynamodb.new_item(item_id="slow", text="hello there"))
+
+    response, elapsed = _wait_get(client, token, "slow", "0.5")
+
+    assert response.status_code == 200
+    assert response.json()["status"] == "queued"
+    assert set(response.json()) == set(dynamodb.ITEM_FIELDS)
+    assert 0.5 <= elapsed < 2.5
+
+
+def test_a_long_poll_on_a_finished_item_answers_at_once(client, token, results_table, redis_conn):
+    dynamodb.item_put_new(item=dynamodb.new_item(item_id="old", text="hello there"))
+    _finish_later("old", after_s=0).join()
+
+    response, elapsed = _wait_get(client, token, "old", "10")
+
+    assert response.json()["status"] == "done"
+    assert elapsed < 1
+
+
+@pytest.mark.parametrize("wait", ["0", "-1", "abc", "", "nan", "inf", "20.5", "1e9"])
+def test_a_bad_wait_is_refused_with_the_limits(client, token, results_table, wait):
+    dynamodb.item_put_new(item=dynamodb.new_item(item_id="w", text="hello there"))
+
+    response, _ = _wait_get(client, token, "w", wait)
+
+    assert response.status_code == 400
+    assert response.json()["fields"] == {"wait": "wait must be a number of seconds, more than 0 and at most 20."}
+
+
+def test_a_long_poll_on_an_unknown_id_is_404_at_once(client, token, results_table, redis_conn):
+    response, elapsed = _wait_get(client, token, "0123456789abcdef0123456789abcdef", "10")
+
+    assert response.status_code == 404
+    assert elapsed < 1
+
+
+def test_with_redis_down_a_long_poll_reads_the_item_until_it_is_done(client, token, results_table, settings):
+    from tests.conftest import queue_unreachable
+
+    queue_unreachable(settings)
+    settings.SUBMISSION_WAIT_POLL_S = 0.2
+    dynamodb.item_put_new(item=dynamodb.new_item(item_id="offline", text="hello there"))
+    thread = _finish_later("offline", after_s=0.3)  # its announcement fails too
+
+    response, elapsed = _wait_get(client, token, "offline", "5")
+    thread.join()
+
+    assert response.status_code == 200
+    assert response.json()["status"] == "done"
+    assert elapsed < 2
+
+
+def test_a_busy_web_process_answers_a_long_poll_at_once(client, token, results_table, redis_conn, settings):
+    settings.SUBMISSION_WAIT_MAX_WAITERS = 0  # every request thread is someone else's
+    dynamodb.item_put_new(item=dynamodb.new_item(item_id="busy", text="hello there"))
+
+    response, elapsed = _wait_get(client, token, "busy", "10")
+
+    assert response.status_code == 200
+    assert response.json()["status"] == "queued"
+    assert elapsed < 1
+
+
+def test_a_cancel_ends_a_long_poll_on_the_item(client, token, user, results_table, redis_conn, settings):
+    from dashboard.cancel import submission_cancel
+
+    settings.SUBMISSION_WAIT_POLL_S = 20.0
+    item = dynamodb.new_item(item_id="stop", text="hello there") | {"submitted_by": user.get_username()}
+    dynamodb.item_put_new(item=item)
+    timer = threading.Timer(0.3, lambda: submission_cancel(item_id="stop", user=user, reason="changed my mind"))
+    timer.start()
+
+    response, elapsed = _wait_get(client, token, "stop", "10")
+    timer.join()
+
+    assert response.json()["status"] == "cancelled"
+    assert elapsed < 3
