@@ -193,9 +193,17 @@ def _seconds_between(start: str | None, end: str | None) -> float | None:
 
 @contextlib.contextmanager
 def site(
-    *, workers: int, threads: int, log_dir: Path, jvm_flags: str = "", log_level: str = "INFO"
+    *,
+    workers: int,
+    threads: int,
+    log_dir: Path,
+    jvm_flags: str = "",
+    log_level: str = "INFO",
+    worker_nice: int = 19,
 ) -> Iterator[dict[str, str]]:
-    """Services, a table, a database, a user with a token, gunicorn and a worker; torn down afterwards."""
+    """Services, a table, a database, a user with a token, gunicorn and a worker; torn down afterwards.
+
+    The worker runs at `worker_nice` (19: behind the web tier measured here; see below)."""
     from dashboard.devservices import free_port, services
 
     with _java_options(jvm_flags), services(persistent=False, honour_env=True) as service_env:
@@ -240,14 +248,14 @@ def site(
                 subprocess.Popen(
                     # Niced: in production the worker has a GPU box of its own; here it shares two cores
                     # with the web tier it is meant to be measured apart from.
-                    ["nice", "-n", "19", *manage, "inference_worker", "--name", f"bench-{table}"],
+                    ["nice", "-n", str(worker_nice), *manage, "inference_worker", "--name", f"bench-{table}"],
                     env=env,
                     stdout=open(log_dir / "worker.log", "wb"),
                     stderr=subprocess.STDOUT,
                     start_new_session=True,
                 )
             )
-            _autogroup_nice(processes[-1].pid)
+            _autogroup_nice(processes[-1].pid, worker_nice)
             processes.append(
                 subprocess.Popen(
                     [
