@@ -50,6 +50,9 @@ class DemoSize:
     """
 
     vocab_size: int = 8000
+    # Fold case in the tokenizer (XLNet's `do_lower_case`): a model this small, trained on this
+    # little text, would otherwise learn "Great", "great" and "GREAT" as three unrelated pieces.
+    lowercase: bool = True
     d_model: int = 128
     n_layer: int = 2
     n_head: int = 4
@@ -94,7 +97,9 @@ def build_demo_model(
         base, pretrained = Path(tmp) / "base", Path(tmp) / "pretrained"
         clock = time.perf_counter()
         _say(progress, f"vocabulary: {size.vocab_size} SentencePiece pieces from {corpus / 'unlabelled.txt'}")
-        tokenizer = build_tokenizer(_lines(corpus / "unlabelled.txt"), base, vocab_size=size.vocab_size)
+        tokenizer = build_tokenizer(
+            _lines(corpus / "unlabelled.txt"), base, vocab_size=size.vocab_size, lowercase=size.lowercase
+        )
         build_base_model(base, tokenizer, size, seed=seed)
         seconds["tokenizer"] = time.perf_counter() - clock
         pretraining = None
@@ -163,8 +168,12 @@ def evaluate_by_source(model: str | Path, data: str | Path) -> dict[str, Any]:
     return report
 
 
-def build_tokenizer(texts: list[str], out: Path, *, vocab_size: int) -> Any:
-    """Train a unigram SentencePiece model and save it as an XLNet tokenizer directory."""
+def build_tokenizer(texts: list[str], out: Path, *, vocab_size: int, lowercase: bool = False) -> Any:
+    """Train a unigram SentencePiece model and save it as an XLNet tokenizer directory.
+
+    `lowercase` trains the pieces on lower-cased text and saves a tokenizer that lower-cases what
+    it is given, so the worker folds case exactly as training did.
+    """
     offline_by_default()
     import sentencepiece
     from transformers import XLNetTokenizer
@@ -172,8 +181,9 @@ def build_tokenizer(texts: list[str], out: Path, *, vocab_size: int) -> Any:
     out.mkdir(parents=True, exist_ok=True)
     # One line with every printable ASCII character, so no typed letter maps to <unk>.
     alphabet = " ".join(string.ascii_letters + string.digits + string.punctuation)
+    lines = [line.lower() for line in [*texts, alphabet]] if lowercase else [*texts, alphabet]
     sentencepiece.SentencePieceTrainer.train(
-        sentence_iterator=iter([*texts, alphabet]),
+        sentence_iterator=iter(lines),
         model_prefix=str(out / "spiece"),
         model_type="unigram",
         vocab_size=vocab_size,
@@ -190,7 +200,7 @@ def build_tokenizer(texts: list[str], out: Path, *, vocab_size: int) -> Any:
     )
     # XLNetTokenizer(vocab_file=...) silently builds a 9-piece vocabulary in transformers 5;
     # from_pretrained converts spiece.model properly.
-    tokenizer = XLNetTokenizer.from_pretrained(str(out))
+    tokenizer = XLNetTokenizer.from_pretrained(str(out), do_lower_case=lowercase)
     pieces = sentencepiece.SentencePieceProcessor(model_file=str(out / "spiece.model"))
     if len(tokenizer) != pieces.get_piece_size():
         raise RuntimeError(f"tokenizer has {len(tokenizer)} tokens, spiece.model {pieces.get_piece_size()}")

@@ -70,3 +70,10 @@ def test_the_demo_vocabulary_is_the_sentencepiece_model_it_was_built_from(demo_m
     pieces = sentencepiece.SentencePieceProcessor(model_file=str(Path(demo_model_dir) / "spiece.model"))
     metrics = json.loads((Path(demo_model_dir) / "metrics.json").read_text())
     assert len(demo_engine.tokenizer) == pieces.get_piece_size() == metrics["demo"]["vocab_size_actual"] > 4000
+
+
+def test_the_demo_model_reads_a_shouted_review_as_it_reads_a_quiet_one(demo_engine) -> None:
+    loud, quiet = demo_engine.predict(
+        ["THE SOUP WAS BLAND AND THE BREAD TASTED STALE.", "the soup was bland and the bread tasted stale."]
+    )
+    assert loud.probabilities == pytest.approx(quiet.probabilities)
