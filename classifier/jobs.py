@@ -148,9 +148,10 @@ def classify_items(item_ids: list[str]) -> dict[str, int]:
     taken = _not_cancelled(lost)
     if taken:
         log.warning("items %s were taken from this worker before their results were written", taken)
-    _results_announce([record["item_id"] for record in records if record["item_id"] not in lost])
+    stored = [record["item_id"] for record in records if record["item_id"] not in lost]
+    _results_announce(stored)
     _outcomes_log(claimed, records, item_ids=item_ids, job=job, origins=origins, lost=lost)
-    _webhooks_notify([record["item_id"] for record in records if record["item_id"] not in lost])
+    _webhooks_notify(stored)
     failed = sum(1 for record in records if record["status"] == "failed" and record["item_id"] not in lost)
     metrics.texts_classified_count(model=engine.model_name, done=written - failed, failed=failed)
     return {"claimed": len(claimed), "done": written - failed, "failed": failed}
@@ -339,8 +340,9 @@ def _stashed_write(job: Any, *, holder: str) -> int:
     }
     mine = [record | {"claimed_by": holder} for record in records if record["item_id"] in taken]
     written, lost = _finish_with_backoff(mine, job=job) if mine else (0, [])
-    _results_announce([record["item_id"] for record in mine if record["item_id"] not in lost])
-    _webhooks_notify([record["item_id"] for record in mine if record["item_id"] not in lost])
+    stored = [record["item_id"] for record in mine if record["item_id"] not in lost]
+    _results_announce(stored)
+    _webhooks_notify(stored)
     del job.meta[STASH_KEY]
     job.save_meta()
     return written

@@ -6,7 +6,9 @@ the channel and reads the item again as soon as a message comes. A message only 
 again": the answer is always the item as DynamoDB has it, so a lost, late or repeated message never
 changes what a client sees, only when. Nothing is stored in Redis (pub/sub keeps no backlog).
 
-A wait holds one request thread and one Redis connection, never a database connection, and reads
+Events go through the queue's own Redis client (`dashboard.queue.redis_connection`), whose short
+socket timeouts end a wait on time even when Redis hangs rather than refuses. A wait holds one
+request thread and one Redis connection, never a database connection, and reads
 the item once per SUBMISSION_WAIT_POLL_S besides (a missed message, an item the reconciler failed,
 Redis away): at most wait / poll + 2 reads. Redis being away costs latency, never an error.
 """
@@ -21,35 +23,19 @@ from collections.abc import Callable, Iterable
 from typing import Any
 
 from django.conf import settings
-from redis import Redis
 from redis.client import PubSub
 from redis.exceptions import RedisError
 
 from classifier.contracts import result_channel
 from dashboard.aws import dynamodb
+from dashboard.queue import redis_connection
 
 log = logging.getLogger(__name__)
 
 PENDING = ("queued", "running")  # the states a wait waits out; every other one is final
 
-_clients: dict[tuple[int, str], Redis] = {}
 _waiters: dict[tuple[int, int], threading.BoundedSemaphore] = {}
 _lock = threading.Lock()
-
-
-def _client() -> Redis:
-    """The process's Redis client for result events: the queue's Redis, with short timeouts.
-
-    Short, because a wait must end on time even when Redis hangs rather than refuses. Keyed by pid
-    (gunicorn and RQ fork) and URL (tests point the queue elsewhere).
-    """
-    url = str(settings.RQ_QUEUES[settings.INFERENCE_QUEUE]["URL"])
-    key = (os.getpid(), url)
-    with _lock:
-        if key not in _clients:
-            _clients.clear()
-            _clients[key] = Redis.from_url(url, socket_connect_timeout=1.0, socket_timeout=2.0)
-        return _clients[key]
 
 
 def results_announce(*, item_ids: Iterable[str]) -> None:
@@ -61,7 +47,7 @@ def results_announce(*, item_ids: Iterable[str]) -> None:
     if not ids:
         return
     try:
-        pipe = _client().pipeline(transaction=False)
+        pipe = redis_connection().pipeline(transaction=False)
         for item_id in ids:
             pipe.publish(result_channel(item_id), item_id)
         pipe.execute()
@@ -110,7 +96,7 @@ class _Subscription:
     def __init__(self, item_id: str) -> None:
         self.pubsub: PubSub | None = None
         try:
-            self.pubsub = _client().pubsub(ignore_subscribe_messages=True)
+            self.pubsub = redis_connection().pubsub(ignore_subscribe_messages=True)
             self.pubsub.subscribe(result_channel(item_id))
         except RedisError as error:
             self._lost(error)
