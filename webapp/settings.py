@@ -30,6 +30,10 @@ from webapp.env import (
 from webapp.logs import log_level_check, logging_config
 from webapp.sentry import sentry_init
 
+# A settings module that failed is executed again in the same process (manage.py reads the settings,
+# keeps the error, and imports them again), while webapp.env stays imported: start from an empty list.
+missing.clear()
+
 BASE_DIR = Path(__file__).resolve().parent.parent
 VAR_DIR = BASE_DIR / "var"
 
