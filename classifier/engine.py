@@ -37,6 +37,12 @@ Encoded = dict[str, list[int]]
 _T = TypeVar("_T")
 TORCH_DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
 STAT_NAMES = ("out_of_memory_splits", "out_of_memory_failures")
+CUDA_MEMORY_FIELDS = (
+    "memory_allocated_bytes",
+    "max_memory_allocated_bytes",
+    "memory_free_bytes",
+    "memory_total_bytes",
+)
 
 
 @dataclass
@@ -174,6 +180,28 @@ class Engine:
             side=self.tokenizer.padding_side,
         )
         return {key: torch.tensor(value, device=self.device) for key, value in padded.items()}
+
+    def device_report(self) -> dict[str, str | int | None]:
+        """Where the model runs, in which dtype, and the memory it holds: what the worker publishes.
+
+        On CUDA, torch's allocator figures for the engine's device (`memory_allocated_bytes` now,
+        `max_memory_allocated_bytes` since start or the last reset) and the device's free and total
+        memory as the driver sees them; on a CPU those are None. `rss_bytes` is this process's
+        resident memory (None where /proc is missing).
+        """
+        report: dict[str, str | int | None] = {"device": self.device, "dtype": self.dtype, **self.stats}
+        report.update(dict.fromkeys(CUDA_MEMORY_FIELDS))
+        if self.device.startswith("cuda"):
+            device = torch.device(self.device)
+            free, total = torch.cuda.mem_get_info(device)
+            report.update(
+                memory_allocated_bytes=torch.cuda.memory_allocated(device),
+                max_memory_allocated_bytes=torch.cuda.max_memory_allocated(device),
+                memory_free_bytes=free,
+                memory_total_bytes=total,
+            )
+        report["rss_bytes"] = _rss_bytes()
+        return report
 
     def padding_overhead(self, texts: Sequence[str]) -> PaddingReport:
         return padding_overhead(_lengths(self.preprocess(texts)), self.max_batch_size)
@@ -361,6 +389,13 @@ def model_display_name(model: str) -> str:
 
 def _lengths(encoded: Sequence[Encoded]) -> list[int]:
     return [len(item["input_ids"]) for item in encoded]
+
+
+def _rss_bytes(statm: Path = Path("/proc/self/statm")) -> int | None:
+    try:
+        return int(statm.read_text().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+    except (OSError, IndexError, ValueError):
+        return None
 
 
 def _raise_first(outcomes: Sequence[_T | Exception]) -> list[_T]:
