@@ -4,9 +4,19 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+
 from classifier.contracts import WORKER_META_PREFIX
 from classifier.engine import CUDA_MEMORY_FIELDS, _rss_bytes
-from classifier.worker import worker_meta_publish
+
+
+def worker_meta_publish(**kwargs):
+    # The worker needs rq and structlog, which a bare GPU image (bench/gpu/run.sh) does not have.
+    pytest.importorskip("rq")
+    pytest.importorskip("structlog")
+    from classifier.worker import worker_meta_publish
+
+    return worker_meta_publish(**kwargs)
 
 
 class RecordingRedis:
