@@ -86,7 +86,9 @@ class Engine:
         results: list[Prediction | None] = [None] * len(encoded)
         lengths = _lengths(encoded)
         batches = length_sorted_batches(lengths, self.max_batch_size, self.max_batch_tokens)
-        outcomes = self._map_batches(batches, lengths, lambda batch: self._predict_batch([encoded[i] for i in batch]))
+        outcomes = self._map_batches(
+            batches, lengths, lambda batch: _raise_first(self._predict_batch([encoded[i] for i in batch]))
+        )
         for batch, predictions in zip(batches, outcomes, strict=True):
             for index, prediction in zip(batch, predictions, strict=True):
                 results[index] = prediction
@@ -243,7 +245,8 @@ class Engine:
         with self._stats_lock:
             self.stats[name] += 1
 
-    def _predict_outcomes(self, encoded: Sequence[Encoded]) -> list[Prediction | Exception]:
+    def _predict_batch(self, encoded: Sequence[Encoded]) -> list[Prediction | Exception]:
+        """Predictions for one batch; a text too large for the device alone has its error in its slot."""
         return [
             row
             if isinstance(row, Exception)
@@ -251,20 +254,17 @@ class Engine:
             for row in self._forward_or_split(encoded)
         ]
 
-    def _predict_batch(self, encoded: Sequence[Encoded]) -> list[Prediction]:
-        return _raise_first(self._predict_outcomes(encoded))
-
     def _predict_or_isolate(
         self, encoded: Sequence[Encoded | Exception], indices: list[int]
     ) -> list[Prediction | Exception]:
         try:
-            return self._predict_outcomes([encoded[i] for i in indices])  # type: ignore[misc]
+            return self._predict_batch([encoded[i] for i in indices])  # type: ignore[misc]
         except Exception:
             logger.warning("batch of %d failed; retrying one by one", len(indices), exc_info=True)
         outcomes: list[Prediction | Exception] = []
         for i in indices:
             try:
-                outcomes.append(self._predict_outcomes([encoded[i]])[0])  # type: ignore[list-item]
+                outcomes.append(self._predict_batch([encoded[i]])[0])  # type: ignore[list-item]
             except Exception as exc:
                 outcomes.append(exc)
         return outcomes
