@@ -26,7 +26,7 @@ from classifier.batching import (
     pad_batch,
     padding_overhead,
 )
-from classifier.exceptions import ConfigurationError, ModelLoadError
+from classifier.exceptions import ConfigurationError, DeviceMemoryError, ModelLoadError
 from classifier.hub import check_model_reference, offline_by_default
 from classifier.postprocess import Prediction, prediction_from_logits
 from classifier.runtime import detect_runtime
@@ -36,6 +36,13 @@ logger = logging.getLogger(__name__)
 Encoded = dict[str, list[int]]
 _T = TypeVar("_T")
 TORCH_DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
+STAT_NAMES = ("out_of_memory_splits", "out_of_memory_failures")
+CUDA_MEMORY_FIELDS = (
+    "memory_allocated_bytes",
+    "max_memory_allocated_bytes",
+    "memory_free_bytes",
+    "memory_total_bytes",
+)
 
 
 @dataclass
@@ -64,8 +71,12 @@ class Engine:
     # Logits are divided by this before the softmax: fitted on validation data at training time
     # (`classifier.calibration`), so a confidence of 0.8 is right about 80% of the time.
     temperature: float = 1.0
+    # Counters since load: `out_of_memory_splits` (a batch that ran out of device memory and was
+    # halved) and `out_of_memory_failures` (a text that did not fit even alone).
+    stats: dict[str, int] = field(default_factory=lambda: dict.fromkeys(STAT_NAMES, 0), init=False)
     _pool: ThreadPoolExecutor | None = field(default=None, init=False, repr=False)
     _pool_lock: threading.Lock = field(default_factory=threading.Lock, init=False, repr=False)
+    _stats_lock: threading.Lock = field(default_factory=threading.Lock, init=False, repr=False)
 
     def predict(self, texts: Sequence[str]) -> list[Prediction]:
         """One prediction per text, in input order; any failure fails the whole call."""
@@ -75,7 +86,9 @@ class Engine:
         results: list[Prediction | None] = [None] * len(encoded)
         lengths = _lengths(encoded)
         batches = length_sorted_batches(lengths, self.max_batch_size, self.max_batch_tokens)
-        outcomes = self._map_batches(batches, lengths, lambda batch: self._predict_batch([encoded[i] for i in batch]))
+        outcomes = self._map_batches(
+            batches, lengths, lambda batch: _raise_first(self._predict_batch([encoded[i] for i in batch]))
+        )
         for batch, predictions in zip(batches, outcomes, strict=True):
             for index, prediction in zip(batch, predictions, strict=True):
                 results[index] = prediction
@@ -89,7 +102,9 @@ class Engine:
         rows: list[list[float]] = [[] for _ in encoded]
         lengths = _lengths(encoded)
         batches = length_sorted_batches(lengths, self.max_batch_size, self.max_batch_tokens)
-        outcomes = self._map_batches(batches, lengths, lambda batch: self.forward([encoded[i] for i in batch]))
+        outcomes = self._map_batches(
+            batches, lengths, lambda batch: _raise_first(self._forward_or_split([encoded[i] for i in batch]))
+        )
         for batch, logits in zip(batches, outcomes, strict=True):
             for index, row in zip(batch, logits, strict=True):
                 rows[index] = row
@@ -168,19 +183,82 @@ class Engine:
         )
         return {key: torch.tensor(value, device=self.device) for key, value in padded.items()}
 
+    def device_report(self) -> dict[str, str | int | None]:
+        """Where the model runs, in which dtype, and the memory it holds: what the worker publishes.
+
+        On CUDA, torch's allocator figures for the engine's device (`memory_allocated_bytes` now,
+        `max_memory_allocated_bytes` since start or the last reset) and the device's free and total
+        memory as the driver sees them; on a CPU those are None. `rss_bytes` is this process's
+        resident memory (None where /proc is missing).
+        """
+        report: dict[str, str | int | None] = {"device": self.device, "dtype": self.dtype, **self.stats}
+        report.update(dict.fromkeys(CUDA_MEMORY_FIELDS))
+        if self.device.startswith("cuda"):
+            device = torch.device(self.device)
+            free, total = torch.cuda.mem_get_info(device)
+            report.update(
+                memory_allocated_bytes=torch.cuda.memory_allocated(device),
+                max_memory_allocated_bytes=torch.cuda.max_memory_allocated(device),
+                memory_free_bytes=free,
+                memory_total_bytes=total,
+            )
+        report["rss_bytes"] = _rss_bytes()
+        return report
+
     def padding_overhead(self, texts: Sequence[str]) -> PaddingReport:
         return padding_overhead(_lengths(self.preprocess(texts)), self.max_batch_size)
 
-    def _predict_batch(self, encoded: Sequence[Encoded]) -> list[Prediction]:
-        logits = self.forward(encoded)
-        check_one_answer_per_input(len(encoded), len(logits))
-        return [prediction_from_logits(row, self.id2label, temperature=self.temperature) for row in logits]
+    def _forward_or_split(self, encoded: Sequence[Encoded]) -> list[list[float] | DeviceMemoryError]:
+        """`forward`, halving the batch on every out-of-memory until it fits; a text that does not fit alone
+        gets a `DeviceMemoryError` in its slot, so one huge input never costs the others their answers.
+
+        A batch's activations grow with its size times its width, so a batch that ran out of memory
+        usually fits in halves; the halves run one after the other, in order.
+        """
+        try:
+            logits = self.forward(encoded)
+        except torch.OutOfMemoryError as exc:
+            reason = str(exc).splitlines()[0] if str(exc) else "out of memory"
+        else:
+            check_one_answer_per_input(len(encoded), len(logits))
+            return list(logits)
+        # Outside the `except`: its traceback holds the failed pass's frames and their tensors, and
+        # the cache can only give that memory back once they are gone.
+        if self.device.startswith("cuda"):
+            torch.cuda.empty_cache()
+        if len(encoded) == 1:
+            self._count("out_of_memory_failures")
+            width = len(encoded[0]["input_ids"])
+            return [DeviceMemoryError(f"a text of {width} tokens does not fit in {self.device} memory alone: {reason}")]
+        self._count("out_of_memory_splits")
+        half = len(encoded) // 2
+        logger.warning(
+            "batch of %d ran out of %s memory; retrying as %d + %d",
+            len(encoded),
+            self.device,
+            half,
+            len(encoded) - half,
+        )
+        return self._forward_or_split(encoded[:half]) + self._forward_or_split(encoded[half:])
+
+    def _count(self, name: str) -> None:
+        with self._stats_lock:
+            self.stats[name] += 1
+
+    def _predict_batch(self, encoded: Sequence[Encoded]) -> list[Prediction | Exception]:
+        """Predictions for one batch; a text too large for the device alone has its error in its slot."""
+        return [
+            row
+            if isinstance(row, Exception)
+            else prediction_from_logits(row, self.id2label, temperature=self.temperature)
+            for row in self._forward_or_split(encoded)
+        ]
 
     def _predict_or_isolate(
         self, encoded: Sequence[Encoded | Exception], indices: list[int]
     ) -> list[Prediction | Exception]:
         try:
-            return list(self._predict_batch([encoded[i] for i in indices]))  # type: ignore[misc]
+            return self._predict_batch([encoded[i] for i in indices])  # type: ignore[misc]
         except Exception:
             logger.warning("batch of %d failed; retrying one by one", len(indices), exc_info=True)
         outcomes: list[Prediction | Exception] = []
@@ -311,3 +389,18 @@ def model_display_name(model: str) -> str:
 
 def _lengths(encoded: Sequence[Encoded]) -> list[int]:
     return [len(item["input_ids"]) for item in encoded]
+
+
+def _rss_bytes(statm: Path = Path("/proc/self/statm")) -> int | None:
+    try:
+        return int(statm.read_text().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+    except (OSError, IndexError, ValueError):
+        return None
+
+
+def _raise_first(outcomes: Sequence[_T | Exception]) -> list[_T]:
+    """The outcomes as they are, or the first failure raised: for calls where any failure fails them all."""
+    for outcome in outcomes:
+        if isinstance(outcome, Exception):
+            raise outcome
+    return list(outcomes)  # type: ignore[arg-type]  # no exception is left

@@ -21,3 +21,7 @@ class BatchMismatchError(ClassifierError):
 
 class TrainingDataError(ClassifierError):
     """The training CSV is missing, empty or malformed; the message says what and where."""
+
+
+class DeviceMemoryError(ClassifierError):
+    """One text does not fit in the device's memory even alone; the engine split its batch down to it."""

@@ -24,6 +24,10 @@ log = logging.getLogger(__name__)
 class InferenceWorker(SimpleWorker):
     """An RQ worker that executes jobs in its own process, next to the loaded model."""
 
+    # Set by `worker_run`: after each job the worker's meta is published again, so the panel sees
+    # the memory the batches used and the engine's out-of-memory counters, not only the load's.
+    engine: Any = None
+
     def execute_job(self, job: Any, queue: Any) -> None:
         """Run a job with its log fields (request, job, items, batch, user) bound to every line, RQ's
         own included, and nothing left bound for the next: jobs run one after another in this process."""
@@ -35,6 +39,15 @@ class InferenceWorker(SimpleWorker):
             super().execute_job(job, queue)
         finally:
             structlog.contextvars.clear_contextvars()
+            self._meta_refresh()
+
+    def _meta_refresh(self) -> None:
+        if self.engine is None:
+            return
+        try:
+            worker_meta_publish(worker_name=self.name, connection=self.connection, engine=self.engine)
+        except Exception:
+            log.warning("could not refresh worker %s meta", self.name, exc_info=True)
 
 
 def worker_run(
@@ -49,6 +62,7 @@ def worker_run(
 
     jobs.engine_set(engine)
     worker = InferenceWorker(queue_names, connection=connection, serializer=JSONSerializer, name=name)
+    worker.engine = engine
     log.info(
         "worker %s ready: model=%s device=%s dtype=%s forward=%s load=%.1fs",
         worker.name,
@@ -70,11 +84,19 @@ def worker_run(
 
 
 def worker_meta_publish(*, worker_name: str, connection: Any, engine: Any) -> str:
-    """Publish model, device, dtype, load time and the instance this worker runs on; returns the key."""
+    """Publish model, device, dtype, memory, load time and the instance this worker runs on; returns the key.
+
+    The memory fields and the engine's counters come from `Engine.device_report` (an empty string
+    where a figure does not apply, e.g. GPU memory on a CPU); an engine without one (the SageMaker
+    stand-in) publishes device and dtype only.
+    """
     key = WORKER_META_PREFIX + worker_name
+    report_of = getattr(engine, "device_report", None)
+    report = report_of() if callable(report_of) else {}
     connection.hset(
         key,
         mapping={
+            **{name: "" if value is None else str(value) for name, value in report.items()},
             "model": str(getattr(engine, "model_name", "")),
             "device": str(getattr(engine, "device", "")),
             "dtype": str(getattr(engine, "dtype", "")),
