@@ -62,9 +62,24 @@ def workers_status() -> list[dict[str, Any]]:
                 "implementation": meta.get("implementation", ""),
                 "load_seconds": float(meta["load_seconds"]) if meta.get("load_seconds") else None,
                 "instance_id": meta.get("instance_id", ""),
+                **_memory_of(meta),
             }
         )
     return sorted(found, key=lambda w: w["name"])
+
+
+def _memory_of(meta: dict[str, str]) -> dict[str, int | None]:
+    """The worker's published memory figures and out-of-memory counters as numbers (None where absent or
+    not applicable, e.g. GPU memory on a CPU worker, or a worker from before they were published)."""
+    names = (
+        "memory_allocated_bytes",
+        "max_memory_allocated_bytes",
+        "memory_total_bytes",
+        "rss_bytes",
+        "out_of_memory_splits",
+        "out_of_memory_failures",
+    )
+    return {name: int(meta[name]) if meta.get(name, "").isdigit() else None for name in names}
 
 
 def queue_counts() -> dict[str, int]:

@@ -242,6 +242,12 @@ def test_the_panel_shows_instances_queue_workers_endpoints_and_gpu_hours(
             "dtype": "bfloat16",
             "load_seconds": "4.2",
             "instance_id": instance_id,
+            "memory_allocated_bytes": str(3 * 2**30),
+            "max_memory_allocated_bytes": str(5 * 2**30),
+            "memory_total_bytes": str(80 * 2**30),
+            "rss_bytes": str(2**30),
+            "out_of_memory_splits": "2",
+            "out_of_memory_failures": "0",
         },
     )
     from rq import Worker
@@ -258,6 +264,8 @@ def test_the_panel_shows_instances_queue_workers_endpoints_and_gpu_hours(
     assert f'data-instance="{instance_id}" data-state="running"' in html
     assert "g5.xlarge" in html and "up " in html
     assert 'data-worker="gpu-1"' in html and "demo-xlnet on cuda:0 (bfloat16)" in html
+    assert "GPU memory 3.0\xa0GB of 80.0\xa0GB, peak 5.0\xa0GB" in html
+    assert "2 batches split on out of memory" in html and "too large alone" not in html
     assert 'data-stat="oldest">' in html and " d " in html  # years old, shown in days
     assert 'data-endpoint="clf-endpoint"' in html and "InService" in html and "ml.g4dn.xlarge" in html
     assert 'data-endpoint="missing-endpoint"' in html
