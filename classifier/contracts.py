@@ -22,6 +22,16 @@ STASH_KEY = "unwritten_outcomes"
 # Redis hash per worker (`inference:worker:<rq worker name>`): what the worker says about its model
 # and the instance it runs on, read by the fleet panel and the power policy.
 WORKER_META_PREFIX = "inference:worker:"
+# The engine's counters since load, published in that hash: a batch that ran out of device memory
+# and was halved, and a text that did not fit even alone.
+ENGINE_STAT_FIELDS = ("out_of_memory_splits", "out_of_memory_failures")
+# Device memory in bytes, also in that hash (empty on a CPU worker, which publishes `rss_bytes`).
+CUDA_MEMORY_FIELDS = (
+    "memory_allocated_bytes",
+    "max_memory_allocated_bytes",
+    "memory_free_bytes",
+    "memory_total_bytes",
+)
 
 # The Redis pub/sub channel a result is announced on once it is stored (`result:<item id>`): the
 # worker publishes, a long poll (`GET /api/v1/submissions/<id>?wait=N`) listens (dashboard/result_events.py).

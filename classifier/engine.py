@@ -26,6 +26,7 @@ from classifier.batching import (
     pad_batch,
     padding_overhead,
 )
+from classifier.contracts import CUDA_MEMORY_FIELDS, ENGINE_STAT_FIELDS
 from classifier.exceptions import ConfigurationError, DeviceMemoryError, ModelLoadError
 from classifier.hub import check_model_reference, offline_by_default
 from classifier.postprocess import Prediction, prediction_from_logits
@@ -36,13 +37,6 @@ logger = logging.getLogger(__name__)
 Encoded = dict[str, list[int]]
 _T = TypeVar("_T")
 TORCH_DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
-STAT_NAMES = ("out_of_memory_splits", "out_of_memory_failures")
-CUDA_MEMORY_FIELDS = (
-    "memory_allocated_bytes",
-    "max_memory_allocated_bytes",
-    "memory_free_bytes",
-    "memory_total_bytes",
-)
 
 
 @dataclass
@@ -73,7 +67,7 @@ class Engine:
     temperature: float = 1.0
     # Counters since load: `out_of_memory_splits` (a batch that ran out of device memory and was
     # halved) and `out_of_memory_failures` (a text that did not fit even alone).
-    stats: dict[str, int] = field(default_factory=lambda: dict.fromkeys(STAT_NAMES, 0), init=False)
+    stats: dict[str, int] = field(default_factory=lambda: dict.fromkeys(ENGINE_STAT_FIELDS, 0), init=False)
     _pool: ThreadPoolExecutor | None = field(default=None, init=False, repr=False)
     _pool_lock: threading.Lock = field(default_factory=threading.Lock, init=False, repr=False)
     _stats_lock: threading.Lock = field(default_factory=threading.Lock, init=False, repr=False)

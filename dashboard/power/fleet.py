@@ -16,7 +16,7 @@ from django.conf import settings
 from rq import Worker
 from rq.registry import StartedJobRegistry
 
-from classifier.contracts import WORKER_META_PREFIX, timestamp_of
+from classifier.contracts import CUDA_MEMORY_FIELDS, ENGINE_STAT_FIELDS, WORKER_META_PREFIX, timestamp_of
 from dashboard.aws import dynamodb, sagemaker
 from dashboard.compute.base import PENDING, RUNNING, Instance
 from dashboard.compute.policy import InstanceView
@@ -71,14 +71,7 @@ def workers_status() -> list[dict[str, Any]]:
 def _memory_of(meta: dict[str, str]) -> dict[str, int | None]:
     """The worker's published memory figures and out-of-memory counters as numbers (None where absent or
     not applicable, e.g. GPU memory on a CPU worker, or a worker from before they were published)."""
-    names = (
-        "memory_allocated_bytes",
-        "max_memory_allocated_bytes",
-        "memory_total_bytes",
-        "rss_bytes",
-        "out_of_memory_splits",
-        "out_of_memory_failures",
-    )
+    names = (*CUDA_MEMORY_FIELDS, "rss_bytes", *ENGINE_STAT_FIELDS)
     return {name: int(meta[name]) if meta.get(name, "").isdigit() else None for name in names}
 
 

@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from classifier.contracts import WORKER_META_PREFIX
-from classifier.engine import CUDA_MEMORY_FIELDS, _rss_bytes
+from classifier.contracts import CUDA_MEMORY_FIELDS, WORKER_META_PREFIX
+from classifier.engine import _rss_bytes
 
 
 def worker_meta_publish(**kwargs):
