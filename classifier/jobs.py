@@ -144,12 +144,12 @@ def classify_items(item_ids: list[str]) -> dict[str, int]:
         _record(item, outcome, holder=holder, model=engine.model_name, id2label=engine.id2label, timings=timings)
         for item, outcome in zip(claimed, outcomes, strict=True)
     ]
-    written, lost = _finish_with_backoff(records, job=job)
+    written, lost, known = _finish_with_backoff(records, job=job)
     taken = _not_cancelled(lost)
     if taken:
         log.warning("items %s were taken from this worker before their results were written", taken)
     stored = [record["item_id"] for record in records if record["item_id"] not in lost]
-    _results_announce(stored)
+    _results_announce(stored, known=known)
     _outcomes_log(claimed, records, item_ids=item_ids, job=job, origins=origins, lost=lost)
     _webhooks_notify(stored)
     failed = sum(1 for record in records if record["status"] == "failed" and record["item_id"] not in lost)
@@ -209,11 +209,12 @@ def _outcomes_log(
         log.info("item classified" if record["status"] == "done" else "item failed", extra=extra)
 
 
-def _results_announce(item_ids: list[str]) -> None:
-    """Wake the long polls waiting on these stored results: first, as a client waits on it (never raises)."""
+def _results_announce(item_ids: list[str], *, known: Mapping[str, dict[str, Any]] | None = None) -> None:
+    """Wake the long polls waiting on these stored results: first, as a client waits on it (never raises).
+    `known` holds the stored items the write returned, which the long polls then answer without a read."""
     from dashboard.result_events import results_announce
 
-    results_announce(item_ids=item_ids)
+    results_announce(item_ids=item_ids, items=known or {})
 
 
 def _webhooks_notify(item_ids: list[str]) -> None:
@@ -298,7 +299,7 @@ def _retry_pause(job: Any) -> None:
         time.sleep(min(settings.RESULT_WRITE_BACKOFF_S * 2 ** (attempt - 1), 30.0))
 
 
-def _finish_with_backoff(records: list[dict[str, Any]], *, job: Any) -> tuple[int, list[str]]:
+def _finish_with_backoff(records: list[dict[str, Any]], *, job: Any) -> dynamodb.Finished:
     from django.conf import settings
 
     deadline = time.monotonic() + settings.RESULT_WRITE_RETRY_SECONDS
@@ -339,9 +340,9 @@ def _stashed_write(job: Any, *, holder: str) -> int:
         )
     }
     mine = [record | {"claimed_by": holder} for record in records if record["item_id"] in taken]
-    written, lost = _finish_with_backoff(mine, job=job) if mine else (0, [])
+    written, lost, known = _finish_with_backoff(mine, job=job) if mine else dynamodb.Finished(0, [], {})
     stored = [record["item_id"] for record in mine if record["item_id"] not in lost]
-    _results_announce(stored)
+    _results_announce(stored, known=known)
     _webhooks_notify(stored)
     del job.meta[STASH_KEY]
     job.save_meta()

@@ -2,9 +2,11 @@
 
 The worker publishes on the item's own Redis channel (`classifier.contracts.result_channel`) once
 its outcome is written, and so does a cancel; `GET /api/v1/submissions/<id>?wait=N` subscribes to
-the channel and reads the item again as soon as a message comes. A message only means "read it
-again": the answer is always the item as DynamoDB has it, so a lost, late or repeated message never
-changes what a client sees, only when. Nothing is stored in Redis (pub/sub keeps no backlog).
+the channel and answers as soon as a message comes. A message is either the item's id, meaning
+"read it again", or the item's public fields as the worker's conditional write returned them
+(`ReturnValues`), which the wait answers with as they are, saving a read. Either way the answer is
+the item as DynamoDB stored it, and a lost, late or repeated message never changes what a client
+sees, only when. Nothing is stored in Redis (pub/sub keeps no backlog).
 
 Events go through the queue's own Redis client (`dashboard.queue.redis_connection`), whose short
 socket timeouts end a wait on time even when Redis hangs rather than refuses. A wait holds one
@@ -15,11 +17,12 @@ Redis away): at most wait / poll + 2 reads. Redis being away costs latency, neve
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import threading
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 from django.conf import settings
@@ -29,6 +32,7 @@ from redis.exceptions import RedisError
 from classifier.contracts import result_channel
 from dashboard.aws import dynamodb
 from dashboard.queue import redis_connection
+from dashboard.selectors import submission_public
 
 log = logging.getLogger(__name__)
 
@@ -38,18 +42,21 @@ _waiters: dict[tuple[int, int], threading.BoundedSemaphore] = {}
 _lock = threading.Lock()
 
 
-def results_announce(*, item_ids: Iterable[str]) -> None:
+def results_announce(*, item_ids: Iterable[str], items: Mapping[str, dict[str, Any]] | None = None) -> None:
     """Wake the waits on these items, whose outcomes are stored. One round trip; never raises.
 
-    Called after the write: a wait woken before it would read the old state and wait again.
+    Called after the write: a wait woken before it would read the old state and wait again. `items`
+    holds stored items as the write returned them; those are sent whole, the rest as their id.
     """
-    ids = list(item_ids)
+    ids, items = list(item_ids), items or {}
     if not ids:
         return
     try:
         pipe = redis_connection().pipeline(transaction=False)
         for item_id in ids:
-            pipe.publish(result_channel(item_id), item_id)
+            known = items.get(item_id)
+            message = json.dumps(submission_public(known)) if known is not None else item_id
+            pipe.publish(result_channel(item_id), message)
         pipe.execute()
     except RedisError as error:  # the waits find the result at their next read instead
         log.warning("could not announce %d result(s): %s", len(ids), error)
@@ -84,7 +91,9 @@ def submission_wait(*, item_id: str, wait_s: float, clock: Callable[[], float] =
             left = deadline - clock()
             if item["status"] not in PENDING or left <= 0:
                 return item
-            subscription.wait(min(left, settings.SUBMISSION_WAIT_POLL_S))
+            announced = subscription.wait(min(left, settings.SUBMISSION_WAIT_POLL_S))
+            if announced is not None and announced.get("id") == item_id and announced.get("status") not in PENDING:
+                return item | announced
     finally:
         subscription.close()
         slot.release()
@@ -101,18 +110,22 @@ class _Subscription:
         except RedisError as error:
             self._lost(error)
 
-    def wait(self, timeout: float) -> None:
-        """Return when a message comes or `timeout` seconds have passed."""
+    def wait(self, timeout: float) -> dict[str, Any] | None:
+        """Return when a message comes or `timeout` seconds have passed: the item the message holds,
+        or None (a bare id, or no message)."""
         end = time.monotonic() + timeout
         while (left := end - time.monotonic()) > 0:
             if self.pubsub is None:
                 time.sleep(left)
-                return
+                return None
             try:
-                if self.pubsub.get_message(timeout=left) is not None:
-                    return
+                message = self.pubsub.get_message(timeout=left)
             except RedisError as error:
                 self._lost(error)
+                continue
+            if message is not None:
+                return _announced_item(message.get("data"))
+        return None
 
     def close(self) -> None:
         if self.pubsub is not None:
@@ -127,3 +140,16 @@ class _Subscription:
             "result events unavailable (%s): reading the item every %.1f s", error, settings.SUBMISSION_WAIT_POLL_S
         )
         self.close()
+
+
+def _announced_item(data: Any) -> dict[str, Any] | None:
+    """The item a result message carries, or None for a bare id (or anything else)."""
+    if isinstance(data, bytes):
+        data = data.decode("utf-8", "replace")
+    if not isinstance(data, str) or not data.startswith("{"):
+        return None
+    try:
+        item = json.loads(data)
+    except ValueError:
+        return None
+    return item if isinstance(item, dict) else None

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 from classifier.contracts import timestamp_parse
 from dashboard.aws.dynamodb.bulk import items_delete_many, items_delete_own, items_put_many, items_put_new_many
-from dashboard.aws.dynamodb.claims import items_claim_many, items_finish_many
+from dashboard.aws.dynamodb.claims import Finished, items_claim_many, items_finish_many
 from dashboard.aws.dynamodb.generations import (
     GENERATION_FIELDS,
     generation_get,
@@ -89,6 +89,7 @@ __all__ = [
     "RETRY_CAP_SECONDS",
     "STATUSES",
     "TRANSACT_LIMIT",
+    "Finished",
     "ItemFilter",
     "Page",
     "batch_item_statuses",

@@ -100,8 +100,8 @@ def test_a_stale_holder_never_overwrites_a_newer_result_or_a_newer_claim(results
         {"item_id": item_id, "status": "done", "claimed_by": "old:1:a", "label": 0, "label_name": "negative"}
         for item_id in ids
     ]
-    written, lost = dynamodb.items_finish_many(outcomes=stale)
-    assert (written, lost) == (1, ids[1:])
+    written, lost, stored = dynamodb.items_finish_many(outcomes=stale)
+    assert (written, lost, list(stored)) == (1, ids[1:], [ids[0]])  # written one by one, so each is known
     with pytest.raises(ItemConflict):
         dynamodb.item_finish(**stale[1])
 

@@ -93,11 +93,30 @@ def test_a_micro_batch_writes_the_map_in_one_transaction(results_table, monkeypa
 
     monkeypatch.setattr(wire, "call", recorded)
 
-    assert dynamodb.items_finish_many(outcomes=_outcomes(ids)) == (3, [])
+    assert dynamodb.items_finish_many(outcomes=_outcomes(ids)) == (3, [], {})  # a transaction returns no items
 
     assert operations == ["transact_write_items"]
     monkeypatch.undo()
     assert [dynamodb.item_get(item_id=i)["probabilities"] for i in ids] == [{"negative": 0.75, "positive": 0.25}] * 3
+
+
+def test_a_lone_outcome_is_one_update_that_returns_the_item_as_stored(results_table, monkeypatch):
+    _running("lone-1")
+    operations: list[str] = []
+    call = wire.call
+
+    def recorded(operation, **kwargs):
+        operations.append(operation)
+        return call(operation, **kwargs)
+
+    monkeypatch.setattr(wire, "call", recorded)
+
+    written, lost, stored = dynamodb.items_finish_many(outcomes=_outcomes(["lone-1"]))
+
+    assert (written, lost, operations) == (1, [], ["update_item"])
+    monkeypatch.undo()
+    assert stored == {"lone-1": dynamodb.item_get(item_id="lone-1")}
+    assert stored["lone-1"]["status"] == "done" and stored["lone-1"]["finished_at"]
 
 
 def test_a_cancelled_transaction_writes_the_map_item_by_item(results_table):
@@ -107,7 +126,9 @@ def test_a_cancelled_transaction_writes_the_map_item_by_item(results_table):
     # One item taken from this worker cancels the transaction; the other two are written one by one.
     assert dynamodb.item_release(item_id=ids[2], claimed_by="host:1:job")
 
-    assert dynamodb.items_finish_many(outcomes=_outcomes(ids)) == (2, [ids[2]])
+    written, lost, stored = dynamodb.items_finish_many(outcomes=_outcomes(ids))
+
+    assert (written, lost, sorted(stored)) == (2, [ids[2]], ids[:2])
 
     assert [dynamodb.item_get(item_id=i)["probabilities"] for i in ids] == [
         {"negative": 0.75, "positive": 0.25},
