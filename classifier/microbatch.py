@@ -60,6 +60,10 @@ def collect(
 ) -> list[str]:
     """The job's own ids first, then waiting ones, up to `max_size`, waiting at most `max_wait_s` for more.
 
+    The wait is only for a batch that has company: when the first look finds no other job waiting,
+    the job runs alone at once. A lone text would otherwise pay the whole wait for company that, with
+    nothing queued behind it, rarely comes; under load the queue is never empty, so batches still fill.
+
     Waiting ids in `skip` (ones the caller knows are no longer queued) are left out, so they neither
     cost a claim attempt nor take a place in the batch. The job's own ids are always kept: its own
     claim decides them (a retried job may take back items it holds). `origins` is filled as in
@@ -68,11 +72,12 @@ def collect(
     batch = list(dict.fromkeys(own_ids))
     if queue is None or len(batch) >= max_size:
         return batch
-    deadline = clock() + max_wait_s
+    deadline, first = clock() + max_wait_s, True
     while True:
         seen = set(batch)
         extra = [i for i in waiting_item_ids(queue, limit=max_size, skip=skip, origins=origins) if i not in seen]
         batch = [*batch, *dict.fromkeys(extra)][:max_size]
-        if len(batch) >= max_size or clock() >= deadline:
+        if len(batch) >= max_size or clock() >= deadline or (first and not extra):
             return batch
+        first = False
         sleep(min(0.001, max(deadline - clock(), 0)))

@@ -51,7 +51,8 @@ def test_collect_leaves_out_waiting_ids_known_taken_but_never_the_jobs_own(queue
     assert collect(["own"], queue=queue, max_size=3, max_wait_s=0, skip=taken) == ["own", "w1b", "w2a"]
 
 
-def test_collect_waits_at_most_max_wait_for_more_work(queue):
+def test_collect_with_company_waits_at_most_max_wait_for_more_work(queue):
+    classify_enqueue(item_ids=["early"])  # company at the first look: worth waiting for more
     now = [0.0]
     sleeps: list[float] = []
 
@@ -63,8 +64,19 @@ def test_collect_waits_at_most_max_wait_for_more_work(queue):
 
     batch = collect(["own"], queue=queue, max_size=10, max_wait_s=0.005, clock=lambda: now[0], sleep=sleep)
 
-    assert batch == ["own", "late"]
+    assert batch == ["own", "early", "late"]
     assert now[0] == pytest.approx(0.005)
+
+
+def test_a_lone_job_does_not_wait_for_company(queue):
+    def no_sleep(seconds: float) -> None:
+        raise AssertionError("a job with nothing queued behind it must not wait")
+
+    assert collect(["own"], queue=queue, max_size=10, max_wait_s=1.0, sleep=no_sleep) == ["own"]
+    classify_enqueue(item_ids=["own"])  # its own job, still in the queue, is no company
+    assert collect(["own"], queue=queue, max_size=10, max_wait_s=1.0, sleep=no_sleep) == ["own"]
+    classify_enqueue(item_ids=["taken"])  # nor is a job whose items are known taken
+    assert collect(["own"], queue=queue, max_size=10, max_wait_s=1.0, skip={"taken"}, sleep=no_sleep) == ["own"]
 
 
 def test_a_full_batch_does_not_wait(queue):
