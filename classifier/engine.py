@@ -7,11 +7,12 @@ into `Prediction`s. Between them, `classifier.batching` groups texts of similar 
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -135,8 +136,13 @@ class Engine:
         One batch at a time with all of torch's threads splits every op across the cores, and each
         op waits for its slowest thread; on this 2-core CPU two batches at once, one thread each,
         ran 1.3-1.5x faster (docs/benchmarks.md). Batches start longest first, so the last to
-        finish is a short one. A single batch runs on the calling thread with all the threads.
+        finish is a short one. A single batch runs on the calling thread with all the threads, unless
+        it is small (`LONE_BATCH_TOKENS`): then with one.
         """
+        cost = [len(batch) * max(lengths[i] for i in batch) for batch in batches]  # padded tokens
+        if len(batches) == 1 and self.device == "cpu" and cost[0] <= LONE_BATCH_TOKENS:
+            with _one_thread():
+                return [run(batches[0])]
         if self.streams <= 1 or len(batches) <= 1:
             return [run(batch) for batch in batches]
         with self._pool_lock:
@@ -148,7 +154,6 @@ class Engine:
                     initializer=torch.set_num_threads,
                     initargs=(self.threads_per_stream,),
                 )
-        cost = [len(batch) * max(lengths[i] for i in batch) for batch in batches]
         futures = {k: self._pool.submit(run, batches[k]) for k in sorted(range(len(batches)), key=lambda k: -cost[k])}
         return [futures[k].result() for k in range(len(batches))]
 
@@ -335,6 +340,25 @@ def load_engine(
         temperature=float(getattr(network.config, "calibration_temperature", 1.0)),
         **_streams(runtime.device, streams),
     )
+
+
+# A batch of at most this many padded tokens, alone, runs on one of torch's threads on a CPU. Two
+# threads made a lone sentence only 1.1x faster (2.2 vs 2.4 ms, demo model, 2-core Zen 4), but
+# each op waits for its slowest thread, and with one core busy elsewhere (the web tier, DynamoDB
+# Local) the second thread's wait cost a lone text up to 176 ms instead of 5 (docs/benchmarks.md,
+# "Submit-to-result latency"). Bigger batches still split: 336 tokens ran 1.5x faster on two.
+LONE_BATCH_TOKENS = 192
+
+
+@contextlib.contextmanager
+def _one_thread() -> Iterator[None]:
+    """torch on one thread in the calling OS thread for the block (the count is per OS thread)."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
 
 
 def _streams(device: str, requested: int | None) -> dict[str, int]:

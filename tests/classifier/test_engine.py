@@ -155,6 +155,36 @@ def test_batches_run_on_several_streams_and_come_back_in_order(tiny_model_dir) -
             assert outcome.label == expected.label
 
 
+def test_a_lone_small_batch_runs_on_one_thread_and_a_big_one_on_all(tiny_model_dir) -> None:
+    import torch
+
+    from classifier.engine import LONE_BATCH_TOKENS, load_engine
+
+    engine = load_engine(str(tiny_model_dir), device="cpu", dtype="float32", max_batch_size=64, streams=1)
+    seen: list[int] = []
+    real_forward = engine.forward
+
+    def forward(encoded):
+        seen.append(torch.get_num_threads())
+        return real_forward(encoded)
+
+    engine.forward = forward
+    before = torch.get_num_threads()
+    torch.set_num_threads(2)
+    try:
+        short = "Lovely."
+        long = " ".join(["a fine and lovely day"] * 40)
+        assert len(engine.preprocess([long])[0]["input_ids"]) > LONE_BATCH_TOKENS
+        lone, big = engine.predict([short]), engine.predict([long])
+        assert seen == [1, 2]
+        assert torch.get_num_threads() == 2  # given back
+        engine.forward = real_forward
+        assert lone[0].probabilities == pytest.approx(engine.predict([short])[0].probabilities, abs=1e-6)
+        assert big[0].label == engine.predict([long])[0].label
+    finally:
+        torch.set_num_threads(before)
+
+
 def test_stream_settings(monkeypatch: pytest.MonkeyPatch) -> None:
     import torch
 
