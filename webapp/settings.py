@@ -198,7 +198,8 @@ SUBMISSION_WAIT_MAX_WAITERS = env_int(
 )
 
 # --- Inference worker: micro-batching across queued jobs (see classifier/microbatch.py) ------
-# The largest batch one forward pass takes, and how long a job waits for more work to join it.
+# The largest batch one forward pass takes, and how long a job that found others queued waits for
+# more work to join it; a job with nothing queued behind it runs at once.
 MICROBATCH_MAX_SIZE = env_int("MICROBATCH_MAX_SIZE", 64, minimum=1)
 MICROBATCH_MAX_WAIT_MS = env_int("MICROBATCH_MAX_WAIT_MS", 5, minimum=0)
 
