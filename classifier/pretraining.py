@@ -147,25 +147,35 @@ def permutation_batch(
     size = len(sequences)
     input_ids = torch.full((size, width), pad_id, dtype=torch.long)
     attention_mask = torch.zeros(size, width)
-    perm_mask = torch.zeros(size, width, width)
-    target_mapping = torch.zeros(size, predicted, width)
-    labels = torch.full((size, predicted), -100, dtype=torch.long)
+    # Every target as (row, slot, column, turn in the factorisation order, token): the draws happen
+    # per row in Python, the masks are then filled in one tensor operation each.
+    rows: list[int] = []
+    slots: list[int] = []
+    columns: list[int] = []
+    turns: list[int] = []
+    tokens_at: list[int] = []
     for row, (tokens, targets) in enumerate(zip(sequences, chosen, strict=True)):
         offset = width - len(tokens) - 2
         input_ids[row, offset:] = torch.tensor([*tokens, sep_id, cls_id])
         attention_mask[row, offset:] = 1
         order = list(range(len(targets)))
         rng.shuffle(order)
-        rank = torch.full((width,), -1.0)
-        is_target = torch.zeros(width, dtype=torch.bool)
-        for slot, (position, turn) in enumerate(zip(targets, order, strict=True)):
-            rank[offset + position] = turn
-            is_target[offset + position] = True
-            target_mapping[row, slot, offset + position] = 1
-            labels[row, slot] = tokens[position]
-        # Query i may not see key j when j is a target at or after i in the factorisation order;
-        # non-targets have rank -1, so they see every non-target and no target.
-        perm_mask[row] = ((rank[:, None] <= rank[None, :]) & is_target[None, :]).float()
+        rows += [row] * len(targets)
+        slots += range(len(targets))
+        columns += [offset + position for position in targets]
+        turns += order
+        tokens_at += [tokens[position] for position in targets]
+    row_index, slot_index, column_index = torch.tensor(rows), torch.tensor(slots), torch.tensor(columns)
+    rank = torch.full((size, width), -1.0)
+    rank[row_index, column_index] = torch.tensor(turns, dtype=torch.float)
+    is_target = rank >= 0
+    # Query i may not see key j when j is a target at or after i in the factorisation order;
+    # non-targets have rank -1, so they see every non-target and no target.
+    perm_mask = ((rank[:, :, None] <= rank[:, None, :]) & is_target[:, None, :]).float()
+    target_mapping = torch.zeros(size, predicted, width)
+    target_mapping[row_index, slot_index, column_index] = 1
+    labels = torch.full((size, predicted), -100, dtype=torch.long)
+    labels[row_index, slot_index] = torch.tensor(tokens_at)
     return {
         "input_ids": input_ids,
         "attention_mask": attention_mask,

@@ -43,10 +43,8 @@ def test_targets_never_include_sep_cls_or_padding() -> None:
                 assert int(out["input_ids"][b, int(row.argmax())]) not in (SEP, CLS, PAD)
 
 
-def test_the_perm_mask_is_a_factorisation_order_over_the_targets() -> None:
-    out = batch([list(range(10, 40))], seed=3)
-    mask = out["perm_mask"][0]
-    targets = [int(row.argmax()) for row in out["target_mapping"][0]]
+def assert_factorisation_order(mask: torch.Tensor, mapping: torch.Tensor) -> None:
+    targets = [int(row.argmax()) for row in mapping if row.sum()]
     others = [i for i in range(mask.shape[0]) if i not in targets]
     # Nobody sees a target's content except the targets after it in the order; non-targets see each other.
     assert mask[others][:, others].sum() == 0
@@ -56,6 +54,20 @@ def test_the_perm_mask_is_a_factorisation_order_over_the_targets() -> None:
     assert sorted(seen_by.values()) == list(range(len(targets)))
     for t in targets:
         assert mask[t, t] == 1  # a target's query stream never sees its own content
+
+
+def test_the_perm_mask_is_a_factorisation_order_over_the_targets() -> None:
+    out = batch([list(range(10, 40))], seed=3)
+    assert_factorisation_order(out["perm_mask"][0], out["target_mapping"][0])
+
+
+def test_each_row_of_a_batch_has_its_own_factorisation_order() -> None:
+    out = batch([list(range(10, 40)), list(range(50, 58)), list(range(60, 80))], seed=4)
+    for row in range(3):
+        assert_factorisation_order(out["perm_mask"][row], out["target_mapping"][row])
+    # The shorter rows have fewer targets; their spare slots predict nothing.
+    assert [int((labels != -100).sum()) for labels in out["labels"]] == [5, 1, 3]
+    assert out["target_mapping"][1, 1:].sum() == 0
 
 
 def test_the_same_seed_gives_the_same_batch() -> None:
