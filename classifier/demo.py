@@ -10,7 +10,9 @@ in miniature what XLNet's authors did:
    split for the temperature that calibrates its confidences;
 5. an evaluation on the test split, per source, through the worker's own engine, in metrics.json.
 Steps 3 and 4 are the same functions as `manage.py pretrain_xlnet` and `manage.py train_classifier`,
-which take a real hub id or directory where weights exist.
+which take a real hub id or directory where weights exist. As with XLNet's own checkpoints, steps 2
+and 3 ran once, for far longer than a build may take, and their output is shipped
+(`classifier.demo_base`); a build checks it and runs steps 4 and 5.
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ from pathlib import Path
 from tempfile import TemporaryDirectory
 from typing import Any
 
+from classifier.demo_base import DEMO_BASE, demo_base_check, demo_base_save
 from classifier.hub import offline_by_default
 from classifier.metrics import classification_report
 from classifier.pretraining import pretrain_xlnet
@@ -40,13 +43,14 @@ CORPUS_FILES = ("train.csv", "validation.csv", "test.csv", "unlabelled.txt")
 
 @dataclass(frozen=True)
 class DemoSize:
-    """Model and schedule sizes. The defaults build in under 3 minutes on two CPU cores (an AMD
-    EPYC Zen 3 without AVX-512), because `make run` and CI build the model on first use.
+    """Model and schedule sizes.
 
-    Pre-training is the costly phase (each step runs XLNet's two streams over 64 texts and a
-    softmax over the vocabulary for the predicted tokens): 800 steps, about 80 s on an idle
-    machine, are about twice through the corpus's text. `bench/quality.py` measures what that buys
-    over none (docs/benchmarks.md).
+    A build fine-tunes the shipped base (`classifier.demo_base`), which was pre-trained once with
+    these sizes for `pretrain_steps`: each step runs XLNet's two streams over 64 texts and a softmax
+    over the vocabulary for the predicted tokens, so that run takes tens of minutes on two CPU
+    cores, against a fine-tuning build of about a minute (`make run` and CI build the model on
+    first use). `bench/quality.py` measures what the pre-training buys over none
+    (docs/benchmarks.md).
     """
 
     vocab_size: int = 8000
@@ -57,7 +61,7 @@ class DemoSize:
     n_layer: int = 2
     n_head: int = 4
     d_inner: int = 512
-    pretrain_steps: int = 800
+    pretrain_steps: int = 16000
     pretrain_lr: float = 2e-3
     pretrain_batch_size: int = 64
     pretrain_max_length: int = 64
@@ -80,12 +84,17 @@ def build_demo_model(
     corpus: str | Path,
     size: DemoSize = DEMO,
     pretrain: bool = True,
+    base: Path | None = DEMO_BASE,
+    save_base: Path | None = None,
     seed: int = 0,
     progress: bool = True,
 ) -> dict[str, Any]:
     """Build the demo classifier into `out` from a corpus folder and return its metrics.
 
-    `pretrain=False` fine-tunes the random initialisation directly: the baseline that shows what
+    By default it fine-tunes the shipped pre-trained base (`classifier.demo_base`), checked against
+    its pins and the corpus's text. `base=None` builds the vocabulary and a random XLNet here and
+    pre-trains it for `size.pretrain_steps` (`save_base` then keeps that base, ready to ship).
+    `pretrain=False` fine-tunes a random initialisation directly: the baseline that shows what
     pre-training is worth (`bench/quality.py`). The metrics, also in `out/metrics.json`, hold the
     validation report, the calibration, the test report per source and each phase's seconds.
     """
@@ -94,32 +103,43 @@ def build_demo_model(
     _check_corpus(corpus)
     seconds: dict[str, float] = {}
     with TemporaryDirectory(prefix="demo-base-") as tmp:
-        base, pretrained = Path(tmp) / "base", Path(tmp) / "pretrained"
         clock = time.perf_counter()
-        _say(progress, f"vocabulary: {size.vocab_size} SentencePiece pieces from {corpus / 'unlabelled.txt'}")
-        tokenizer = build_tokenizer(
-            _lines(corpus / "unlabelled.txt"), base, vocab_size=size.vocab_size, lowercase=size.lowercase
-        )
-        build_base_model(base, tokenizer, size, seed=seed)
-        seconds["tokenizer"] = time.perf_counter() - clock
-        pretraining = None
-        if pretrain and size.pretrain_steps > 0:
-            clock = time.perf_counter()
-            pretraining = pretrain_xlnet(
-                base=str(base),
-                texts=corpus / "unlabelled.txt",
-                out=pretrained,
-                steps=size.pretrain_steps,
-                lr=size.pretrain_lr,
-                batch_size=size.pretrain_batch_size,
-                max_length=size.pretrain_max_length,
-                seed=seed,
-                progress=progress,
+        if pretrain and base is not None:
+            _say(progress, f"pre-trained base: {base}")
+            pretraining = demo_base_check(base, texts=corpus / "unlabelled.txt")
+            start, tokenizer = base, _tokenizer(base)
+            _say(progress, f"  checked: {_pretraining_summary(pretraining)}")
+            seconds["base_check"] = time.perf_counter() - clock
+        else:
+            start = Path(tmp) / "base"
+            _say(progress, f"vocabulary: {size.vocab_size} SentencePiece pieces from {corpus / 'unlabelled.txt'}")
+            tokenizer = build_tokenizer(
+                _lines(corpus / "unlabelled.txt"), start, vocab_size=size.vocab_size, lowercase=size.lowercase
             )
-            seconds["pretraining"] = time.perf_counter() - clock
+            build_base_model(start, tokenizer, size, seed=seed)
+            seconds["tokenizer"] = time.perf_counter() - clock
+            pretraining = None
+            if pretrain and size.pretrain_steps > 0:
+                clock = time.perf_counter()
+                start = Path(tmp) / "pretrained"
+                pretraining = pretrain_xlnet(
+                    base=str(Path(tmp) / "base"),
+                    texts=corpus / "unlabelled.txt",
+                    out=start,
+                    steps=size.pretrain_steps,
+                    lr=size.pretrain_lr,
+                    batch_size=size.pretrain_batch_size,
+                    max_length=size.pretrain_max_length,
+                    seed=seed,
+                    progress=progress,
+                )
+                seconds["pretraining"] = time.perf_counter() - clock
+                if save_base is not None:
+                    pins = demo_base_save(start, save_base, texts=corpus / "unlabelled.txt")
+                    _say(progress, f"saved the pre-trained base in {save_base}; its pins: {json.dumps(pins, indent=2)}")
         clock = time.perf_counter()
         metrics = train_classifier(
-            base=str(pretrained if pretraining else base),
+            base=str(start),
             data=corpus / "train.csv",
             validation=corpus / "validation.csv",
             out=out,
@@ -136,8 +156,8 @@ def build_demo_model(
     _say(progress, f"evaluating on {corpus / 'test.csv'}")
     metrics["test"] = evaluate_by_source(out, corpus / "test.csv")
     seconds["evaluation"] = time.perf_counter() - clock
-    # The base lived in a temporary directory; record what it was instead of where.
-    metrics["base"] = "demo XLNet, pre-trained here" if pretraining else "demo XLNet, randomly initialised"
+    # A base built here lived in a temporary directory; record what it was instead of where.
+    metrics["base"] = _base_name(pretrain=pretrain, shipped=base, pretraining=pretraining)
     metrics["pretraining"] = pretraining and {k: v for k, v in pretraining.items() if k not in ("model", "base")}
     metrics["corpus"] = _manifest(corpus)
     metrics["demo"] = {**asdict(size), "vocab_size_actual": len(tokenizer), "pretrained": bool(pretraining)}
@@ -256,3 +276,24 @@ def _csv_rows(path: Path) -> list[dict[str, str]]:
 def _manifest(corpus: Path) -> dict[str, Any] | str:
     manifest = corpus / "manifest.json"
     return json.loads(manifest.read_text()) if manifest.is_file() else str(corpus)
+
+
+def _tokenizer(base: Path) -> Any:
+    from transformers import AutoTokenizer
+
+    return AutoTokenizer.from_pretrained(str(base))
+
+
+def _pretraining_summary(record: dict[str, Any]) -> str:
+    machine = record.get("machine", {}).get("cpu", "an unrecorded machine")
+    minutes = record.get("train_seconds", 0) / 60
+    return (
+        f"{record.get('steps')} steps of pre-training, loss {record.get('first_loss')} -> "
+        f"{record.get('final_loss')}, {minutes:.0f} min on {machine}"
+    )
+
+
+def _base_name(*, pretrain: bool, shipped: Path | None, pretraining: dict[str, Any] | None) -> str:
+    if pretrain and shipped is not None:
+        return f"demo XLNet, pre-trained once and shipped ({shipped.name})"
+    return "demo XLNet, pre-trained here" if pretraining else "demo XLNet, randomly initialised"

@@ -45,7 +45,7 @@ def tiny_model_dir(tmp_path_factory: pytest.TempPathFactory, tiny_corpus: Path) 
     from classifier.demo import TINY, build_demo_model
 
     out = tmp_path_factory.mktemp("models") / "tiny"
-    build_demo_model(out, corpus=tiny_corpus, size=TINY, progress=False)
+    build_demo_model(out, corpus=tiny_corpus, size=TINY, base=None, progress=False)
     return out
 
 

@@ -1,0 +1,101 @@
+"""The demo's pre-trained base: the small XLNet of `classifier.demo.DEMO`, pre-trained once and shipped.
+
+Pre-training that pays off on this corpus takes far longer than a build may (tens of minutes on two
+CPU cores against a three-minute build), so it is done the way XLNet's own checkpoints are: once,
+by the same `pretrain_xlnet` as `manage.py pretrain_xlnet`, and then shipped. Every demo build
+fine-tunes from it. The folder holds the XLNet LM weights in float16 (training loads them as
+float32), the SentencePiece vocabulary, and `pretraining.json`, the run's own record: its steps,
+schedule, losses, seconds, machine, and the SHA-256 of the text it was pre-trained on.
+
+The files are pinned by SHA-256 below, and a base is only used with the corpus whose text it was
+pre-trained on. `manage.py build_demo_model --pretrain-here --save-base DIR` makes a new one and
+prints its pins.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import platform
+import shutil
+from pathlib import Path
+from typing import Any
+
+from classifier.exceptions import ModelLoadError, TrainingDataError
+from classifier.pretraining import PRETRAINING_FILE
+
+DEMO_BASE = Path(__file__).parent / "data" / "demo_base"
+# What the shipped base must be, file by file.
+DEMO_BASE_SHA256 = {
+    "config.json": "ba41e58aaf32ef9081ddb043cd684e6b885a87a603af0df09ece038295261127",
+    "model.safetensors": "2262b42c3f92cdd92d059d39065bd6f4d01c9888ab8c7df43993634a8c476b0e",
+    "pretraining.json": "8f5ac340098fca5768723e5470c66d1566086602c8447bade70609c562b62243",
+    "spiece.model": "bd1f5d7f93ec77a1cc5f26927ef8c07dcefa16707cc0acf03df083978d8b66e9",
+    "tokenizer_config.json": "9097e93479a67f9209223868927232e50fb8691f958bea15da2d21db5aa210d8",
+}
+TEXTS_SHA256 = "texts_sha256"
+
+
+def demo_base_check(base: Path, *, texts: Path, pins: dict[str, str] | None = None) -> dict[str, Any]:
+    """The base's pre-training record, once every file matches its pin and the text is `texts`.
+
+    `pins` defaults to the shipped base's (`DEMO_BASE_SHA256`).
+
+    Raises ModelLoadError for a missing or changed file, and TrainingDataError when the base was
+    pre-trained on other text than this corpus's (a base and its vocabulary go with one corpus).
+    """
+    for name, expected in (DEMO_BASE_SHA256 if pins is None else pins).items():
+        path = base / name
+        if not path.is_file():
+            raise ModelLoadError(f"{base} is not the demo's pre-trained base: {name} is missing")
+        if file_sha256(path) != expected:
+            raise ModelLoadError(f"{path} does not match its pinned SHA-256; restore it from git or make a new base")
+    record = json.loads((base / PRETRAINING_FILE).read_text())
+    if record.get(TEXTS_SHA256) != file_sha256(texts):
+        raise TrainingDataError(
+            f"{base} was pre-trained on other text than {texts}; make a base for this corpus with "
+            "`manage.py build_demo_model --pretrain-here --save-base DIR`"
+        )
+    return record
+
+
+def demo_base_save(pretrained: Path, out: Path, *, texts: Path) -> dict[str, str]:
+    """Write the shippable files of a `pretrain_xlnet` output to `out`; return their SHA-256 pins."""
+    import torch
+    from transformers import XLNetLMHeadModel
+
+    out.mkdir(parents=True, exist_ok=True)
+    for stale in out.iterdir():
+        if stale.is_file():
+            stale.unlink()
+    model = XLNetLMHeadModel.from_pretrained(str(pretrained), dtype=torch.float32)
+    model.half().save_pretrained(str(out))
+    for name in ("spiece.model", "tokenizer_config.json"):
+        shutil.copyfile(pretrained / name, out / name)
+    record = json.loads((pretrained / PRETRAINING_FILE).read_text())
+    record.pop("model", None)
+    record["base"] = "demo XLNet, randomly initialised (classifier.demo.build_base_model)"
+    record[TEXTS_SHA256] = file_sha256(texts)
+    record["machine"] = {"cpu": _cpu_name(), "python": platform.python_version(), "torch": torch.__version__}
+    record["weights"] = "float16"
+    (out / PRETRAINING_FILE).write_text(json.dumps(record, indent=2) + "\n")
+    for extra in set(path.name for path in out.iterdir()) - set(DEMO_BASE_SHA256):
+        (out / extra).unlink()  # e.g. generation_config.json, which a classifier base does not need
+    return {name: file_sha256(out / name) for name in sorted(DEMO_BASE_SHA256)}
+
+
+def file_sha256(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def _cpu_name() -> str:
+    """The CPU's name with its family and model (one name covers several AMD generations)."""
+    try:
+        lines = Path("/proc/cpuinfo").read_text().splitlines()
+    except OSError:
+        return platform.processor() or platform.machine()
+    fields: dict[str, str] = {}
+    for line in lines:
+        key, _, value = line.partition(":")
+        fields.setdefault(key.strip(), value.strip())
+    return f"{fields.get('model name', '?')}, family {fields.get('cpu family', '?')} model {fields.get('model', '?')}"
