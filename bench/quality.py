@@ -3,8 +3,9 @@
     .venv/bin/python bench/quality.py            # a table
     .venv/bin/python bench/quality.py --json     # one JSON object
 
-Builds the demo model exactly as `manage.py build_demo_model` does (the real-text corpus, XLNet
-pre-training, fine-tuning, temperature scaling), then, on the same test split of the same corpus:
+Builds the demo model exactly as `manage.py build_demo_model` does (the real-text corpus, the shipped
+XLNet base pre-trained on its text, fine-tuning, temperature scaling), then, on the same test split
+of the same corpus:
 - majority: always the training split's most common label;
 - tfidf_lr: TF-IDF of word 1-2 grams and logistic regression (scikit-learn, dev-only), C chosen on
   the validation split;
@@ -16,7 +17,8 @@ Every model is also scored on tests/classifier/data/obvious_sentences.csv, ordin
 for this project and in none of the sources.
 
 Prints accuracy and macro-F1 overall and per source, expected calibration error before and after
-temperature scaling (on the test split), the gain from pre-training, and build seconds. All
+temperature scaling (on the test split), the gain from pre-training, and build seconds, and pairs
+the demo model with each baseline sentence by sentence (exact McNemar p-values, `*_p`). All
 figures come from one run on one machine; the ratios (`vs_tfidf_lr`) are what carry over between
 machines, not the seconds.
 """
