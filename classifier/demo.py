@@ -61,7 +61,7 @@ class DemoSize:
     n_layer: int = 2
     n_head: int = 4
     d_inner: int = 512
-    pretrain_steps: int = 16000
+    pretrain_steps: int = 32000
     pretrain_lr: float = 2e-3
     pretrain_batch_size: int = 64
     pretrain_max_length: int = 64

@@ -28,9 +28,9 @@ DEMO_BASE = Path(__file__).parent / "data" / "demo_base"
 # What the shipped base must be, file by file.
 DEMO_BASE_SHA256 = {
     "config.json": "ba41e58aaf32ef9081ddb043cd684e6b885a87a603af0df09ece038295261127",
-    "model.safetensors": "2262b42c3f92cdd92d059d39065bd6f4d01c9888ab8c7df43993634a8c476b0e",
-    "pretraining.json": "8f5ac340098fca5768723e5470c66d1566086602c8447bade70609c562b62243",
-    "spiece.model": "bd1f5d7f93ec77a1cc5f26927ef8c07dcefa16707cc0acf03df083978d8b66e9",
+    "model.safetensors": "4b72fa0b0520cde9482c7e1962af77db3f259570cc5c8abc1479eefa01fca9be",
+    "pretraining.json": "50ccef40834740233ca6acf436c56e2e7eb5906711e7fa9058e77c211007defa",
+    "spiece.model": "e448c5c33fa197423ee080d206c1f450943b7a6b247680ab0cbaf52b63d1ef19",
     "tokenizer_config.json": "9097e93479a67f9209223868927232e50fb8691f958bea15da2d21db5aa210d8",
 }
 TEXTS_SHA256 = "texts_sha256"
