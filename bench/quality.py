@@ -26,7 +26,6 @@ machines, not the seconds.
 from __future__ import annotations
 
 import argparse
-import contextlib
 import csv
 import json
 import math
@@ -153,6 +152,7 @@ def vader_row(train, test, obvious) -> dict[str, Any]:
 def run(corpus_cache: Path) -> dict[str, Any]:
     from classifier.corpus import corpus_prepare
     from classifier.demo import build_demo_model
+    from classifier.runtime import cpu_name
 
     corpus = corpus_prepare(corpus_cache, say=lambda line: print(line, file=sys.stderr))
     train, validation, test = (read_split(corpus / f"{name}.csv") for name in ("train", "validation", "test"))
@@ -177,7 +177,7 @@ def run(corpus_cache: Path) -> dict[str, Any]:
         del row[HITS]
     return {
         "bench": "quality",
-        "cpu": cpu_model(),
+        "cpu": cpu_name(),
         "threads": _threads(),
         "test_sentences": len(test),
         "obvious_sentences": len(obvious),
@@ -217,16 +217,6 @@ def print_table(result: dict[str, Any]) -> None:
         f"{result['ece_after_scaling']:.3f} after scaling; build {result['build_seconds']:.0f} s "
         f"({result['rows']['demo_xlnet']['build']})"
     )
-
-
-def cpu_model() -> str:
-    fields: dict[str, str] = {}
-    with contextlib.suppress(OSError):
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            key, _, value = line.partition(":")
-            fields.setdefault(key.strip(), value.strip())
-    name = fields.get("model name", "unknown CPU")
-    return f"{name} (family {fields.get('cpu family', '?')}, model {fields.get('model', '?')})"
 
 
 def _threads() -> int:

@@ -102,41 +102,20 @@ def build_demo_model(
     corpus = Path(corpus)
     _check_corpus(corpus)
     seconds: dict[str, float] = {}
+    pretraining: dict[str, Any] | None
     with TemporaryDirectory(prefix="demo-base-") as tmp:
-        clock = time.perf_counter()
         if pretrain and base is not None:
+            clock = time.perf_counter()
             _say(progress, f"pre-trained base: {base}")
             pretraining = demo_base_check(base, texts=corpus / "unlabelled.txt")
             start, tokenizer = base, _tokenizer(base)
             _say(progress, f"  checked: {_pretraining_summary(pretraining)}")
             seconds["base_check"] = time.perf_counter() - clock
         else:
-            start = Path(tmp) / "base"
-            _say(progress, f"vocabulary: {size.vocab_size} SentencePiece pieces from {corpus / 'unlabelled.txt'}")
-            tokenizer = build_tokenizer(
-                _lines(corpus / "unlabelled.txt"), start, vocab_size=size.vocab_size, lowercase=size.lowercase
-            )
-            build_base_model(start, tokenizer, size, seed=seed)
-            seconds["tokenizer"] = time.perf_counter() - clock
-            pretraining = None
-            if pretrain and size.pretrain_steps > 0:
-                clock = time.perf_counter()
-                start = Path(tmp) / "pretrained"
-                pretraining = pretrain_xlnet(
-                    base=str(Path(tmp) / "base"),
-                    texts=corpus / "unlabelled.txt",
-                    out=start,
-                    steps=size.pretrain_steps,
-                    lr=size.pretrain_lr,
-                    batch_size=size.pretrain_batch_size,
-                    max_length=size.pretrain_max_length,
-                    seed=seed,
-                    progress=progress,
-                )
-                seconds["pretraining"] = time.perf_counter() - clock
-                if save_base is not None:
-                    pins = demo_base_save(start, save_base, texts=corpus / "unlabelled.txt")
-                    _say(progress, f"saved the pre-trained base in {save_base}; its pins: {json.dumps(pins, indent=2)}")
+            start, tokenizer, pretraining = _base_built_here(
+                Path(tmp), corpus=corpus, size=size, pretrain=pretrain, save_base=save_base, seed=seed,
+                progress=progress, seconds=seconds,
+            )  # fmt: skip
         clock = time.perf_counter()
         metrics = train_classifier(
             base=str(start),
@@ -167,6 +146,47 @@ def build_demo_model(
     }
     (Path(out) / METRICS_FILE).write_text(json.dumps(metrics, indent=2) + "\n")
     return metrics
+
+
+def _base_built_here(
+    tmp: Path,
+    *,
+    corpus: Path,
+    size: DemoSize,
+    pretrain: bool,
+    save_base: Path | None,
+    seed: int,
+    progress: bool,
+    seconds: dict[str, float],
+) -> tuple[Path, Any, dict[str, Any] | None]:
+    """A vocabulary and a random XLNet in `tmp`, pre-trained for `size.pretrain_steps` when `pretrain`:
+    the directory to fine-tune, its tokenizer, and the pre-training summary (None without). Each
+    phase's seconds go into `seconds`."""
+    clock = time.perf_counter()
+    texts = corpus / "unlabelled.txt"
+    _say(progress, f"vocabulary: {size.vocab_size} SentencePiece pieces from {texts}")
+    tokenizer = build_tokenizer(_lines(texts), tmp / "base", vocab_size=size.vocab_size, lowercase=size.lowercase)
+    build_base_model(tmp / "base", tokenizer, size, seed=seed)
+    seconds["tokenizer"] = time.perf_counter() - clock
+    if not pretrain or size.pretrain_steps <= 0:
+        return tmp / "base", tokenizer, None
+    clock = time.perf_counter()
+    pretraining = pretrain_xlnet(
+        base=str(tmp / "base"),
+        texts=texts,
+        out=tmp / "pretrained",
+        steps=size.pretrain_steps,
+        lr=size.pretrain_lr,
+        batch_size=size.pretrain_batch_size,
+        max_length=size.pretrain_max_length,
+        seed=seed,
+        progress=progress,
+    )
+    seconds["pretraining"] = time.perf_counter() - clock
+    if save_base is not None:
+        pins = demo_base_save(tmp / "pretrained", save_base, texts=texts)
+        _say(progress, f"saved the pre-trained base in {save_base}; its pins: {json.dumps(pins, indent=2)}")
+    return tmp / "pretrained", tokenizer, pretraining
 
 
 def evaluate_by_source(model: str | Path, data: str | Path) -> dict[str, Any]:

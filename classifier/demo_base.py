@@ -14,15 +14,16 @@ prints its pins.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import platform
 import shutil
 from pathlib import Path
 from typing import Any
 
+from classifier.corpus import sha256_of
 from classifier.exceptions import ModelLoadError, TrainingDataError
 from classifier.pretraining import PRETRAINING_FILE
+from classifier.runtime import cpu_name
 
 DEMO_BASE = Path(__file__).parent / "data" / "demo_base"
 # What the shipped base must be, file by file.
@@ -48,10 +49,10 @@ def demo_base_check(base: Path, *, texts: Path, pins: dict[str, str] | None = No
         path = base / name
         if not path.is_file():
             raise ModelLoadError(f"{base} is not the demo's pre-trained base: {name} is missing")
-        if file_sha256(path) != expected:
+        if sha256_of(path) != expected:
             raise ModelLoadError(f"{path} does not match its pinned SHA-256; restore it from git or make a new base")
     record = json.loads((base / PRETRAINING_FILE).read_text())
-    if record.get(TEXTS_SHA256) != file_sha256(texts):
+    if record.get(TEXTS_SHA256) != sha256_of(texts):
         raise TrainingDataError(
             f"{base} was pre-trained on other text than {texts}; make a base for this corpus with "
             "`manage.py build_demo_model --pretrain-here --save-base DIR`"
@@ -65,9 +66,6 @@ def demo_base_save(pretrained: Path, out: Path, *, texts: Path) -> dict[str, str
     from transformers import XLNetLMHeadModel
 
     out.mkdir(parents=True, exist_ok=True)
-    for stale in out.iterdir():
-        if stale.is_file():
-            stale.unlink()
     model = XLNetLMHeadModel.from_pretrained(str(pretrained), dtype=torch.float32)
     model.half().save_pretrained(str(out))
     for name in ("spiece.model", "tokenizer_config.json"):
@@ -75,27 +73,12 @@ def demo_base_save(pretrained: Path, out: Path, *, texts: Path) -> dict[str, str
     record = json.loads((pretrained / PRETRAINING_FILE).read_text())
     record.pop("model", None)
     record["base"] = "demo XLNet, randomly initialised (classifier.demo.build_base_model)"
-    record[TEXTS_SHA256] = file_sha256(texts)
-    record["machine"] = {"cpu": _cpu_name(), "python": platform.python_version(), "torch": torch.__version__}
+    record[TEXTS_SHA256] = sha256_of(texts)
+    record["machine"] = {"cpu": cpu_name(), "python": platform.python_version(), "torch": torch.__version__}
     record["weights"] = "float16"
     (out / PRETRAINING_FILE).write_text(json.dumps(record, indent=2) + "\n")
-    for extra in set(path.name for path in out.iterdir()) - set(DEMO_BASE_SHA256):
-        (out / extra).unlink()  # e.g. generation_config.json, which a classifier base does not need
-    return {name: file_sha256(out / name) for name in sorted(DEMO_BASE_SHA256)}
-
-
-def file_sha256(path: Path) -> str:
-    return hashlib.sha256(path.read_bytes()).hexdigest()
-
-
-def _cpu_name() -> str:
-    """The CPU's name with its family and model (one name covers several AMD generations)."""
-    try:
-        lines = Path("/proc/cpuinfo").read_text().splitlines()
-    except OSError:
-        return platform.processor() or platform.machine()
-    fields: dict[str, str] = {}
-    for line in lines:
-        key, _, value = line.partition(":")
-        fields.setdefault(key.strip(), value.strip())
-    return f"{fields.get('model name', '?')}, family {fields.get('cpu family', '?')} model {fields.get('model', '?')}"
+    for extra in {path.name for path in out.iterdir() if path.is_file()} - set(DEMO_BASE_SHA256):
+        # Whatever else is there: an older base's leftovers, or generation_config.json, which a
+        # classifier base does not need.
+        (out / extra).unlink()
+    return {name: sha256_of(out / name) for name in sorted(DEMO_BASE_SHA256)}

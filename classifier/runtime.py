@@ -67,6 +67,19 @@ def cpu_flags(cpuinfo: Path = Path("/proc/cpuinfo")) -> frozenset[str]:
     return frozenset()
 
 
+def cpu_name(cpuinfo: Path = Path("/proc/cpuinfo")) -> str:
+    """The CPU's name with its family and model: one name ("AMD EPYC") covers several generations."""
+    fields: dict[str, str] = {}
+    try:
+        for line in cpuinfo.read_text().splitlines():
+            key, _, value = line.partition(":")
+            fields.setdefault(key.strip(), value.strip())
+    except OSError:
+        pass
+    name = fields.get("model name", "unknown CPU")
+    return f"{name} (family {fields.get('cpu family', '?')}, model {fields.get('model', '?')})"
+
+
 def cpu_has_fast_bf16(flags: frozenset[str], *, torch_reports: bool = False) -> bool:
     """True when /proc/cpuinfo lists a fast bf16 unit, or torch's own probe found one."""
     return bool(flags & FAST_BF16_CPU_FLAGS) or torch_reports

@@ -18,7 +18,7 @@ from classifier.corpus.build import (
     corpus_write,
     normalise,
 )
-from classifier.corpus.sources import SOURCES, Source, fetch_sources
+from classifier.corpus.sources import SOURCES, Source, fetch_sources, sha256_of
 
 
 def corpus_prepare(folder: str | Path, *, say: Callable[[str], None] = lambda _: None) -> Path:
@@ -53,4 +53,5 @@ __all__ = [
     "corpus_write",
     "fetch_sources",
     "normalise",
+    "sha256_of",
 ]

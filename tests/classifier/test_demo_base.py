@@ -8,8 +8,9 @@ from pathlib import Path
 
 import pytest
 
+from classifier.corpus import sha256_of
 from classifier.demo import TINY, build_demo_model
-from classifier.demo_base import DEMO_BASE, DEMO_BASE_SHA256, demo_base_check, file_sha256
+from classifier.demo_base import DEMO_BASE, DEMO_BASE_SHA256, demo_base_check
 from classifier.exceptions import ModelLoadError, TrainingDataError
 from classifier.pretraining import PRETRAINING_FILE
 
@@ -21,12 +22,12 @@ def saved_base(tiny_corpus: Path, tmp_path_factory: pytest.TempPathFactory) -> t
         root / "model", corpus=tiny_corpus, size=TINY, base=None, save_base=root / "base", progress=False
     )
     assert metrics["base"] == "demo XLNet, pre-trained here"
-    return root / "base", {name: file_sha256(root / "base" / name) for name in DEMO_BASE_SHA256}
+    return root / "base", {name: sha256_of(root / "base" / name) for name in DEMO_BASE_SHA256}
 
 
 def test_the_shipped_base_is_the_pinned_one() -> None:
     assert sorted(path.name for path in DEMO_BASE.iterdir()) == sorted(DEMO_BASE_SHA256)
-    assert {name: file_sha256(DEMO_BASE / name) for name in DEMO_BASE_SHA256} == DEMO_BASE_SHA256
+    assert {name: sha256_of(DEMO_BASE / name) for name in DEMO_BASE_SHA256} == DEMO_BASE_SHA256
 
 
 def test_the_shipped_base_records_a_long_pre_training_run() -> None:
@@ -49,7 +50,7 @@ def test_a_saved_base_holds_only_its_pinned_files_in_float16(saved_base) -> None
 def test_a_build_fine_tunes_a_checked_base(saved_base, tiny_corpus: Path, tmp_path: Path, monkeypatch) -> None:
     base, pins = saved_base
     record = demo_base_check(base, texts=tiny_corpus / "unlabelled.txt", pins=pins)
-    assert record["steps"] == TINY.pretrain_steps and record["texts_sha256"] == file_sha256(
+    assert record["steps"] == TINY.pretrain_steps and record["texts_sha256"] == sha256_of(
         tiny_corpus / "unlabelled.txt"
     )
     # A build checks the shipped base's pins; this base has its own.

@@ -79,3 +79,15 @@ def test_env_override_is_read_and_validated(monkeypatch: pytest.MonkeyPatch) -> 
 def test_env_default_applies_when_unset(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("CLASSIFIER_DEVICE", raising=False)
     assert env_choice("CLASSIFIER_DEVICE", ("auto", "cpu"), "auto") == "auto"
+
+
+def test_the_cpu_name_carries_its_family_and_model(tmp_path) -> None:
+    from classifier.runtime import cpu_name
+
+    cpuinfo = tmp_path / "cpuinfo"
+    cpuinfo.write_text(
+        "processor\t: 0\ncpu family\t: 26\nmodel\t\t: 2\nmodel name\t: AMD EPYC\n\n"
+        "processor\t: 1\ncpu family\t: 26\nmodel\t\t: 2\nmodel name\t: AMD EPYC\n"
+    )
+    assert cpu_name(cpuinfo) == "AMD EPYC (family 26, model 2)"
+    assert cpu_name(tmp_path / "missing") == "unknown CPU (family ?, model ?)"
