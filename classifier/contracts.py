@@ -19,6 +19,14 @@ CLASSIFY_JOB = "classifier.jobs.classify_items"
 # reconciler counts the items in it as still carried by that job.
 STASH_KEY = "unwritten_outcomes"
 
+# The job meta key of its items' texts ({item id: text}), when the web had them in hand and they are
+# short, so the worker can run the model while its claim is in flight instead of after it. The claim
+# still decides which items the job classifies, and the stored text is what a claimed item is
+# classified on should the two ever differ. Meta rather than an argument: a worker that predates it
+# ignores it. Bulk submissions leave it out, so the queue never holds a batch's worth of text.
+TEXTS_KEY = "texts"
+TEXTS_MAX_CHARS = 16_384
+
 # Redis hash per worker (`inference:worker:<rq worker name>`): what the worker says about its model
 # and the instance it runs on, read by the fleet panel and the power policy.
 WORKER_META_PREFIX = "inference:worker:"

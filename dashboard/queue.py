@@ -15,7 +15,7 @@ from redis import Redis
 from redis.exceptions import RedisError
 from rq import Queue, Retry
 
-from classifier.contracts import CLASSIFY_JOB, LOG_CONTEXT_KEY, log_context_fields
+from classifier.contracts import CLASSIFY_JOB, LOG_CONTEXT_KEY, TEXTS_KEY, TEXTS_MAX_CHARS, log_context_fields
 from dashboard.exceptions import QueueUnavailable
 
 log = logging.getLogger(__name__)
@@ -53,8 +53,14 @@ def log_context_current() -> dict[str, Any]:
     return {name: bound[name] for name in ("request_id", "user", "batch_id") if bound.get(name)}
 
 
-def classify_enqueue(*, item_ids: list[str], log_context: Mapping[str, Any] | None = None) -> str:
+def classify_enqueue(
+    *, item_ids: list[str], log_context: Mapping[str, Any] | None = None, texts: Mapping[str, str] | None = None
+) -> str:
     """Enqueue one job for these items; returns the job id.
+
+    `texts` ({item id: text}, every item's) rides in the job's meta when together they are at most
+    `TEXTS_MAX_CHARS` long, so the worker can start the model before its claim returns
+    (classifier.contracts.TEXTS_KEY).
 
     The job's meta carries `log_context` (by default the current request's id, user and batch id;
     see classifier.contracts.LOG_CONTEXT_KEY), so the worker's lines for these items name the request.
@@ -65,6 +71,11 @@ def classify_enqueue(*, item_ids: list[str], log_context: Mapping[str, Any] | No
     interval retries need a scheduler process forked beside the CUDA worker.
     """
     context = dict(log_context_current() if log_context is None else log_context)
+    meta: dict[str, Any] = {LOG_CONTEXT_KEY: context} if context else {}
+    if texts is not None and set(item_ids) <= texts.keys():
+        own = {item_id: texts[item_id] for item_id in item_ids}
+        if sum(map(len, own.values())) <= TEXTS_MAX_CHARS:
+            meta[TEXTS_KEY] = own
     try:
         job = inference_queue().enqueue(
             CLASSIFY_JOB,
@@ -72,7 +83,7 @@ def classify_enqueue(*, item_ids: list[str], log_context: Mapping[str, Any] | No
             result_ttl=3600,
             failure_ttl=7 * 86400,
             retry=Retry(max=settings.INFERENCE_JOB_RETRIES),
-            meta={LOG_CONTEXT_KEY: context} if context else None,
+            meta=meta or None,
         )
     except RedisError as error:
         raise QueueUnavailable(f"The job queue (Redis) is unreachable: {error}") from error

@@ -84,7 +84,11 @@ def _submissions_write(items: list[dict[str, Any]]) -> None:
 def _submissions_publish(items: list[dict[str, Any]]) -> None:
     ids = [item["id"] for item in items]
     try:
-        classify_enqueue(item_ids=ids, log_context=_submissions_log_context(items))
+        classify_enqueue(
+            item_ids=ids,
+            log_context=_submissions_log_context(items),
+            texts={item["id"]: item["text"] for item in items},
+        )
     except QueueUnavailable as error:
         log.error("enqueue failed for %d submission(s) %s: %s", len(ids), ids, error)
         for item_id in ids:
