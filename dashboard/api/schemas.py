@@ -258,6 +258,12 @@ class Result(Schema):
     error: str | None = Field(description="Why a failed item failed, or who cancelled a cancelled one and why.")
 
 
+class SubmissionResult(Result):
+    """A submission's result, when `POST /api/v1/submissions?wait=N` saw it finish in time."""
+
+    callback_secret: str | None = Field(default=None, description=CALLBACK_SECRET)
+
+
 class BatchCounts(Schema):
     queued: int
     running: int

@@ -17,6 +17,7 @@ from dashboard.api.schemas import (
     Result,
     SubmissionAccepted,
     SubmissionRequest,
+    SubmissionResult,
     TooLarge,
     request_parse,
 )
@@ -24,7 +25,7 @@ from dashboard.auth import ApiError, api_error
 from dashboard.exceptions import ItemNotFound, QueueUnavailable, StoreUnavailable
 from dashboard.metrics.submissions import submission_counted
 from dashboard.ratelimit import submissions_charge
-from dashboard.result_events import submission_wait
+from dashboard.result_events import PENDING, submission_wait
 from dashboard.validators import item_id_valid
 from dashboard.webhooks.signing import callback_secret
 
@@ -48,45 +49,6 @@ def json_body(request: HttpRequest, *, example: str, too_big: str | None = None)
         raise ApiError(400, "The body is not valid JSON.") from None
 
 
-@router.post(
-    "/submissions",
-    url_name="api_submissions",
-    summary="Submit one text for classification",
-    operation_id="createSubmission",
-    openapi_extra=json_request(SubmissionRequest),
-    response={
-        202: SubmissionAccepted,
-        400: Error,
-        401: UNAUTHORIZED,
-        403: CSRF_REFUSED,
-        413: TooLarge,
-        415: Error,
-        429: RateLimitedError,
-        503: Error,
-    },
-)
-@submission_counted(kind="submission")
-def api_submissions(request: HttpRequest) -> HttpResponse:
-    limit, chars = settings.DATA_UPLOAD_MAX_MEMORY_SIZE, settings.SUBMISSION_MAX_CHARS
-    too_big = f"The body is larger than {limit:,} bytes; a text may have up to {chars:,} characters."
-    body = json_body(request, example='submission as application/json: {"text": "..."}', too_big=too_big)
-    submission = request_parse(SubmissionRequest, body)
-    submissions_charge(user=request.user, cost=1)  # RateLimited: a 429 from the API's handler
-    try:
-        item = services.submission_create(
-            text=submission.text, submitted_by=request.user.get_username(), callback_url=submission.callback_url
-        )
-    except (StoreUnavailable, QueueUnavailable) as error:
-        raise unavailable(f"Not submitted: {error}") from None
-    accepted = {"id": item["id"], "status": item["status"]}
-    if submission.callback_url:
-        accepted["callback_secret"] = callback_secret(subject=f"item:{item['id']}")
-    return JsonResponse(accepted, status=202)
-
-
-not_allowed(router, "/submissions", allowed=["POST"], view=api_submissions)
-
-
 WAIT_PARAMETER = {
     "name": "wait",
     "in": "query",
@@ -97,6 +59,15 @@ WAIT_PARAMETER = {
         "may answer at once; ask again."
     ),
     "schema": {"type": "number", "exclusiveMinimum": 0},
+}
+
+
+SUBMIT_WAIT_PARAMETER = WAIT_PARAMETER | {
+    "description": (
+        "Submit and wait: after the item is stored and queued, wait up to this many seconds for its result "
+        "(at most SUBMISSION_WAIT_MAX_S, 20 by default) and answer 200 with it, or 202 if it is not done "
+        "in time. A busy web process may answer 202 at once."
+    )
 }
 
 
@@ -114,6 +85,73 @@ def wait_seconds(request: HttpRequest) -> float | None:
     if not 0 < seconds <= limit:  # also refuses nan; inf is over the limit
         raise ApiError(400, message, fields={"wait": message})
     return seconds
+
+
+@router.post(
+    "/submissions",
+    url_name="api_submissions",
+    summary="Submit one text for classification",
+    description=(
+        "Answers 202 with the new item's id once it is stored and queued. With `?wait=N` the request "
+        "also waits, as a long poll does, up to N seconds for the result: 200 with the result when it "
+        "comes in time, else the same 202 (the item is accepted either way; ask for it by id)."
+    ),
+    operation_id="createSubmission",
+    openapi_extra=json_request(SubmissionRequest) | {"parameters": [SUBMIT_WAIT_PARAMETER]},
+    response={
+        200: SubmissionResult,
+        202: SubmissionAccepted,
+        400: Error,
+        401: UNAUTHORIZED,
+        403: CSRF_REFUSED,
+        413: TooLarge,
+        415: Error,
+        429: RateLimitedError,
+        503: Error,
+    },
+)
+def api_submissions(request: HttpRequest) -> HttpResponse:
+    accepted = _submission_accept(request)
+    wait = wait_seconds(request) if accepted.status_code == 202 else None
+    return accepted if wait is None else _submission_awaited(accepted, wait_s=wait)
+
+
+@submission_counted(kind="submission")
+def _submission_accept(request: HttpRequest) -> HttpResponse:
+    """Store and queue the submission: the part of the POST counted and timed as a submission (a
+    `wait` after it is not submit latency), and where a bad `wait` refuses it before anything is stored."""
+    wait_seconds(request)
+    limit, chars = settings.DATA_UPLOAD_MAX_MEMORY_SIZE, settings.SUBMISSION_MAX_CHARS
+    too_big = f"The body is larger than {limit:,} bytes; a text may have up to {chars:,} characters."
+    body = json_body(request, example='submission as application/json: {"text": "..."}', too_big=too_big)
+    submission = request_parse(SubmissionRequest, body)
+    submissions_charge(user=request.user, cost=1)  # RateLimited: a 429 from the API's handler
+    try:
+        item = services.submission_create(
+            text=submission.text, submitted_by=request.user.get_username(), callback_url=submission.callback_url
+        )
+    except (StoreUnavailable, QueueUnavailable) as error:
+        raise unavailable(f"Not submitted: {error}") from None
+    accepted = {"id": item["id"], "status": item["status"]}
+    if submission.callback_url:
+        accepted["callback_secret"] = callback_secret(subject=f"item:{item['id']}")
+    return JsonResponse(accepted, status=202)
+
+
+def _submission_awaited(accepted: HttpResponse, *, wait_s: float) -> HttpResponse:
+    """The accepted item's result (200) if it is final within `wait_s`, else the 202 as it was."""
+    answer = json.loads(accepted.content)
+    try:
+        item = submission_wait(item_id=answer["id"], wait_s=wait_s)
+    except (ItemNotFound, StoreUnavailable):
+        return accepted  # stored and queued all the same: the client asks for it by id
+    if item["status"] in PENDING:
+        return accepted
+    secret = {"callback_secret": answer["callback_secret"]} if "callback_secret" in answer else {}
+    return JsonResponse(selectors.submission_public(item) | secret, status=200)
+
+
+not_allowed(router, "/submissions", allowed=["POST"], view=api_submissions)
 
 
 @router.get(

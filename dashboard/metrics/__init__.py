@@ -57,7 +57,7 @@ BATCHES_REFUSED = Counter(
 # A single submission waits for its group's write (dashboard/submit_batcher.py): usually milliseconds.
 SUBMIT_SECONDS = Histogram(
     "console_submit_duration_seconds",
-    "Time to answer a submission or batch request, accepted or refused.",
+    "Time to accept or refuse a submission or batch request (a submission's `?wait` not included).",
     ["kind"],
     buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0),
 )

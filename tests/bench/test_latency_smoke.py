@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
-FIELDS = {"p50_ms", "p95_ms", "p99_ms", "samples", "long_poll", "short_poll", "baseline_healthz_p50_ms"}
+FIELDS = {"p50_ms", "p95_ms", "p99_ms", "samples", "long_poll", "short_poll", "submit_wait", "baseline_healthz_p50_ms"}
 STAGES = {"web", "queue_wait", "claim", "inference", "result_write"}
 
 pytestmark = pytest.mark.slow
@@ -32,8 +32,9 @@ def test_the_latency_bench_runs_end_to_end_and_reports_every_field():
     report = json.loads(result.stdout.strip().splitlines()[-1])
     assert FIELDS <= report.keys()
     assert report["samples"] == 5
-    for way in ("long_poll", "short_poll"):
+    for way in ("long_poll", "short_poll", "submit_wait"):
         assert report[way]["not_done"] == 0
         assert STAGES <= report[way]["breakdown_p50_ms"].keys()
         assert 0 < report[way]["p50_ms"] <= report[way]["p99_ms"]
     assert report["long_poll"]["reads_per_text"] == 1.0  # answered by the announcement, never re-asked
+    assert report["submit_wait"]["reads_per_text"] == 0.0  # the submit itself was answered with the result

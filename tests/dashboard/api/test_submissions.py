@@ -367,3 +367,101 @@ def test_a_cancel_ends_a_long_poll_on_the_item(client, token, user, results_tabl
 
     assert response.json()["status"] == "cancelled"
     assert elapsed < 3
+
+
+# --- submit and wait: POST /api/v1/submissions?wait=N ---------------------------------------
+
+
+def _classify_when_queued(queue, engine) -> threading.Thread:
+    """Run the queued job's classify function from another thread once it is queued, as the worker would."""
+    from classifier import jobs
+
+    def work() -> None:
+        deadline = time.monotonic() + 10
+        while not queue.get_job_ids() and time.monotonic() < deadline:
+            time.sleep(0.01)
+        [job] = queue.get_jobs()
+        jobs.classify_items(job.args[0])
+
+    jobs.engine_set(engine)
+    thread = threading.Thread(target=work)
+    thread.start()
+    return thread
+
+
+def _post_waiting(client: Client, body, token: str, wait: str):
+    started = time.monotonic()
+    response = client.post(
+        f"{URL}?wait={wait}",
+        data=json.dumps(body),
+        content_type="application/json",
+        headers={"Authorization": f"Bearer {token}"},
+    )
+    return response, time.monotonic() - started
+
+
+def test_a_submission_that_waits_answers_with_its_result(client, token, results_table, queue, engine, settings):
+    from classifier import jobs
+
+    settings.SUBMISSION_WAIT_POLL_S = 20.0  # so only the worker's announcement can end the wait early
+    thread = _classify_when_queued(queue, engine)
+    try:
+        response, elapsed = _post_waiting(
+            client, {"text": "The staff were lovely and the food was delicious."}, token, "10"
+        )
+        thread.join()
+    finally:
+        jobs.engine_set(None)
+
+    assert response.status_code == 200
+    body = response.json()
+    assert set(body) == set(dynamodb.ITEM_FIELDS)  # and callback_secret only with a callback_url, as the 202
+    stored = dynamodb.item_get(item_id=body["id"])
+    assert (body["status"], body["label_name"]) == ("done", stored["label_name"])
+    assert body["probabilities"] == pytest.approx(stored["probabilities"])
+    assert elapsed < 5
+
+
+def test_a_submission_that_waits_too_little_is_accepted_as_without_a_wait(client, token, results_table, queue):
+    from tests.dashboard.metrics.support import sample
+
+    accepted = sample("console_submissions_accepted_total")
+    response, elapsed = _post_waiting(client, {"text": "I really enjoyed it"}, token, "0.3")
+
+    assert response.status_code == 202
+    assert set(response.json()) == {"id", "status"} and response.json()["status"] == "queued"
+    assert dynamodb.item_get(item_id=response.json()["id"])["status"] == "queued"
+    assert queue.count == 1 and 0.3 <= elapsed < 2.5
+    assert sample("console_submissions_accepted_total") == accepted + 1
+
+
+@pytest.mark.parametrize("wait", ["0", "abc", "21"])
+def test_a_submission_with_a_bad_wait_is_refused_before_anything_is_stored(client, token, results_table, queue, wait):
+    from tests.dashboard.metrics.support import sample
+
+    refused = sample("console_submissions_refused_total", reason="invalid")
+    response, _ = _post_waiting(client, {"text": "I really enjoyed it"}, token, wait)
+
+    assert response.status_code == 400
+    assert response.json()["fields"] == {"wait": "wait must be a number of seconds, more than 0 and at most 20."}
+    assert queue.count == 0
+    assert sample("console_submissions_refused_total", reason="invalid") == refused + 1
+
+
+def test_a_waiting_submission_with_a_callback_gets_its_secret_with_the_result(
+    client, token, results_table, queue, engine, settings
+):
+    from classifier import jobs
+    from dashboard.webhooks.signing import callback_secret
+
+    settings.SUBMISSION_WAIT_POLL_S = 20.0
+    thread = _classify_when_queued(queue, engine)
+    try:
+        body = {"text": "Lovely.", "callback_url": "https://93.184.215.14/hooks/console"}
+        response, _ = _post_waiting(client, body, token, "10")
+        thread.join()
+    finally:
+        jobs.engine_set(None)
+
+    assert response.status_code == 200 and response.json()["status"] == "done"
+    assert response.json()["callback_secret"] == callback_secret(subject=f"item:{response.json()['id']}")
