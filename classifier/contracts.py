@@ -20,10 +20,10 @@ CLASSIFY_JOB = "classifier.jobs.classify_items"
 STASH_KEY = "unwritten_outcomes"
 
 # The job meta key of its items' texts ({item id: text}), when the web had them in hand and they are
-# short, so the worker can run the model while its claim is in flight instead of after it. The claim
-# still decides which items the job classifies, and the stored text is what a claimed item is
-# classified on should the two ever differ. Meta rather than an argument: a worker that predates it
-# ignores it. Bulk submissions leave it out, so the queue never holds a batch's worth of text.
+# short, so the worker can run the model before it touches a lone item, then claim it and write its
+# outcome in one conditional request (`classifier.jobs`). The stored item still decides: one that is
+# no longer queued with that text goes through the usual claim, and is classified on its stored
+# text. Meta rather than an argument: a worker that predates it ignores it. Bulk submissions leave it out, so the queue never holds a batch's worth of text.
 TEXTS_KEY = "texts"
 TEXTS_MAX_CHARS = 16_384
 

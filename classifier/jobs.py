@@ -6,14 +6,12 @@ This module runs inside the inference worker, where Django is set up for the tab
 
 from __future__ import annotations
 
-import contextvars
 import functools
 import logging
 import os
 import socket
 import time
 from collections.abc import Callable, Mapping
-from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import structlog
@@ -30,7 +28,7 @@ from classifier.contracts import (
 from classifier.postprocess import probabilities_named
 from dashboard import metrics
 from dashboard.aws import dynamodb
-from dashboard.exceptions import StoreUnavailable
+from dashboard.exceptions import ItemConflict, StoreUnavailable
 
 log = logging.getLogger(__name__)
 
@@ -128,18 +126,14 @@ def classify_items(item_ids: list[str]) -> dict[str, int]:
         skip=_decided,
         origins=origins,
     )
-    claimed, outcomes, timings = _claimed_and_classified(
-        engine, candidates, texts=_job_texts(job), holder=holder, job_id=job_id
-    )
+    texts = _job_texts(job)
+    written_now = _lone_written(engine, candidates, texts=texts, holder=holder, job_id=job_id, dequeued_at=dequeued_at)
+    if written_now is None:
+        written_now = _claimed_written(engine, candidates, holder=holder, job=job, dequeued_at=dequeued_at)
     _decided_add(candidates)
-    if not claimed:
+    if written_now is None:
         return {"claimed": kept, "done": kept, "failed": 0}
-    timings = {"dequeued_at": dequeued_at, **timings}
-    records = [
-        _record(item, outcome, holder=holder, model=engine.model_name, id2label=engine.id2label, timings=timings)
-        for item, outcome in zip(claimed, outcomes, strict=True)
-    ]
-    written, lost, known = _finish_with_backoff(records, job=job)
+    claimed, records, (written, lost, known) = written_now
     taken = _not_cancelled(lost)
     if taken:
         log.warning("items %s were taken from this worker before their results were written", taken)
@@ -152,32 +146,64 @@ def classify_items(item_ids: list[str]) -> dict[str, int]:
     return {"claimed": len(claimed), "done": written - failed, "failed": failed}
 
 
-def _claimed_and_classified(
-    engine: Any, candidates: list[str], *, texts: Mapping[str, str], holder: str, job_id: str | None
-) -> tuple[list[dict[str, Any]], list[Any], dict[str, str]]:
-    """The items claimed among `candidates`, their outcomes in the same order, and the inference stamps.
+Written = tuple[list[dict[str, Any]], list[dict[str, Any]], dynamodb.Finished]
 
-    When the job brought every candidate's text, the model runs on them while the claim is in flight
-    on a helper thread: a lone text no longer waits for a DynamoDB round trip before its inference
-    (docs/benchmarks.md, "Submit-to-result latency"). Only the claimed items' outcomes are kept, and
-    an item whose stored text is not the one the job brought is classified again on the stored one.
-    Otherwise (a micro-batch with company, a bulk job) the claim comes first and the model runs on
-    what it took.
+
+def _claimed_written(engine: Any, candidates: list[str], *, holder: str, job: Any, dequeued_at: str) -> Written | None:
+    """Claim the queued items among `candidates`, classify them and write their outcomes.
+
+    Returns the items as claimed, their records and what was written; None when nothing was claimed.
     """
-    early = bool(candidates) and all(isinstance(texts.get(item_id), str) for item_id in candidates)
-    claim = functools.partial(dynamodb.items_claim_many, item_ids=candidates, claimed_by=holder, job_id=job_id)
-    if early:
-        pending = _claims_pool().submit(contextvars.copy_context().run, claim)
-        stamps, outcome_of = _inference(engine, {item_id: texts[item_id] for item_id in candidates})
-        claimed = pending.result()
-        stale = {item["id"]: item["text"] for item in claimed if item.get("text") != texts[item["id"]]}
-        if stale:
-            stamps, again = _inference(engine, stale)
-            outcome_of |= again
-    else:
-        claimed = claim()
-        stamps, outcome_of = _inference(engine, {item["id"]: item["text"] for item in claimed}) if claimed else ({}, {})
-    return claimed, [outcome_of[item["id"]] for item in claimed], stamps
+    claimed = dynamodb.items_claim_many(item_ids=candidates, claimed_by=holder, job_id=job.id if job else None)
+    if not claimed:
+        return None
+    stamps, outcome_of = _inference(engine, {item["id"]: item["text"] for item in claimed})
+    timings = {"dequeued_at": dequeued_at, **stamps}
+    records = [
+        _record(
+            item,
+            outcome_of[item["id"]],
+            holder=holder,
+            model=engine.model_name,
+            id2label=engine.id2label,
+            timings=timings,
+        )
+        for item in claimed
+    ]
+    return claimed, records, _finish_with_backoff(records, job=job)
+
+
+def _lone_written(
+    engine: Any, candidates: list[str], *, texts: Mapping[str, str], holder: str, job_id: str | None, dequeued_at: str
+) -> Written | None:
+    """A lone item whose text the job brought: classified first, then claimed and written in one request.
+
+    Returns the stored item, its record and what was written; None when this is not such an item,
+    or when the write's condition found the item no longer queued with that text (taken, cancelled,
+    changed, gone) or DynamoDB did not answer: the usual claim then decides, and an item whose
+    stored text differs is classified again on it. A single submission then waits for one DynamoDB
+    request in the worker instead of two in a row (docs/benchmarks.md, "Submit-to-result latency").
+    """
+    if len(candidates) != 1 or not isinstance(texts.get(candidates[0]), str):
+        return None
+    item_id, text = candidates[0], texts[candidates[0]]
+    stamps, outcome_of = _inference(engine, {item_id: text})
+    record = _record(
+        {"id": item_id},
+        outcome_of[item_id],
+        holder=holder,
+        model=engine.model_name,
+        id2label=engine.id2label,
+        timings={"dequeued_at": dequeued_at, **stamps},
+    )
+    try:
+        stored = dynamodb.item_finish_queued(
+            **record, text=text, job_id=job_id, started_at=stamps["inference_started_at"]
+        )
+    except (ItemConflict, StoreUnavailable) as error:
+        log.debug("item %s goes through the claim: %s", item_id, error)
+        return None
+    return [stored], [record], dynamodb.Finished(1, [], {item_id: stored})
 
 
 def _inference(engine: Any, texts: Mapping[str, str]) -> tuple[dict[str, str], dict[str, Any]]:
@@ -194,18 +220,6 @@ def _inference(engine: Any, texts: Mapping[str, str]) -> tuple[dict[str, str], d
 def _job_texts(job: Any) -> Mapping[str, str]:
     texts = job.meta.get(TEXTS_KEY) if job is not None else None
     return texts if isinstance(texts, dict) else {}
-
-
-# One helper thread per process for a claim that overlaps inference; made again after a fork
-# (RQ's plain worker forks a work horse per job, and threads do not survive a fork).
-_claims: tuple[int, ThreadPoolExecutor] | None = None
-
-
-def _claims_pool() -> ThreadPoolExecutor:
-    global _claims
-    if _claims is None or _claims[0] != os.getpid():
-        _claims = (os.getpid(), ThreadPoolExecutor(max_workers=1, thread_name_prefix="claim"))
-    return _claims[1]
 
 
 def _not_cancelled(lost: list[str]) -> list[str]:

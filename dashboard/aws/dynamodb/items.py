@@ -69,26 +69,25 @@ def item_claim(*, item_id: str, claimed_by: str, job_id: str | None = None) -> d
 
 def claim_spec(*, item_id: str, claimed_by: str, job_id: str | None, now: str) -> dict[str, Any]:
     """The conditional update that claims one item, as UpdateItem and TransactWriteItems take it."""
-    condition = "attribute_exists(id) AND #s = :queued"
-    values = {
-        ":running": {"S": "running"},
-        ":queued": {"S": "queued"},
-        ":now": {"S": now},
-        ":by": {"S": claimed_by},
-    }
-    update = "SET #s = :running, started_at = :now, claimed_by = :by"
-    if job_id:
-        condition = "attribute_exists(id) AND (#s = :queued OR (#s = :running AND claim_job = :job))"
-        values[":job"] = {"S": job_id}
-        update += ", claim_job = :job"
+    condition, values = _claimable_when(job_id)
+    update = "SET #s = :running, started_at = :now, claimed_by = :by" + (", claim_job = :job" if job_id else "")
     return {
         "TableName": wire.table_name(),
         "Key": {"id": {"S": item_id}},
         "UpdateExpression": update,
         "ConditionExpression": condition,
         "ExpressionAttributeNames": {"#s": "status"},
-        "ExpressionAttributeValues": values,
+        "ExpressionAttributeValues": values | {":now": {"S": now}, ":by": {"S": claimed_by}},
     }
+
+
+def _claimable_when(job_id: str | None) -> tuple[str, dict[str, Any]]:
+    """A claim's condition and its values: queued, or with `job_id`, running under that same RQ job."""
+    values = {":running": {"S": "running"}, ":queued": {"S": "queued"}}
+    if not job_id:
+        return "attribute_exists(id) AND #s = :queued", values
+    condition = "attribute_exists(id) AND (#s = :queued OR (#s = :running AND claim_job = :job))"
+    return condition, values | {":job": {"S": job_id}}
 
 
 # --- recovery: the reconciler's conditional resets (dashboard/reconcile.py) -------------------
@@ -184,6 +183,43 @@ def finish_spec(
             ":one": {"N": "1"},
         },
     }
+
+
+def finish_queued_spec(*, text: str, job_id: str | None, started_at: str, **outcome: Any) -> dict[str, Any]:
+    """The conditional update that claims a queued item and records its outcome at once.
+
+    For a worker that ran the model on the text its job brought before touching the item: the item
+    must still be claimable (`claim_spec`'s condition) and hold that same text. `started_at` is when
+    the worker started on it. `outcome` holds `finish_spec`'s keyword arguments.
+    """
+    spec = finish_spec(**outcome)
+    condition, claim_values = _claimable_when(job_id)
+    outcome_set, outcome_add = spec["UpdateExpression"].split(" ADD ")
+    claim = ", started_at = :started, claimed_by = :by" + (", claim_job = :job" if job_id else "")
+    values = spec["ExpressionAttributeValues"] | claim_values | {":text": {"S": text}, ":started": {"S": started_at}}
+    if not job_id:
+        del values[
+            ":running"
+        ]  # only the outcome's own condition, replaced here, used it: DynamoDB refuses unused values
+    return spec | {
+        "UpdateExpression": f"{outcome_set}{claim} ADD {outcome_add}",
+        "ConditionExpression": f"{condition} AND #t = :text",
+        "ExpressionAttributeNames": spec["ExpressionAttributeNames"] | {"#t": "text"},
+        "ExpressionAttributeValues": values,
+    }
+
+
+def item_finish_queued(*, text: str, job_id: str | None, started_at: str, **outcome: Any) -> dict[str, Any]:
+    """Claim a queued item and record its outcome in one conditional UpdateItem; return it as stored.
+
+    One DynamoDB request instead of a claim and then a result write, for a lone item whose job
+    brought its text, so the model ran before the item was touched (docs/benchmarks.md,
+    "Submit-to-result latency"). Raises ItemConflict when the item is no longer queued with `text`:
+    taken, cancelled, changed, or gone. Arguments as `finish_queued_spec`.
+    """
+    spec = finish_queued_spec(text=text, job_id=job_id, started_at=started_at, **outcome)
+    response = wire.call("update_item", **spec, ReturnValues="ALL_NEW")
+    return wire.from_wire(response["Attributes"])
 
 
 def item_finish(**outcome: Any) -> dict[str, Any]:

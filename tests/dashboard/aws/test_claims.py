@@ -110,3 +110,37 @@ def test_a_stale_holder_never_overwrites_a_newer_result_or_a_newer_claim(results
     assert (newer["status"], newer["label_name"], newer["result_writes"]) == ("done", "positive", 1)
     assert (held["status"], held["claimed_by"]) == ("running", "new:2:b")
     assert "result_writes" not in held
+
+
+def _outcome(item_id: str, claimed_by: str) -> dict:
+    return {"item_id": item_id, "status": "done", "claimed_by": claimed_by, "label": 1, "label_name": "positive"}
+
+
+def test_a_queued_item_is_claimed_and_finished_in_one_write_only_as_it_was_queued(results_table):
+    from dashboard.exceptions import ItemConflict
+
+    queued, running, ours, done, changed = _queued(5, prefix="direct")
+    dynamodb.item_claim(item_id=running, claimed_by="other:1:x", job_id="x")
+    dynamodb.item_claim(item_id=ours, claimed_by="host:1:job", job_id="job")
+    dynamodb.item_claim(item_id=done, claimed_by="w", job_id="w")
+    dynamodb.item_finish(**_outcome(done, "w"))
+    started = "2026-12-31T23:59:59.999999+00:00"
+
+    def finish(item_id: str, text: str, job_id: str | None = "job") -> dict:
+        return dynamodb.item_finish_queued(
+            **_outcome(item_id, "host:2:job"), text=text, job_id=job_id, started_at=started
+        )
+
+    stored = finish(queued, "text number 0", job_id=None)
+    assert (stored["status"], stored["label_name"], stored["result_writes"]) == ("done", "positive", 1)
+    assert (stored["started_at"], stored["claimed_by"], stored.get("claim_job")) == (started, "host:2:job", None)
+    assert dynamodb.item_get(item_id=queued) == stored
+    assert finish(ours, "text number 2")["claim_job"] == "job"  # a retry of the job that holds it
+    for item_id, text in [(running, "text number 1"), (done, "text number 3"), ("direct-none", "x")]:
+        with pytest.raises(ItemConflict):
+            finish(item_id, text)
+    with pytest.raises(ItemConflict):
+        finish(changed, "another text")
+    assert dynamodb.item_get(item_id=changed)["status"] == "queued"
+    assert dynamodb.item_get(item_id=running)["claimed_by"] == "other:1:x"
+    assert dynamodb.item_get(item_id=done)["result_writes"] == 1
