@@ -319,6 +319,9 @@ def test_a_request_still_queued_at_its_deadline_is_withdrawn_and_never_written()
 
     with pytest.raises(StoreUnavailable, match="nothing was stored"):
         committer.submit(1)
+    # 0's own wait ran out first, but on a busy machine its thread may not have run since: release
+    # the write only once it has given up, or it would rightly find its write done and answer so.
+    _wait_for(lambda: "error" in blocked)
     recorder.hold.set()
     blocker.join(10)
 
