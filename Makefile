@@ -10,8 +10,11 @@ export TOKENIZERS_PARALLELISM ?= false
 run: install model
 	$(PY) -m dashboard.devservices run
 
+# The suite runs in one pytest-xdist process per core, at most 4 (each with its own Redis database:
+# tests/services_per_worker.py); `make test PYTEST_WORKERS=0` runs it in one process.
+PYTEST_WORKERS ?= $(shell n=$$(nproc 2>/dev/null || echo 2); [ $$n -gt 4 ] && n=4; echo $$n)
 test: lint model browser
-	$(PY) -m dashboard.devservices exec -- $(PY) -m pytest $(PYTEST_ARGS)
+	$(PY) -m dashboard.devservices exec -- $(PY) -m pytest -n $(PYTEST_WORKERS) $(PYTEST_ARGS)
 
 # --- installation (each step re-runs only when its inputs change) ---------------------------
 $(VENV)/bin/activate:
