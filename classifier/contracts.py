@@ -23,7 +23,8 @@ STASH_KEY = "unwritten_outcomes"
 # short, so the worker can run the model before it touches a lone item, then claim it and write its
 # outcome in one conditional request (`classifier.jobs`). The stored item still decides: one that is
 # no longer queued with that text goes through the usual claim, and is classified on its stored
-# text. Meta rather than an argument: a worker that predates it ignores it. Bulk submissions leave it out, so the queue never holds a batch's worth of text.
+# text. Meta rather than an argument: a worker that predates it ignores it. Bulk submissions leave
+# it out, so the queue never holds a batch's worth of text.
 TEXTS_KEY = "texts"
 TEXTS_MAX_CHARS = 16_384
 
