@@ -178,13 +178,15 @@ def _lone_written(
 ) -> Written | None:
     """A lone item whose text the job brought: classified first, then claimed and written in one request.
 
-    Returns the stored item, its record and what was written; None when this is not such an item,
-    or when the write's condition found the item no longer queued with that text (taken, cancelled,
-    changed, gone) or DynamoDB did not answer: the usual claim then decides, and an item whose
-    stored text differs is classified again on it. A single submission then waits for one DynamoDB
-    request in the worker instead of two in a row (docs/benchmarks.md, "Submit-to-result latency").
+    Returns the stored item, its record and what was written. None when this is not such an item,
+    or one this process already claimed or found taken (a job absorbed by an earlier batch), or when
+    the write's condition found the item no longer queued with that text (taken, cancelled, changed,
+    gone) or DynamoDB did not answer: the usual claim then decides, and an item whose stored text
+    differs is classified again on it. A single submission then waits for one DynamoDB request in
+    the worker instead of two in a row (docs/benchmarks.md, "Submit-to-result latency").
     """
-    if len(candidates) != 1 or not isinstance(texts.get(candidates[0]), str):
+    if len(candidates) != 1 or not isinstance(texts.get(candidates[0]), str) or candidates[0] in _decided:
+        # An item an earlier batch here took: its claim fails at once, without running the model first.
         return None
     item_id, text = candidates[0], texts[candidates[0]]
     stamps, outcome_of = _inference(engine, {item_id: text})

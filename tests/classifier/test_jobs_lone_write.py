@@ -147,3 +147,15 @@ def test_a_write_that_gets_no_answer_leaves_the_item_to_the_claim(results_table,
     item = dynamodb.item_get(item_id="unanswered")
     assert item["status"] == "done" and item["result_writes"] == 1
     assert watched["texts"] == [[text], [text]]
+
+
+def test_a_job_whose_item_an_earlier_batch_took_does_not_run_the_model_again(results_table, queue, engine, watched):
+    texts = {"absorbing-a": "Wonderful food.", "absorbed-b": "Dreadful service."}
+    for item_id, text in texts.items():
+        _queued(item_id, text)
+        classify_enqueue(item_ids=[item_id], texts={item_id: text})
+
+    _work(engine)
+
+    assert {dynamodb.item_get(item_id=item_id)["status"] for item_id in texts} == {"done"}
+    assert watched["texts"] == [list(texts.values())]  # one batch of both; the second job ran nothing
