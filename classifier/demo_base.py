@@ -82,3 +82,103 @@ def demo_base_save(pretrained: Path, out: Path, *, texts: Path) -> dict[str, str
         # classifier base does not need.
         (out / extra).unlink()
     return {name: sha256_of(out / name) for name in sorted(DEMO_BASE_SHA256)}
+
+
+def demo_base_make(
+    *,
+    texts: Path,
+    out: Path,
+    size: Any,
+    vocabulary: Path = DEMO_BASE,
+    steps: int | None = None,
+    max_seconds: float | None = None,
+    device: str | None = None,
+    seed: int = 0,
+    progress: bool = True,
+) -> dict[str, str]:
+    """Pre-train a new base of `size` (a `classifier.demo.DemoSize`) on `texts`, save it to `out`
+    ready to ship, and return its pins.
+
+    The way to try a bigger model or a longer run than the shipped base's, for instance on a GPU
+    machine without Django (`python -m classifier.demo_base --help`). It keeps `vocabulary`'s
+    SentencePiece pieces (the shipped base's: the ones a build of this corpus makes again), so only
+    the weights are new. A build uses the result once its pins replace `DEMO_BASE_SHA256`.
+    """
+    from tempfile import TemporaryDirectory
+
+    from transformers import AutoTokenizer
+
+    from classifier.demo import build_base_model
+    from classifier.pretraining import pretrain_xlnet
+
+    with TemporaryDirectory(prefix="demo-base-") as tmp:
+        start, pretrained = Path(tmp) / "base", Path(tmp) / "pretrained"
+        start.mkdir()
+        for name in ("spiece.model", "tokenizer_config.json"):
+            shutil.copyfile(vocabulary / name, start / name)
+        build_base_model(start, AutoTokenizer.from_pretrained(str(start)), size, seed=seed)
+        pretrain_xlnet(
+            base=str(start),
+            texts=texts,
+            out=pretrained,
+            steps=size.pretrain_steps if steps is None else steps,
+            lr=size.pretrain_lr,
+            batch_size=size.pretrain_batch_size,
+            max_length=size.pretrain_max_length,
+            seed=seed,
+            max_seconds=max_seconds,
+            device=device,
+            progress=progress,
+        )
+        return demo_base_save(pretrained, out, texts=texts)
+
+
+def main(argv: list[str] | None = None) -> int:
+    import argparse
+    from dataclasses import replace
+
+    from classifier.demo import DEMO
+
+    parser = argparse.ArgumentParser(
+        prog="python -m classifier.demo_base",
+        description="Pre-train a new demo base on a corpus's text (var/corpus/v1/unlabelled.txt); print its pins.",
+    )
+    parser.add_argument("--texts", type=Path, required=True, help="the corpus's unlabelled.txt")
+    parser.add_argument("--out", type=Path, required=True, help="folder for the new base")
+    parser.add_argument("--vocabulary", type=Path, default=DEMO_BASE, help="a base whose pieces to keep")
+    parser.add_argument("--layers", type=int, default=DEMO.n_layer)
+    parser.add_argument("--d-model", type=int, default=DEMO.d_model)
+    parser.add_argument("--heads", type=int, default=DEMO.n_head)
+    parser.add_argument("--d-inner", type=int, default=DEMO.d_inner)
+    parser.add_argument("--steps", type=int, default=DEMO.pretrain_steps)
+    parser.add_argument("--seconds", type=float, default=None, help="stop after this long, schedule finished")
+    parser.add_argument("--batch-size", type=int, default=DEMO.pretrain_batch_size)
+    parser.add_argument("--lr", type=float, default=DEMO.pretrain_lr)
+    parser.add_argument("--device", default=None, help="cuda or cpu (default: cuda when there is one)")
+    parser.add_argument("--seed", type=int, default=0)
+    args = parser.parse_args(argv)
+    size = replace(
+        DEMO,
+        n_layer=args.layers,
+        d_model=args.d_model,
+        n_head=args.heads,
+        d_inner=args.d_inner,
+        pretrain_batch_size=args.batch_size,
+        pretrain_lr=args.lr,
+    )
+    pins = demo_base_make(
+        texts=args.texts,
+        out=args.out,
+        size=size,
+        vocabulary=args.vocabulary,
+        steps=args.steps,
+        max_seconds=args.seconds,
+        device=args.device,
+        seed=args.seed,
+    )
+    print(json.dumps(pins, indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -85,3 +85,23 @@ def test_a_base_pre_trained_on_other_text_is_refused(saved_base, tmp_path: Path)
     other.write_text("some other text entirely\n")
     with pytest.raises(TrainingDataError, match="pre-trained on other text"):
         demo_base_check(base, texts=other, pins=pins)
+
+
+def test_a_new_base_of_another_size_is_made_and_checks_as_its_pins_say(
+    saved_base, tiny_corpus: Path, tmp_path: Path, capsys
+) -> None:
+    from classifier import demo_base
+
+    base, _ = saved_base
+    texts = tiny_corpus / "unlabelled.txt"
+    argv = ["--texts", str(texts), "--out", str(tmp_path / "new"), "--vocabulary", str(base), "--layers", "2"]
+    argv += ["--d-model", "32", "--heads", "2", "--d-inner", "64", "--steps", "3", "--device", "cpu"]
+
+    assert demo_base.main(argv) == 0
+
+    pins = json.loads(capsys.readouterr().out)
+    assert sorted(pins) == sorted(DEMO_BASE_SHA256) and pins["spiece.model"] == sha256_of(base / "spiece.model")
+    record = demo_base_check(tmp_path / "new", texts=texts, pins=pins)
+    assert record["steps"] == 3 and record["base"].startswith("demo XLNet, randomly initialised")
+    config = json.loads((tmp_path / "new" / "config.json").read_text())
+    assert (config["n_layer"], config["d_model"], config["dtype"]) == (2, 32, "float16")
