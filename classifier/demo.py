@@ -171,22 +171,41 @@ def _base_built_here(
     if not pretrain or size.pretrain_steps <= 0:
         return tmp / "base", tokenizer, None
     clock = time.perf_counter()
-    pretraining = pretrain_xlnet(
-        base=str(tmp / "base"),
-        texts=texts,
-        out=tmp / "pretrained",
-        steps=size.pretrain_steps,
-        lr=size.pretrain_lr,
-        batch_size=size.pretrain_batch_size,
-        max_length=size.pretrain_max_length,
-        seed=seed,
-        progress=progress,
+    pretraining = pretrain_demo_base(
+        tmp / "base", tmp / "pretrained", texts=texts, size=size, seed=seed, progress=progress
     )
     seconds["pretraining"] = time.perf_counter() - clock
     if save_base is not None:
         pins = demo_base_save(tmp / "pretrained", save_base, texts=texts)
         _say(progress, f"saved the pre-trained base in {save_base}; its pins: {json.dumps(pins, indent=2)}")
     return tmp / "pretrained", tokenizer, pretraining
+
+
+def pretrain_demo_base(
+    start: Path,
+    out: Path,
+    *,
+    texts: Path,
+    size: DemoSize,
+    seed: int,
+    progress: bool,
+    max_seconds: float | None = None,
+    device: str | None = None,
+) -> dict[str, Any]:
+    """`pretrain_xlnet` from `start` into `out` on `texts`, with `size`'s pre-training schedule."""
+    return pretrain_xlnet(
+        base=str(start),
+        texts=texts,
+        out=out,
+        steps=size.pretrain_steps,
+        lr=size.pretrain_lr,
+        batch_size=size.pretrain_batch_size,
+        max_length=size.pretrain_max_length,
+        seed=seed,
+        max_seconds=max_seconds,
+        device=device,
+        progress=progress,
+    )
 
 
 def evaluate_by_source(model: str | Path, data: str | Path) -> dict[str, Any]:

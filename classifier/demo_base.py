@@ -104,12 +104,12 @@ def demo_base_make(
     SentencePiece pieces (the shipped base's: the ones a build of this corpus makes again), so only
     the weights are new. A build uses the result once its pins replace `DEMO_BASE_SHA256`.
     """
+    from dataclasses import replace
     from tempfile import TemporaryDirectory
 
     from transformers import AutoTokenizer
 
-    from classifier.demo import build_base_model
-    from classifier.pretraining import pretrain_xlnet
+    from classifier.demo import build_base_model, pretrain_demo_base
 
     with TemporaryDirectory(prefix="demo-base-") as tmp:
         start, pretrained = Path(tmp) / "base", Path(tmp) / "pretrained"
@@ -117,18 +117,16 @@ def demo_base_make(
         for name in ("spiece.model", "tokenizer_config.json"):
             shutil.copyfile(vocabulary / name, start / name)
         build_base_model(start, AutoTokenizer.from_pretrained(str(start)), size, seed=seed)
-        pretrain_xlnet(
-            base=str(start),
+        schedule = size if steps is None else replace(size, pretrain_steps=steps)
+        pretrain_demo_base(
+            start,
+            pretrained,
             texts=texts,
-            out=pretrained,
-            steps=size.pretrain_steps if steps is None else steps,
-            lr=size.pretrain_lr,
-            batch_size=size.pretrain_batch_size,
-            max_length=size.pretrain_max_length,
+            size=schedule,
             seed=seed,
+            progress=progress,
             max_seconds=max_seconds,
             device=device,
-            progress=progress,
         )
         return demo_base_save(pretrained, out, texts=texts)
 
