@@ -18,12 +18,15 @@ import json
 import platform
 import shutil
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from classifier.corpus import sha256_of
 from classifier.exceptions import ModelLoadError, TrainingDataError
 from classifier.pretraining import PRETRAINING_FILE
 from classifier.runtime import cpu_name
+
+if TYPE_CHECKING:
+    from classifier.demo import DemoSize  # classifier.demo imports this module
 
 DEMO_BASE = Path(__file__).parent / "data" / "demo_base"
 # What the shipped base must be, file by file.
@@ -88,23 +91,21 @@ def demo_base_make(
     *,
     texts: Path,
     out: Path,
-    size: Any,
+    size: DemoSize,
     vocabulary: Path = DEMO_BASE,
-    steps: int | None = None,
     max_seconds: float | None = None,
     device: str | None = None,
     seed: int = 0,
     progress: bool = True,
 ) -> dict[str, str]:
-    """Pre-train a new base of `size` (a `classifier.demo.DemoSize`) on `texts`, save it to `out`
-    ready to ship, and return its pins.
+    """Pre-train a new base of `size` (its model and pre-training schedule) on `texts`, save it to
+    `out` ready to ship, and return its pins.
 
     The way to try a bigger model or a longer run than the shipped base's, for instance on a GPU
     machine without Django (`python -m classifier.demo_base --help`). It keeps `vocabulary`'s
     SentencePiece pieces (the shipped base's: the ones a build of this corpus makes again), so only
     the weights are new. A build uses the result once its pins replace `DEMO_BASE_SHA256`.
     """
-    from dataclasses import replace
     from tempfile import TemporaryDirectory
 
     from transformers import AutoTokenizer
@@ -117,12 +118,11 @@ def demo_base_make(
         for name in ("spiece.model", "tokenizer_config.json"):
             shutil.copyfile(vocabulary / name, start / name)
         build_base_model(start, AutoTokenizer.from_pretrained(str(start)), size, seed=seed)
-        schedule = size if steps is None else replace(size, pretrain_steps=steps)
         pretrain_demo_base(
             start,
             pretrained,
             texts=texts,
-            size=schedule,
+            size=size,
             seed=seed,
             progress=progress,
             max_seconds=max_seconds,
@@ -161,6 +161,7 @@ def main(argv: list[str] | None = None) -> int:
         d_model=args.d_model,
         n_head=args.heads,
         d_inner=args.d_inner,
+        pretrain_steps=args.steps,
         pretrain_batch_size=args.batch_size,
         pretrain_lr=args.lr,
     )
@@ -169,7 +170,6 @@ def main(argv: list[str] | None = None) -> int:
         out=args.out,
         size=size,
         vocabulary=args.vocabulary,
-        steps=args.steps,
         max_seconds=args.seconds,
         device=args.device,
         seed=args.seed,

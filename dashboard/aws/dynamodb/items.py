@@ -77,17 +77,18 @@ def claim_spec(*, item_id: str, claimed_by: str, job_id: str | None, now: str) -
         "UpdateExpression": update,
         "ConditionExpression": condition,
         "ExpressionAttributeNames": {"#s": "status"},
-        "ExpressionAttributeValues": values | {":now": {"S": now}, ":by": {"S": claimed_by}},
+        "ExpressionAttributeValues": values
+        | {":running": {"S": "running"}, ":now": {"S": now}, ":by": {"S": claimed_by}},
     }
 
 
 def _claimable_when(job_id: str | None) -> tuple[str, dict[str, Any]]:
     """A claim's condition and its values: queued, or with `job_id`, running under that same RQ job."""
-    values = {":running": {"S": "running"}, ":queued": {"S": "queued"}}
+    values = {":queued": {"S": "queued"}}
     if not job_id:
         return "attribute_exists(id) AND #s = :queued", values
     condition = "attribute_exists(id) AND (#s = :queued OR (#s = :running AND claim_job = :job))"
-    return condition, values | {":job": {"S": job_id}}
+    return condition, values | {":running": {"S": "running"}, ":job": {"S": job_id}}
 
 
 # --- recovery: the reconciler's conditional resets (dashboard/reconcile.py) -------------------
@@ -150,6 +151,57 @@ def finish_spec(
     `result_writes` counts outcome writes; it stays 1 for every item because the condition lets
     only the holder of a running item write, once.
     """
+    update, values = _outcome_fields(
+        status=status,
+        label=label,
+        label_name=label_name,
+        confidence=confidence,
+        probabilities=probabilities,
+        model=model,
+        error=error,
+        timings=timings,
+    )
+    return _outcome_spec(
+        item_id,
+        update=update,
+        condition="#s = :running AND claimed_by = :by",
+        values=values | {":running": {"S": "running"}, ":by": {"S": claimed_by}},
+    )
+
+
+def finish_queued_spec(
+    *, item_id: str, claimed_by: str, text: str, job_id: str | None, started_at: str, **fields: Any
+) -> dict[str, Any]:
+    """The conditional update that claims a queued item and records its outcome at once.
+
+    For a worker that ran the model on the text its job brought before touching the item: the item
+    must still be claimable (`claim_spec`'s condition) and hold that same text. `started_at` is when
+    the worker started on it. `fields` are `finish_spec`'s outcome arguments (status, label, ...).
+    """
+    update, values = _outcome_fields(**fields)
+    condition, claim_values = _claimable_when(job_id)
+    claim = ", started_at = :started, claimed_by = :by" + (", claim_job = :job" if job_id else "")
+    return _outcome_spec(
+        item_id,
+        update=update + claim,
+        condition=f"{condition} AND #t = :text",
+        values=values | claim_values | {":text": {"S": text}, ":started": {"S": started_at}, ":by": {"S": claimed_by}},
+        names={"#t": "text"},
+    )
+
+
+def _outcome_fields(
+    *,
+    status: str,
+    label: int | None = None,
+    label_name: str | None = None,
+    confidence: float | None = None,
+    probabilities: dict[str, float] | None = None,
+    model: str | None = None,
+    error: str | None = None,
+    timings: Mapping[str, str] | None = None,
+) -> tuple[str, dict[str, Any]]:
+    """An outcome's SET clause and its values (the condition is the caller's)."""
     if status not in {"done", "failed"}:
         raise ValueError(f"finish status must be done or failed, got {status!r}")
     index_keys = index_attributes(status=status, label_name=label_name, model=model)
@@ -157,55 +209,35 @@ def finish_spec(
     unknown = set(timings) - set(wire.ITEM_TIMING_FIELDS)
     if unknown:
         raise ValueError(f"unknown timing field(s): {sorted(unknown)}")
-    return {
-        "TableName": wire.table_name(),
-        "Key": {"id": {"S": item_id}},
-        "UpdateExpression": (
-            "SET #s = :status, label = :label, label_name = :label_name, confidence = :confidence,"
-            " probabilities = :probabilities, model = :model, finished_at = :now, #e = :error"
-            + "".join(f", {key} = :{key}" for key in [*index_keys, *timings])
-            + " ADD result_writes :one"
-        ),
-        "ConditionExpression": "#s = :running AND claimed_by = :by",
-        "ExpressionAttributeNames": {"#s": "status", "#e": "error"},
-        "ExpressionAttributeValues": {
-            **{f":{key}": {"S": value} for key, value in (index_keys | timings).items()},
-            ":status": wire.encode(status),
-            ":label": wire.encode(label),
-            ":label_name": wire.encode(label_name),
-            ":confidence": wire.encode(confidence),
-            ":probabilities": wire.encode(probabilities),
-            ":model": wire.encode(model),
-            ":now": wire.encode(wire.now_iso()),
-            ":error": wire.encode(error),
-            ":running": {"S": "running"},
-            ":by": {"S": claimed_by},
-            ":one": {"N": "1"},
-        },
+    update = (
+        "SET #s = :status, label = :label, label_name = :label_name, confidence = :confidence,"
+        " probabilities = :probabilities, model = :model, finished_at = :now, #e = :error"
+        + "".join(f", {key} = :{key}" for key in [*index_keys, *timings])
+    )
+    return update, {
+        **{f":{key}": {"S": value} for key, value in (index_keys | timings).items()},
+        ":status": wire.encode(status),
+        ":label": wire.encode(label),
+        ":label_name": wire.encode(label_name),
+        ":confidence": wire.encode(confidence),
+        ":probabilities": wire.encode(probabilities),
+        ":model": wire.encode(model),
+        ":now": wire.encode(wire.now_iso()),
+        ":error": wire.encode(error),
     }
 
 
-def finish_queued_spec(*, text: str, job_id: str | None, started_at: str, **outcome: Any) -> dict[str, Any]:
-    """The conditional update that claims a queued item and records its outcome at once.
-
-    For a worker that ran the model on the text its job brought before touching the item: the item
-    must still be claimable (`claim_spec`'s condition) and hold that same text. `started_at` is when
-    the worker started on it. `outcome` holds `finish_spec`'s keyword arguments.
-    """
-    spec = finish_spec(**outcome)
-    condition, claim_values = _claimable_when(job_id)
-    outcome_set, outcome_add = spec["UpdateExpression"].split(" ADD ")
-    claim = ", started_at = :started, claimed_by = :by" + (", claim_job = :job" if job_id else "")
-    values = spec["ExpressionAttributeValues"] | claim_values | {":text": {"S": text}, ":started": {"S": started_at}}
-    if not job_id:
-        del values[
-            ":running"
-        ]  # only the outcome's own condition, replaced here, used it: DynamoDB refuses unused values
-    return spec | {
-        "UpdateExpression": f"{outcome_set}{claim} ADD {outcome_add}",
-        "ConditionExpression": f"{condition} AND #t = :text",
-        "ExpressionAttributeNames": spec["ExpressionAttributeNames"] | {"#t": "text"},
-        "ExpressionAttributeValues": values,
+def _outcome_spec(
+    item_id: str, *, update: str, condition: str, values: dict[str, Any], names: dict[str, str] | None = None
+) -> dict[str, Any]:
+    """An outcome's conditional update, counting the write in `result_writes`."""
+    return {
+        "TableName": wire.table_name(),
+        "Key": {"id": {"S": item_id}},
+        "UpdateExpression": f"{update} ADD result_writes :one",
+        "ConditionExpression": condition,
+        "ExpressionAttributeNames": {"#s": "status", "#e": "error", **(names or {})},
+        "ExpressionAttributeValues": values | {":one": {"N": "1"}},
     }
 
 
