@@ -5,8 +5,11 @@
 
 It starts what it needs with bench/load.py's `site`: Redis and DynamoDB Local, a fresh table and
 database, gunicorn with webapp/gunicorn.conf.py, and one warm `manage.py inference_worker` with the
-demo model; everything is removed afterwards. One client, one text in flight at a time, so every
-figure is latency and none is queueing behind other texts. Each text is followed one of three ways:
+demo model; everything is removed afterwards. DynamoDB Local's JVM runs with bench/load.py's flags
+(C1 compiler only: the stock JVM's optimising compiler keeps compiling on the same two cores for the
+first minutes, which AWS's DynamoDB does not; `--dynamodb-jvm-flags ''` runs the stock JVM). One
+client, one text in flight at a time, so every figure is latency and none is queueing behind other
+texts. Each text is followed one of three ways:
 
 - short: `GET /api/v1/submissions/<id>` every `--poll-ms` until it is done;
 - long: `GET /api/v1/submissions/<id>?wait=5`, answered as soon as the result is written;
@@ -44,7 +47,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from bench.abuse import cpu_model  # noqa: E402
-from bench.load import Client, dynamodb_warmup, percentile, site, texts  # noqa: E402
+from bench.load import DYNAMODB_JVM_FLAGS, Client, dynamodb_warmup, percentile, site, texts  # noqa: E402
 
 FINAL = {"done", "failed", "cancelled"}
 LONG_WAIT_S = 5
@@ -215,6 +218,11 @@ def main(argv: list[str] | None = None) -> int:
     # Production's threads per process (webapp/gunicorn.conf.py); two processes, one per core here.
     parser.add_argument("--gunicorn-workers", type=int, default=2)
     parser.add_argument("--gunicorn-threads", type=int, default=4)
+    parser.add_argument(
+        "--dynamodb-jvm-flags",
+        default=DYNAMODB_JVM_FLAGS,
+        help=f"JVM flags for the DynamoDB Local started here ('' = JVM defaults; default {DYNAMODB_JVM_FLAGS!r}).",
+    )
     parser.add_argument("--json", action="store_true", help="Print one JSON object.")
     args = parser.parse_args(argv)
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
@@ -229,6 +237,7 @@ def main(argv: list[str] | None = None) -> int:
             threads=args.gunicorn_threads,
             log_dir=Path(scratch),
             log_level="WARNING",
+            jvm_flags=args.dynamodb_jvm_flags,
             # Not niced as in bench/load.py: here the worker's time is part of what is measured, and
             # in production it has a machine of its own.
             worker_nice=0,
@@ -246,6 +255,7 @@ def main(argv: list[str] | None = None) -> int:
                 "microbatch_wait_ms": settings.MICROBATCH_MAX_WAIT_MS,
                 "gunicorn_workers": args.gunicorn_workers,
                 "gunicorn_threads": args.gunicorn_threads,
+                "dynamodb_jvm_flags": args.dynamodb_jvm_flags,
                 "cpu_model": cpu_model(),
                 "cpus": os.cpu_count(),
             }
