@@ -14,7 +14,17 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
-FIELDS = {"p50_ms", "p95_ms", "p99_ms", "samples", "long_poll", "short_poll", "submit_wait", "baseline_healthz_p50_ms"}
+FIELDS = {
+    "p50_ms",
+    "p95_ms",
+    "p99_ms",
+    "samples",
+    "long_poll",
+    "short_poll",
+    "submit_wait",
+    "baseline_healthz_p50_ms",
+    "dynamodb_jvm_flags",
+}
 STAGES = {"web", "queue_wait", "claim", "inference", "result_write"}
 
 pytestmark = pytest.mark.slow
@@ -32,6 +42,7 @@ def test_the_latency_bench_runs_end_to_end_and_reports_every_field():
     report = json.loads(result.stdout.strip().splitlines()[-1])
     assert FIELDS <= report.keys()
     assert report["samples"] == 5
+    assert report["dynamodb_jvm_flags"] == "-XX:TieredStopAtLevel=1"  # bench/load.py's, unless told otherwise
     for way in ("long_poll", "short_poll", "submit_wait"):
         assert report[way]["not_done"] == 0
         assert STAGES <= report[way]["breakdown_p50_ms"].keys()
