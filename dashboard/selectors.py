@@ -86,6 +86,8 @@ def model_metrics(*, model: str | None = None) -> dict[str, Any] | None:
     macro = validation.get("macro") or {}
     test = raw.get("test") or {}
     calibration = raw.get("calibration") or {}
+    pretraining = raw.get("pretraining") if isinstance(raw.get("pretraining"), dict) else {}
+    corpus = raw.get("corpus") if isinstance(raw.get("corpus"), dict) else {}
     return {
         "path": str(directory / "metrics.json"),
         "accuracy": validation.get("accuracy"),
@@ -101,6 +103,16 @@ def model_metrics(*, model: str | None = None) -> dict[str, Any] | None:
         "test_support": test.get("support"),
         "calibration_error": calibration.get("ece_after_scaling"),
         "temperature": calibration.get("temperature"),
+        # What the model learnt from: its base's pre-training (when it had one) and the labelled data.
+        "pretraining_steps": pretraining.get("steps"),
+        "pretraining_texts": pretraining.get("texts"),
+        "pretraining_loss": pretraining.get("final_loss"),
+        "train_rows": (raw.get("dataset") or {}).get("train_rows"),
+        "sources": [
+            f"{source.get('package')} {source.get('version')} ({source.get('licence')})"
+            for source in corpus.get("sources") or []
+            if isinstance(source, dict)
+        ],
     }
 
 

