@@ -213,16 +213,20 @@ def to_wire(item: dict[str, Any]) -> dict[str, dict[str, Any]]:
     return {key: encode(value) for key, value in item.items()}
 
 
+# Top-level numbers that are counts or class ids, decoded as ints (a page shows 1, not 1.0).
+INTEGER_FIELDS = frozenset({"label", "result_writes", "recoveries"})
+
+
 def value_decode(key: str, value: dict[str, Any]) -> Any:
-    """One attribute value as a Python value: `label` an int, other numbers floats (in maps and lists too)."""
+    """One attribute value as a Python value: INTEGER_FIELDS ints, other numbers floats (in maps and lists too)."""
     # The common wire types directly: TypeDeserializer is the slowest step of a large page or export.
     if "S" in value:
         return value["S"]
     if "NULL" in value:
         return None
     if "N" in value:
-        return int(value["N"]) if key == "label" else float(value["N"])
-    # Nested values are decoded under no key: only the top-level `label` is an int.
+        return int(value["N"]) if key in INTEGER_FIELDS else float(value["N"])
+    # Nested values are decoded under no key: only top-level INTEGER_FIELDS are ints.
     if "M" in value:
         return {name: value_decode("", inner) for name, inner in value["M"].items()}
     if "L" in value:

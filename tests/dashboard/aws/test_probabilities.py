@@ -175,3 +175,11 @@ def test_numbers_inside_maps_and_lists_decode_as_floats_and_only_a_top_level_lab
     assert decoded == {"label": 1, "probabilities": {"label": 1.0, "b": 0.5}, "seen": [2.0, {"x": 0.25}]}
     assert type(decoded["probabilities"]["label"]) is float
     assert wire.encode({"a": 0.1, "b": [0.2]}) == {"M": {"a": {"N": "0.1"}, "b": {"L": [{"N": "0.2"}]}}}
+
+
+def test_an_items_counters_decode_as_ints_and_its_other_numbers_as_floats():
+    raw = {"result_writes": {"N": "1"}, "recoveries": {"N": "2"}, "confidence": {"N": "1"}}
+
+    decoded = {key: wire.value_decode(key, value) for key, value in raw.items()}
+
+    assert [type(decoded[key]) for key in ("result_writes", "recoveries", "confidence")] == [int, int, float]
