@@ -237,3 +237,7 @@ class WebhookHostUnresolved(WebhookUrlRefused):
 
 class WebhookLimit(DashboardError):
     """A user already has as many webhooks as one may (dashboard.webhooks.services.WEBHOOKS_PER_USER)."""
+
+
+class InvalidLabel(DashboardError):
+    """A label that the item's model does not have, or an item that cannot be labelled (not done)."""

@@ -106,6 +106,7 @@ class AuditEvent(models.Model):
         return f"{self.created_at:%Y-%m-%d %H:%M:%S} {self.actor_name} {self.action} {self.target}: {self.outcome}"
 
 
-# --- Webhooks: their models live with the feature, in dashboard/webhooks/ -----------------
+# --- Webhooks and people's labels: their models live with the features -----------------------
 
+from dashboard.labels.models import HumanLabel  # noqa: E402, F401
 from dashboard.webhooks.models import Webhook, WebhookAttempt, WebhookDelivery, WebhookEvent  # noqa: E402, F401

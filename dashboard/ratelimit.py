@@ -31,6 +31,7 @@ from dashboard.exceptions import RateLimited
 log = logging.getLogger(__name__)
 
 KEY_PREFIX = "ratelimit:submissions:"
+LABELS_KEY_PREFIX = "ratelimit:labels:"
 BURST_SECONDS = 60.0
 
 # KEYS[1] the user's bucket; ARGV: now, seconds per item, burst seconds, cost.
@@ -71,6 +72,16 @@ def submissions_charge(*, user, cost: int = 1) -> None:
         )
 
 
+def labels_charge(*, user, cost: int = 1) -> None:
+    """Count `cost` labels (one per item labelled) against the user; RateLimited if over LABELS_PER_MINUTE."""
+    limit = settings.LABELS_PER_MINUTE
+    retry_after = _charge(key=f"{LABELS_KEY_PREFIX}{getattr(user, 'pk', None)}", per_minute=limit, cost=cost, user=user)
+    if retry_after:
+        raise RateLimited(
+            f"Too many labels: the limit is {limit} per minute. Try again in {retry_after} s.", retry_after=retry_after
+        )
+
+
 def _charge(*, key: str, per_minute: int, cost: int, user) -> int:
     """Charge `cost` to the GCRA bucket at `key`: 0 when allowed, else the seconds to wait. Fails open."""
     global _script
@@ -92,8 +103,8 @@ def _charge(*, key: str, per_minute: int, cost: int, user) -> int:
 
 
 def submissions_reset(*, user) -> None:
-    """Forget a user's bucket (tests, and an operator lifting a limit at once)."""
-    _connection().delete(f"{KEY_PREFIX}{user.pk}")
+    """Forget a user's buckets (tests, and an operator lifting a limit at once)."""
+    _connection().delete(f"{KEY_PREFIX}{user.pk}", f"{LABELS_KEY_PREFIX}{user.pk}")
 
 
 def rate_limited(*, api: bool, cost: Callable[[HttpRequest], int] | None = None):

@@ -394,6 +394,11 @@ RECONCILE_MAX_RECOVERIES = env_int("RECONCILE_MAX_RECOVERIES", 3, minimum=1)
 RECONCILE_EVERY_TICKS = env_int("RECONCILE_EVERY_TICKS", 3, minimum=1)
 # Items per minute one user may submit (form, API, batches counted by items); 0 turns the limit off.
 SUBMISSIONS_PER_MINUTE = env_int("SUBMISSIONS_PER_MINUTE", 600, minimum=0)
+# Labels per minute one user may set (each item of a selection counts one); 0 turns the limit off.
+# Review mode at a person's pace stays far below it; a script relabelling the table does not.
+LABELS_PER_MINUTE = env_int("LABELS_PER_MINUTE", 300, minimum=0)
+# Items one labelling of a selection (explorer or API) takes at most.
+LABELS_MAX_SELECTION = env_int("LABELS_MAX_SELECTION", 1000, minimum=1)
 # Failed items one "requeue by filter or batch" resets at most; the answer says when more matched.
 # Each item is also charged against SUBMISSIONS_PER_MINUTE, as a re-run is.
 REQUEUE_MAX_ITEMS = env_int("REQUEUE_MAX_ITEMS", 1000, minimum=1)

@@ -167,6 +167,17 @@ class CancelRequest(ApiRequest):
     reason: str = Field(default="", max_length=500, description="Why; shown with the item to whoever reads it.")
 
 
+class LabelRequest(ApiRequest):
+    example: ClassVar[str] = '{"label": "negative"}'
+    label: int | str = Field(description="The item's true label: its id (0, 1, ...) or its name, any case.")
+
+
+class LabelsRequest(ApiRequest):
+    example: ClassVar[str] = '{"ids": ["..."], "label": "negative"}'
+    ids: list[str] = Field(min_length=1, description="Items to label (at most LABELS_MAX_SELECTION).")
+    label: int | str = Field(description="Their true label: its id or its name.")
+
+
 class RequeueFilter(BaseModel):
     """The results explorer's filters (its status is always `failed` here)."""
 
@@ -256,6 +267,10 @@ class Result(Schema):
     created_at: datetime
     finished_at: datetime | None
     error: str | None = Field(description="Why a failed item failed, or who cancelled a cancelled one and why.")
+    human_label: int | None = Field(description="The true label a person gave the item (its id), or null.")
+    human_label_name: str | None = Field(description="That label's name.")
+    labelled_by: str | None = Field(description="Who gave it.")
+    labelled_at: datetime | None = Field(description="When.")
 
 
 class SubmissionResult(Result):
@@ -321,3 +336,36 @@ class Generation(Schema):
     created_at: datetime
     finished_at: datetime | None
     stored: bool
+
+
+class LabelsApplied(Schema):
+    labelled: int
+    left: int = Field(description="Items not labelled: missing, not done, or changed meanwhile.")
+
+
+class ReliabilityBin(Schema):
+    """Items whose confidence is in [low, high) (the top bin includes 1)."""
+
+    low: float
+    high: float
+    count: int
+    confidence: float = Field(description="The mean confidence in the bin.")
+    accuracy: float
+
+
+class Evaluation(Schema):
+    """A model's results judged against people's labels. Every figure rests on `labelled` items."""
+
+    model: str
+    labelled: int
+    correct: int
+    accuracy: float | None
+    accuracy_interval: list[float] | None = Field(description="Wilson 95 % interval of the accuracy.")
+    macro_f1: float | None
+    labels: list[str]
+    confusion_matrix: dict[str, dict[str, int]] = Field(description="true label → predicted label → count")
+    per_class: dict[str, dict[str, float]]
+    reliability: list[ReliabilityBin]
+    over_time: list[dict[str, Any]]
+    training_distribution: dict[str, float] | None
+    first_labelled_at: str | None

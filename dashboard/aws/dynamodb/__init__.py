@@ -6,6 +6,7 @@ One module per concept:
 - `schema`: the indexes, creating the table, adding the indexes an older table lacks;
 - `items`: one item's lifecycle (new, put, get, claim, release, finish, requeue, cancel);
 - `claims`: a micro-batch's claims and outcomes;
+- `labels`: people's labels on done items, and the review queue;
 - `bulk`: bulk writes, conditional batch writes, deletes and rollbacks;
 - `pages`: the one pagination engine and its signed cursors;
 - `reads`: batch and chart reads;
@@ -42,6 +43,7 @@ from dashboard.aws.dynamodb.items import (
     items_cancel_many,
     new_item,
 )
+from dashboard.aws.dynamodb.labels import item_label_clear, item_label_set, review_queue
 from dashboard.aws.dynamodb.pages import (
     CURSOR_SALT_EXPLORER,
     CURSOR_SALT_NEWEST,
@@ -109,6 +111,8 @@ __all__ = [
     "item_finish",
     "item_finish_queued",
     "item_get",
+    "item_label_clear",
+    "item_label_set",
     "item_put_new",
     "item_release",
     "item_requeue",
@@ -128,6 +132,7 @@ __all__ = [
     "label_count_since",
     "new_item",
     "now_iso",
+    "review_queue",
     "status_count",
     "store_ping",
     "table_delete",

@@ -82,7 +82,7 @@ def generations_table_ensure(*, name: str | None = None, wait_seconds: float = 6
         return False
     return table_create(
         name=name,
-        attributes=["id", "created_month", "created_at"],
+        attributes={"id": "S", "created_month": "S", "created_at": "S"},
         indexes=[
             {
                 "IndexName": INDEX_BY_CREATED,

@@ -12,7 +12,7 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from dashboard.aws.dynamodb import wire
-from dashboard.aws.dynamodb.schema import index_attributes
+from dashboard.aws.dynamodb.schema import REVIEW_ATTRIBUTES, index_attributes, review_attributes
 from dashboard.exceptions import ItemConflict, ItemNotFound
 
 NEW_ID = "attribute_not_exists(id)"
@@ -205,6 +205,7 @@ def _outcome_fields(
     if status not in {"done", "failed"}:
         raise ValueError(f"finish status must be done or failed, got {status!r}")
     index_keys = index_attributes(status=status, label_name=label_name, model=model)
+    review_keys = review_attributes(status=status, model=model, confidence=confidence)
     timings = dict(timings or {})
     unknown = set(timings) - set(wire.ITEM_TIMING_FIELDS)
     if unknown:
@@ -212,10 +213,11 @@ def _outcome_fields(
     update = (
         "SET #s = :status, label = :label, label_name = :label_name, confidence = :confidence,"
         " probabilities = :probabilities, model = :model, finished_at = :now, #e = :error"
-        + "".join(f", {key} = :{key}" for key in [*index_keys, *timings])
+        + "".join(f", {key} = :{key}" for key in [*index_keys, *review_keys, *timings])
     )
     return update, {
         **{f":{key}": {"S": value} for key, value in (index_keys | timings).items()},
+        **{f":{key}": value for key, value in review_keys.items()},
         ":status": wire.encode(status),
         ":label": wire.encode(label),
         ":label_name": wire.encode(label_name),
@@ -279,7 +281,7 @@ def item_requeue(*, item_id: str) -> bool:
                 "SET #s = :queued, label = :null, label_name = :null, confidence = :null,"
                 " probabilities = :null, model = :null, finished_at = :null, #e = :null"
                 " REMOVE idx_label, idx_model, started_at, claimed_by, claim_job, recoveries, result_writes, "
-                + ", ".join(wire.ITEM_TIMING_FIELDS)
+                + ", ".join([*REVIEW_ATTRIBUTES, *wire.ITEM_TIMING_FIELDS])
             ),
             ConditionExpression="attribute_exists(id) AND #s IN (:done, :failed)",
             ExpressionAttributeNames={"#s": "status", "#e": "error"},

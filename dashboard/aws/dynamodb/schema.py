@@ -9,6 +9,8 @@ Indexes:
   finished items, for the explorer's filters. The key attributes are separate from `label_name` and
   `model` because those carry NULL until known, and a NULL may not be an index key.
 - `by_batch` (partition `batch_id`, sort `created_at`, projecting only `status`): a batch's progress.
+- `by_review` (partition `idx_review`, the model's name; sort `idx_confidence`, a number): done items
+  nobody has labelled yet, least confident first, for review mode. Labelling an item removes its keys.
 Why these partition keys, and where they stop scaling: docs/architecture.md, "Explorer indexes".
 
 Every function that writes a finished result must also write `index_attributes(...)`, or the item
@@ -32,6 +34,7 @@ INDEX_BY_STATUS = "by_status"
 INDEX_BY_LABEL = "by_label"
 INDEX_BY_MODEL = "by_model"
 INDEX_BY_BATCH = "by_batch"
+INDEX_BY_REVIEW = "by_review"
 
 
 @dataclass(frozen=True)
@@ -39,13 +42,18 @@ class IndexSpec:
     name: str
     partition: str
     projection: tuple[str, ...] | None = None  # None projects ALL attributes
+    sort: str = "created_at"
+    sort_type: str = "S"
 
 
 EXPLORER_INDEXES = (
     IndexSpec(INDEX_BY_LABEL, "idx_label"),
     IndexSpec(INDEX_BY_MODEL, "idx_model"),
     IndexSpec(INDEX_BY_BATCH, "batch_id", projection=("status",)),
+    IndexSpec(INDEX_BY_REVIEW, "idx_review", sort="idx_confidence", sort_type="N"),
 )
+# Attributes that key the review index, removed when a person labels the item.
+REVIEW_ATTRIBUTES = ("idx_review", "idx_confidence")
 
 
 def index_attributes(*, status: str, label_name: str | None, model: str | None) -> dict[str, str]:
@@ -56,6 +64,13 @@ def index_attributes(*, status: str, label_name: str | None, model: str | None) 
     if status in {"done", "failed"} and model:
         keys["idx_model"] = str(model)
     return keys
+
+
+def review_attributes(*, status: str, model: str | None, confidence: float | None) -> dict[str, dict[str, Any]]:
+    """The review index's keys, as wire values, for a done item nobody has labelled yet."""
+    if status != "done" or not model or confidence is None:
+        return {}
+    return {"idx_review": {"S": str(model)}, "idx_confidence": wire.encode(float(confidence))}
 
 
 def table_ensure(*, name: str | None = None, wait_seconds: float = 60.0) -> bool:
@@ -71,13 +86,14 @@ def table_ensure(*, name: str | None = None, wait_seconds: float = 60.0) -> bool
         return False
     return table_create(
         name=name,
-        attributes=[
-            "id",
-            "created_month",
-            "created_at",
-            "status",
-            *(spec.partition for spec in EXPLORER_INDEXES),
-        ],
+        attributes={
+            "id": "S",
+            "created_month": "S",
+            "created_at": "S",
+            "status": "S",
+            **{spec.partition: "S" for spec in EXPLORER_INDEXES},
+            **{spec.sort: spec.sort_type for spec in EXPLORER_INDEXES},
+        },
         indexes=[
             _index_definition(IndexSpec(INDEX_BY_CREATED, "created_month")),
             _index_definition(IndexSpec(INDEX_BY_STATUS, "status")),
@@ -100,8 +116,8 @@ def table_describe(*, name: str) -> dict[str, Any] | None:
     return description
 
 
-def table_create(*, name: str, attributes: list[str], indexes: list[dict[str, Any]], wait_seconds: float) -> bool:
-    """CreateTable keyed on `id` with string `attributes` and these indexes; wait until it is ACTIVE.
+def table_create(*, name: str, attributes: dict[str, str], indexes: list[dict[str, Any]], wait_seconds: float) -> bool:
+    """CreateTable keyed on `id` with `attributes` (name → S or N) and these indexes; wait until it is ACTIVE.
 
     False if it already exists (and then it is not waited for).
     """
@@ -109,7 +125,9 @@ def table_create(*, name: str, attributes: list[str], indexes: list[dict[str, An
         wire.client().create_table(
             TableName=name,
             BillingMode="PAY_PER_REQUEST",
-            AttributeDefinitions=[{"AttributeName": attribute, "AttributeType": "S"} for attribute in attributes],
+            AttributeDefinitions=[
+                {"AttributeName": attribute, "AttributeType": kind} for attribute, kind in attributes.items()
+            ],
             KeySchema=[{"AttributeName": "id", "KeyType": "HASH"}],
             GlobalSecondaryIndexes=indexes,
         )
@@ -152,7 +170,7 @@ def _index_definition(spec: IndexSpec) -> dict[str, Any]:
         "IndexName": spec.name,
         "KeySchema": [
             {"AttributeName": spec.partition, "KeyType": "HASH"},
-            {"AttributeName": "created_at", "KeyType": "RANGE"},
+            {"AttributeName": spec.sort, "KeyType": "RANGE"},
         ],
         "Projection": projection,
     }
@@ -169,7 +187,7 @@ def _indexes_ensure(*, name: str, description: dict[str, Any], wait_seconds: flo
             wire.client().update_table(
                 TableName=name,
                 AttributeDefinitions=[
-                    {"AttributeName": "created_at", "AttributeType": "S"},
+                    {"AttributeName": spec.sort, "AttributeType": spec.sort_type},
                     {"AttributeName": spec.partition, "AttributeType": "S"},
                 ],
                 GlobalSecondaryIndexUpdates=[{"Create": _index_definition(spec)}],
@@ -180,6 +198,8 @@ def _indexes_ensure(*, name: str, description: dict[str, Any], wait_seconds: flo
         added.append(spec.name)
     if INDEX_BY_LABEL in added or INDEX_BY_MODEL in added:
         _index_keys_backfill(name=name)
+    if INDEX_BY_REVIEW in added:
+        _review_keys_backfill(name=name)
     return added
 
 
@@ -213,6 +233,32 @@ def _index_keys_backfill(*, name: str) -> int:
                     Key={"id": {"S": item["id"]}},
                     UpdateExpression="SET " + ", ".join(f"{key} = :{key}" for key in keys),
                     ExpressionAttributeValues={f":{key}": {"S": value} for key, value in keys.items()},
+                )
+                updated += 1
+    return updated
+
+
+def _review_keys_backfill(*, name: str) -> int:
+    """Put the done items nobody has labelled, finished before the review index existed, in it."""
+    updated = 0
+    scan = wire.paginate(
+        "scan",
+        TableName=name,
+        FilterExpression="#s = :done AND attribute_not_exists(idx_review) AND attribute_not_exists(human_label_name)",
+        ExpressionAttributeNames={"#s": "status"},
+        ExpressionAttributeValues={":done": {"S": "done"}},
+    )
+    for response in scan:
+        for raw in response.get("Items", []):
+            item = wire.from_wire(raw)
+            keys = review_attributes(status=item["status"], model=item["model"], confidence=item["confidence"])
+            if keys:
+                wire.call(
+                    "update_item",
+                    TableName=name,
+                    Key={"id": {"S": item["id"]}},
+                    UpdateExpression="SET " + ", ".join(f"{key} = :{key}" for key in keys),
+                    ExpressionAttributeValues={f":{key}": value for key, value in keys.items()},
                 )
                 updated += 1
     return updated

@@ -37,6 +37,11 @@ ITEM_FIELDS = (
     "created_at",
     "finished_at",
     "error",
+    # A person's verdict on a done item: the true label (its id and name), who gave it and when.
+    "human_label",
+    "human_label_name",
+    "labelled_by",
+    "labelled_at",
 )
 # When the worker that classified an item took its job, had claimed it and had run the model (UTC
 # timestamps, written with the outcome; beside `started_at`, the claim's own time, and `finished_at`,
@@ -44,7 +49,7 @@ ITEM_FIELDS = (
 # and not part of ITEM_FIELDS: they describe the worker's run, not the result (bench/latency.py).
 ITEM_TIMING_FIELDS = ("dequeued_at", "inference_started_at", "inference_finished_at")
 # Attributes that exist only to key an index; callers never see them.
-INTERNAL_ATTRIBUTES = frozenset({"created_month", "idx_label", "idx_model"})
+INTERNAL_ATTRIBUTES = frozenset({"created_month", "idx_label", "idx_model", "idx_review", "idx_confidence"})
 # DynamoDB's own limits per request.
 BATCH_GET_LIMIT = 100
 BATCH_WRITE_LIMIT = 25
@@ -214,7 +219,7 @@ def to_wire(item: dict[str, Any]) -> dict[str, dict[str, Any]]:
 
 
 # Top-level numbers that are counts or class ids, decoded as ints (a page shows 1, not 1.0).
-INTEGER_FIELDS = frozenset({"label", "result_writes", "recoveries"})
+INTEGER_FIELDS = frozenset({"label", "human_label", "result_writes", "recoveries"})
 
 
 def value_decode(key: str, value: dict[str, Any]) -> Any:

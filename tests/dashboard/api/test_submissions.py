@@ -91,6 +91,10 @@ def test_the_document_describes_probabilities_as_a_map_of_numbers_or_null():
         "created_at": "2026-01-01T00:00:00Z",
         "finished_at": "2026-01-01T00:00:01Z",
         "error": None,
+        "human_label": None,
+        "human_label_name": None,
+        "labelled_by": None,
+        "labelled_at": None,
     }
     check = {"method": "GET", "path": f"{URL}/a", "status": 200, "content_type": "application/json"}
     for good in ({"negative": 0.1, "positive": 0.9}, None):
