@@ -64,6 +64,11 @@ class ExplorerForm(forms.Form):
         required=False, label="Created to", input_formats=["%Y-%m-%dT%H:%M", "%Y-%m-%d %H:%M", "%Y-%m-%d"]
     )
     text = forms.CharField(required=False, max_length=200, label="Text contains", strip=False)
+    human_label = forms.CharField(required=False, max_length=100, label="Labelled as")
+    confidence_min = forms.FloatField(required=False, min_value=0, max_value=1, label="Confidence from")
+    confidence_max = forms.FloatField(required=False, min_value=0, max_value=1, label="Confidence to")
+    batch = forms.CharField(required=False, max_length=32, label="Batch")
+    submitted_by = forms.CharField(required=False, max_length=150, label="Submitted by")
     size = forms.TypedChoiceField(required=False, coerce=int, choices=_page_size_choices, empty_value=None)
     cursor = forms.CharField(required=False, max_length=4000)
 
@@ -79,6 +84,9 @@ class ExplorerForm(forms.Form):
         start, end = data.get("created_from"), data.get("created_to")
         if start and end and start > end:
             self.add_error("created_to", "The end is before the start.")
+        low, high = data.get("confidence_min"), data.get("confidence_max")
+        if low is not None and high is not None and low > high:
+            self.add_error("confidence_max", "The upper bound is below the lower one.")
         return data
 
     def value(self, name: str):
@@ -97,6 +105,11 @@ class ExplorerForm(forms.Form):
             created_from=_bound(created_from, end=False),
             created_to=_bound(created_to.date() if created_to and len(raw_to) == 10 else created_to, end=True),
             text=valid.get("text") or None,
+            human_label=(valid.get("human_label") or "").strip() or None,
+            confidence_min=valid.get("confidence_min"),
+            confidence_max=valid.get("confidence_max"),
+            batch_id=(valid.get("batch") or "").strip() or None,
+            submitted_by=(valid.get("submitted_by") or "").strip() or None,
         )
 
     def page_size(self) -> int:

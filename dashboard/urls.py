@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from django.urls import path
 
+from dashboard.labels import views as label_views
 from dashboard.views import batches, charts, pages, results
 from dashboard.views import endpoints as endpoint_views
 from dashboard.views import generate as generate_views
@@ -25,6 +26,13 @@ urlpatterns = [
     path("results/export.csv", results.results_export, name="results_export"),
     path("results/<str:item_id>/", results.result_detail, name="result_detail"),
     path("results/<str:item_id>/cancel/", results.result_cancel, name="result_cancel"),
+    path("results/<str:item_id>/label/", label_views.result_label, name="result_label"),
+    # People's labels: review mode, the Models page with each model's live evaluation, the training CSV
+    path("review/", label_views.review, name="review"),
+    path("review/label/", label_views.review_label, name="review_label"),
+    path("review/undo/", label_views.review_undo, name="review_undo"),
+    path("models/", label_views.models_page, name="models"),
+    path("models/labels.csv", label_views.labels_export, name="labels_export"),
     path("batches/", batches.batch_new, name="batch_new"),
     path("batches/<str:batch_id>/", batches.batch_detail, name="batch_detail"),
     path("batches/<str:batch_id>/cancel/", batches.batch_cancel, name="batch_cancel"),

@@ -146,6 +146,28 @@ def evaluation_row_write(*, item: dict[str, Any], user: Any = None) -> None:
     )
 
 
+def evaluation_rebuild() -> dict[str, int]:
+    """Make the evaluation rows again from the results table (a Scan): after a restore, or if the two parted.
+
+    Returns {"written": n, "removed": m}: rows written from labelled items, and rows whose item is gone
+    or no longer labelled.
+    """
+    seen: set[str] = set()
+    for item in dynamodb.items_labelled_iter():
+        evaluation_row_write(item=item, user=_user_named(item.get("labelled_by")))
+        seen.add(item["id"])
+    stale = [item_id for item_id in HumanLabel.objects.values_list("item_id", flat=True) if item_id not in seen]
+    for start in range(0, len(stale), 500):
+        HumanLabel.objects.filter(item_id__in=stale[start : start + 500]).delete()
+    return {"written": len(seen), "removed": len(stale)}
+
+
+def _user_named(username: str | None) -> Any:
+    from django.contrib.auth import get_user_model
+
+    return get_user_model().objects.filter(username=username).first() if username else None
+
+
 def _charge(user: Any, *, count: int, target: str) -> None:
     try:
         labels_charge(user=user, cost=count)

@@ -20,13 +20,23 @@ from django.views.decorators.http import require_GET, require_POST
 from dashboard import audit, cancel, export, selectors, services
 from dashboard.auth import AuthenticatedHttpRequest
 from dashboard.aws import dynamodb
-from dashboard.exceptions import ItemConflict, ItemNotFound, QueueUnavailable, RateLimited, StoreUnavailable
+from dashboard.exceptions import (
+    InvalidLabel,
+    ItemConflict,
+    ItemNotFound,
+    QueueUnavailable,
+    RateLimited,
+    StoreUnavailable,
+)
 from dashboard.explorer import COLUMNS, COLUMNS_PREFERENCE, ExplorerForm, columns_clean
+from dashboard.labels.vocabulary import item_label_names
 from dashboard.validators import item_id_valid
 from dashboard.views.fragments import render_page_or_fragment
 
 log = logging.getLogger(__name__)
 
+# The explorer's filters that no index serves (a condition on what the chosen index reads).
+CONDITION_FILTERS = ("human_label", "confidence_min", "confidence_max", "batch", "submitted_by")
 # Ids one selection action accepts: the largest page size, with room to spare.
 MAX_SELECTION = 1000
 
@@ -99,7 +109,7 @@ def _explorer_context(request: HttpRequest) -> dict:
         "filtered": False,
         "requeue_fields": [
             (name, form.data[name])
-            for name in ("label", "model", "created_from", "created_to", "text")
+            for name in ("label", "model", "created_from", "created_to", "text", *CONDITION_FILTERS)
             if form.data.get(name)
         ],
         "requeue_limit": settings.REQUEUE_MAX_ITEMS,
@@ -192,7 +202,7 @@ def csv_download(items, *, name: str) -> StreamingHttpResponse:
 @login_required
 @require_POST
 def results_actions(request: AuthenticatedHttpRequest) -> HttpResponseBase:
-    """Delete, re-run or download the selected rows."""
+    """Delete, re-run, cancel, label or download the selected rows."""
     ids = list(dict.fromkeys(item_id for item_id in request.POST.getlist("ids") if item_id_valid(item_id)))
     action = request.POST.get("action", "")
     back = _back(request)
@@ -214,6 +224,8 @@ def results_actions(request: AuthenticatedHttpRequest) -> HttpResponseBase:
                 message += f" {len(outcome['skipped'])} running or missing item(s) were left alone."
             messages.success(request, message)
             return redirect(back)
+        if action == "label":
+            return _label_selection(request, ids, back=back)
         if action == "cancel":
             outcome = cancel.items_cancel(item_ids=ids, user=request.user, reason=request.POST.get("reason", ""))
             message = f"Cancelled {len(outcome['cancelled'])} item(s)."
@@ -249,6 +261,21 @@ def results_actions(request: AuthenticatedHttpRequest) -> HttpResponseBase:
         messages.error(request, f"The items were reset but could not be queued, so they are marked failed: {error}")
         return redirect(back)
     messages.error(request, "Unknown action.")
+    return redirect(back)
+
+
+def _label_selection(request: AuthenticatedHttpRequest, ids: list[str], *, back: str) -> HttpResponse:
+    from dashboard.labels import services as label_services
+
+    try:
+        outcome = label_services.labels_set(item_ids=ids, user=request.user, label=request.POST.get("label", ""))
+    except InvalidLabel as error:
+        messages.error(request, f"Nothing labelled: {error}")
+        return redirect(back)
+    message = f"Labelled {len(outcome['labelled'])} item(s) {request.POST.get('label', '')}."
+    if outcome["left"]:
+        message += f" {len(outcome['left'])} not done, missing or changed meanwhile were left alone."
+    messages.success(request, message)
     return redirect(back)
 
 
@@ -353,6 +380,7 @@ def result_detail(request: HttpRequest, item_id: str) -> HttpResponse:
         "metrics": selectors.model_metrics(model=item.get("model")) if item.get("model") else None,
         "active": item["status"] in selectors.ACTIVE_STATUSES,
         "hold_notice": hold_notice() if item["status"] == "queued" else None,
+        "label_names": item_label_names(item),
         "can_cancel": item["status"] in dynamodb.CANCELLABLE
         and cancel.item_cancel_allowed(item=item, user=request.user),
         "extra_fields": sorted(

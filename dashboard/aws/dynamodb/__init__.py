@@ -43,7 +43,7 @@ from dashboard.aws.dynamodb.items import (
     items_cancel_many,
     new_item,
 )
-from dashboard.aws.dynamodb.labels import item_label_clear, item_label_set, review_queue
+from dashboard.aws.dynamodb.labels import item_label_clear, item_label_set, items_labelled_iter, review_queue
 from dashboard.aws.dynamodb.pages import (
     CURSOR_SALT_EXPLORER,
     CURSOR_SALT_NEWEST,
@@ -124,6 +124,7 @@ __all__ = [
     "items_finish_many",
     "items_get_many",
     "items_iter",
+    "items_labelled_iter",
     "items_page",
     "items_page_newest",
     "items_put_many",

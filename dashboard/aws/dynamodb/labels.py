@@ -7,6 +7,7 @@ the evaluation counts kept beside it (`dashboard.labels`) follow the item exactl
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from typing import Any
 
 from dashboard.aws.dynamodb import wire
@@ -117,3 +118,11 @@ def review_queue(
             break
         kwargs["ExclusiveStartKey"] = response["LastEvaluatedKey"]
     return found[:limit]
+
+
+def items_labelled_iter() -> Iterator[dict[str, Any]]:
+    """Every item with a person's label: a Scan of the whole table, for `manage.py labels_rebuild` only."""
+    scan = wire.paginate("scan", TableName=wire.table_name(), FilterExpression="attribute_exists(human_label_name)")
+    for response in scan:
+        for raw in response.get("Items", []):
+            yield wire.from_wire(raw)

@@ -52,6 +52,12 @@ class ItemFilter:
     created_from: str | None = None
     created_to: str | None = None
     text: str | None = None
+    # Filters no index key serves: each is a condition on the entries the chosen index reads.
+    human_label: str | None = None
+    confidence_min: float | None = None
+    confidence_max: float | None = None
+    batch_id: str | None = None
+    submitted_by: str | None = None
 
     def signature(self) -> str:
         """A short fingerprint, so a cursor made under one filter is refused under another."""
@@ -159,6 +165,20 @@ def _plan(item_filter: ItemFilter) -> _Plan:
     if item_filter.text:
         conditions.append("contains(#text, :text)")
         names["#text"], values[":text"] = "text", {"S": item_filter.text}
+    for attr_name, value in (
+        ("human_label_name", item_filter.human_label),
+        ("batch_id", item_filter.batch_id),
+        ("submitted_by", item_filter.submitted_by),
+    ):
+        if value:
+            conditions.append(f"#{attr_name} = :{attr_name}")
+            names[f"#{attr_name}"], values[f":{attr_name}"] = attr_name, {"S": value}
+    if item_filter.confidence_min is not None:
+        conditions.append("#confidence >= :confidence_min")
+        names["#confidence"], values[":confidence_min"] = "confidence", wire.encode(item_filter.confidence_min)
+    if item_filter.confidence_max is not None:
+        conditions.append("#confidence <= :confidence_max")
+        names["#confidence"], values[":confidence_max"] = "confidence", wire.encode(item_filter.confidence_max)
     # Nothing is created after now, so a "to" bound in the future starts from this month: starting from
     # its own month would walk empty months and give up (MONTHS_LOOKBACK) before reaching any item.
     now_month = wire.now_iso()[:7]

@@ -95,9 +95,9 @@ def table_ensure(*, name: str | None = None, wait_seconds: float = 60.0) -> bool
             **{spec.sort: spec.sort_type for spec in EXPLORER_INDEXES},
         },
         indexes=[
-            _index_definition(IndexSpec(INDEX_BY_CREATED, "created_month")),
-            _index_definition(IndexSpec(INDEX_BY_STATUS, "status")),
-            *(_index_definition(spec) for spec in EXPLORER_INDEXES),
+            index_definition(IndexSpec(INDEX_BY_CREATED, "created_month")),
+            index_definition(IndexSpec(INDEX_BY_STATUS, "status")),
+            *(index_definition(spec) for spec in EXPLORER_INDEXES),
         ],
         wait_seconds=wait_seconds,
     )
@@ -162,7 +162,7 @@ def store_ping() -> None:
     wire.call("describe_table", TableName=wire.table_name())
 
 
-def _index_definition(spec: IndexSpec) -> dict[str, Any]:
+def index_definition(spec: IndexSpec) -> dict[str, Any]:
     projection: dict[str, Any] = {"ProjectionType": "ALL"}
     if spec.projection:
         projection = {"ProjectionType": "INCLUDE", "NonKeyAttributes": list(spec.projection)}
@@ -190,7 +190,7 @@ def _indexes_ensure(*, name: str, description: dict[str, Any], wait_seconds: flo
                     {"AttributeName": spec.sort, "AttributeType": spec.sort_type},
                     {"AttributeName": spec.partition, "AttributeType": "S"},
                 ],
-                GlobalSecondaryIndexUpdates=[{"Create": _index_definition(spec)}],
+                GlobalSecondaryIndexUpdates=[{"Create": index_definition(spec)}],
             )
         except ClientError as error:
             raise StoreUnavailable(f"DynamoDB UpdateTable (add index {spec.name}) failed: {error}") from error

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 from django.contrib.auth.models import User
+from django.utils import timezone
 
 from dashboard import ratelimit
 from dashboard.aws import dynamodb
@@ -133,3 +134,33 @@ def test_a_selection_past_the_limit_is_refused_before_anything_is_written(alice,
     with pytest.raises(InvalidLabel, match="at most 2"):
         services.labels_set(item_ids=["d-1", "d-2", "d-3"], user=alice, label="negative")
     assert not HumanLabel.objects.exists()
+
+
+def test_labels_rebuild_makes_the_rows_again_from_the_table(alice, results_table):
+    from io import StringIO
+
+    from django.core.management import call_command
+
+    done_item("d-1")
+    done_item("d-2")
+    services.label_set(item_id="d-1", user=alice, label="negative")
+    dynamodb.item_label_set(item_id="d-2", label=1, label_name="positive", labelled_by="alice", previous=None)
+    HumanLabel.objects.create(
+        item_id="gone",
+        model="m",
+        predicted="x",
+        label="y",
+        labelled_by_name="z",
+        labelled_at=timezone.now(),
+        item_created_at=timezone.now(),
+    )
+    HumanLabel.objects.filter(item_id="d-1").update(label="positive")  # parted from the table
+    out = StringIO()
+
+    call_command("labels_rebuild", stdout=out)
+
+    assert "2 labelled item(s) written, 1 stale row(s) removed." in out.getvalue()
+    assert {row.item_id: (row.label, row.labelled_by) for row in HumanLabel.objects.all()} == {
+        "d-1": ("negative", alice),
+        "d-2": ("positive", alice),
+    }
