@@ -98,7 +98,7 @@ def test_each_page_has_no_accessibility_violations_for_staff(staff_page, batches
     assert axe_violations(staff_page) == []
 
 
-@pytest.mark.parametrize("path", ["/", "/power/", "/settings/tokens/"])
+@pytest.mark.parametrize("path", ["/", "/power/", "/settings/tokens/", "/review/?model=m", "/models/?model=m"])
 def test_each_page_has_no_accessibility_violations_for_a_user(user_page, items, path):
     user_page.goto(path)
     user_page.wait_for_load_state("networkidle")
@@ -149,4 +149,17 @@ def test_the_webhooks_page_showing_a_new_secret_and_a_webhook_with_its_delivery_
     assert axe_violations(page) == []
     page.locator("table.webhooks a").first.click()
     page.wait_for_load_state("networkidle")
+    assert axe_violations(page) == []
+
+
+def test_review_mode_after_a_label_and_the_evaluation_it_makes_have_no_accessibility_violations(user_page, items):
+    page = user_page
+    page.goto("/review/?model=m")
+    page.keyboard.press("1")
+    page.wait_for_selector(".undo-bar")
+    assert axe_violations(page) == []
+    page.goto("/models/?model=m")
+    page.wait_for_selector("table.confusion")
+    assert axe_violations(page) == []
+    page.goto("/results/a11y-done/")
     assert axe_violations(page) == []
