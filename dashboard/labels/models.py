@@ -25,11 +25,20 @@ class HumanLabel(models.Model):
     labelled_by_name = models.CharField(max_length=150)
     labelled_at = models.DateTimeField()
     item_created_at = models.DateTimeField()
+    # Kept with the row so the evaluation is one GROUP BY on an index that covers it, with no
+    # per-row function: the reliability bin of `confidence` (0-9) and the Monday of the item's week.
+    confidence_bin = models.PositiveSmallIntegerField(null=True, blank=True)
+    week = models.DateField()
 
     class Meta:
         app_label = "dashboard"
         ordering = ["-labelled_at"]
-        indexes = [models.Index(fields=["model", "label", "predicted"], name="humanlabel_confusion")]
+        indexes = [
+            models.Index(
+                fields=["model", "label", "predicted", "confidence_bin", "week", "confidence"],
+                name="humanlabel_evaluation",
+            )
+        ]
 
     def __str__(self) -> str:
         return f"{self.item_id}: {self.label} (model said {self.predicted})"

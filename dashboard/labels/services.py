@@ -11,6 +11,7 @@ evaluation row. An item changed meanwhile is a conflict, said as such and never 
 from __future__ import annotations
 
 from concurrent.futures import ThreadPoolExecutor
+from datetime import timedelta
 from typing import Any
 
 from django.conf import settings
@@ -20,6 +21,7 @@ from classifier.contracts import timestamp_parse
 from dashboard import audit
 from dashboard.aws import dynamodb
 from dashboard.exceptions import InvalidLabel, ItemConflict, RateLimited
+from dashboard.labels.evaluation import confidence_bin
 from dashboard.labels.models import HumanLabel
 from dashboard.labels.vocabulary import label_resolve
 from dashboard.ratelimit import labels_charge
@@ -131,6 +133,7 @@ def evaluation_row_write(*, item: dict[str, Any], user: Any = None) -> None:
     """Make the evaluation's row say what the labelled item says (created or replaced)."""
     labelled_at = timestamp_parse(item.get("labelled_at")) or timezone.now()
     created_at = timestamp_parse(item.get("created_at")) or labelled_at
+    day = created_at.date()
     HumanLabel.objects.update_or_create(
         item_id=item["id"],
         defaults={
@@ -142,6 +145,8 @@ def evaluation_row_write(*, item: dict[str, Any], user: Any = None) -> None:
             "labelled_by_name": item.get("labelled_by") or "",
             "labelled_at": labelled_at,
             "item_created_at": created_at,
+            "confidence_bin": confidence_bin(item.get("confidence")),
+            "week": day - timedelta(days=day.weekday()),
         },
     )
 

@@ -153,6 +153,7 @@ def test_labels_rebuild_makes_the_rows_again_from_the_table(alice, results_table
         labelled_by_name="z",
         labelled_at=timezone.now(),
         item_created_at=timezone.now(),
+        week=timezone.now().date(),
     )
     HumanLabel.objects.filter(item_id="d-1").update(label="positive")  # parted from the table
     out = StringIO()
