@@ -31,6 +31,12 @@ TEXTS_MAX_CHARS = 16_384
 # Redis hash per worker (`inference:worker:<rq worker name>`): what the worker says about its model
 # and the instance it runs on, read by the fleet panel and the power policy.
 WORKER_META_PREFIX = "inference:worker:"
+# Which registered model version the workers serve: JSON {"id": "<name>@<version>", "source": "<dir
+# or hub id>"}, written by a promote (dashboard.registry). A worker reads it between jobs and loads
+# that version when it differs from its own; absent, workers serve CLASSIFIER_MODEL as configured.
+SERVING_MODEL_KEY = "models:serving"
+# Also in a worker's hash: why the last version it was told to serve did not load (it kept its own).
+MODEL_LOAD_ERROR_FIELD = "model_load_error"
 # The engine's counters since load, published in that hash: a batch that ran out of device memory
 # and was halved, and a text that did not fit even alone.
 ENGINE_STAT_FIELDS = ("out_of_memory_splits", "out_of_memory_failures")

@@ -6,17 +6,19 @@ per job is exactly the cost this product exists to remove, so we run jobs in-pro
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import socket
 import time
+from collections.abc import Callable
 from typing import Any
 
 import structlog
 from rq import SimpleWorker
 from rq.serializers import JSONSerializer
 
-from classifier.contracts import WORKER_META_PREFIX
+from classifier.contracts import MODEL_LOAD_ERROR_FIELD, SERVING_MODEL_KEY, WORKER_META_PREFIX
 
 log = logging.getLogger(__name__)
 
@@ -27,12 +29,22 @@ class InferenceWorker(SimpleWorker):
     # Set by `worker_run`: after each job the worker's meta is published again, so the panel sees
     # the memory the batches used and the engine's out-of-memory counters, not only the load's.
     engine: Any = None
+    # Loads a model version from its source (a directory or hub id); None: this worker does not
+    # follow the registry (the SageMaker stand-in, whose endpoint is the model).
+    engine_loader: Callable[[str], Any] | None = None
+    # The version that failed to load, so it is not tried again before every job.
+    _refused_version: str | None = None
 
     def execute_job(self, job: Any, queue: Any) -> None:
         """Run a job with its log fields (request, job, items, batch, user) bound to every line, RQ's
-        own included, and nothing left bound for the next: jobs run one after another in this process."""
+        own included, and nothing left bound for the next: jobs run one after another in this process.
+
+        Before it, the worker turns to the version the registry says is serving, if that changed: the
+        job before has finished, and this one waits in this process for the load, so none is lost or
+        run twice."""
         from classifier.jobs import job_log_fields
 
+        self.serving_follow()
         structlog.contextvars.clear_contextvars()
         structlog.contextvars.bind_contextvars(worker=self.name, **job_log_fields(job))
         try:
@@ -40,6 +52,56 @@ class InferenceWorker(SimpleWorker):
         finally:
             structlog.contextvars.clear_contextvars()
             self._meta_refresh()
+
+    def serving_follow(self) -> bool:
+        """Load the registry's serving version when it is not this worker's; True when the engine changed.
+
+        A version that does not load leaves the current engine serving; the reason is published in
+        this worker's hash (`MODEL_LOAD_ERROR_FIELD`) for the Fleet page, and logged.
+        """
+        if self.engine_loader is None or self.engine is None:
+            return False
+        try:
+            raw = self.connection.get(SERVING_MODEL_KEY)
+            wanted = json.loads(raw) if raw else None
+        except Exception:
+            log.warning("could not read the serving model version", exc_info=True)
+            return False
+        if not isinstance(wanted, dict) or not wanted.get("id") or not wanted.get("source"):
+            return False
+        version, source = str(wanted["id"]), str(wanted["source"])
+        if version in {self.engine.model_name, self._refused_version}:
+            return False
+        log.info(
+            "worker %s loading %s from %s (serving %s until it has)", self.name, version, source, self.engine.model_name
+        )
+        try:
+            engine = self.engine_loader(source)
+        except Exception as error:
+            self._refused_version = version
+            reason = f"could not load {version} from {source}: {error}"[:2000]
+            log.error("worker %s keeps %s: %s", self.name, self.engine.model_name, reason)
+            self._publish_error(reason)
+            return False
+        engine.model_name = version
+        self.engine_install(engine)
+        self._refused_version = None
+        self._publish_error("")
+        log.info("worker %s now serves %s (loaded in %.1f s)", self.name, version, getattr(engine, "load_seconds", 0.0))
+        return True
+
+    def engine_install(self, engine: Any) -> None:
+        from classifier import jobs
+
+        jobs.engine_set(engine)
+        self.engine = engine
+        self._meta_refresh()
+
+    def _publish_error(self, reason: str) -> None:
+        try:
+            self.connection.hset(WORKER_META_PREFIX + self.name, MODEL_LOAD_ERROR_FIELD, reason)
+        except Exception:
+            log.warning("could not publish worker %s's model load error", self.name, exc_info=True)
 
     def _meta_refresh(self) -> None:
         if self.engine is None:
@@ -57,12 +119,15 @@ def worker_run(
     engine: Any,
     burst: bool = False,
     name: str | None = None,
+    engine_loader: Callable[[str], Any] | None = None,
 ) -> bool:
+    """Serve jobs with `engine` until stopped; with `engine_loader`, follow the registry's serving version."""
     from classifier import jobs
 
     jobs.engine_set(engine)
     worker = InferenceWorker(queue_names, connection=connection, serializer=JSONSerializer, name=name)
     worker.engine = engine
+    worker.engine_loader = engine_loader
     log.info(
         "worker %s ready: model=%s device=%s dtype=%s forward=%s load=%.1fs",
         worker.name,

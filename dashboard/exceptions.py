@@ -241,3 +241,7 @@ class WebhookLimit(DashboardError):
 
 class InvalidLabel(DashboardError):
     """A label that the item's model does not have, or an item that cannot be labelled (not done)."""
+
+
+class RegistryError(DashboardError):
+    """A model version that cannot be registered or promoted, with the reason."""

@@ -85,7 +85,7 @@ class AuditEvent(models.Model):
     """
 
     OUTCOMES = [("ok", "ok"), ("error", "error"), ("refused", "refused")]
-    KINDS = [("power", "power"), ("data", "data"), ("token", "token"), ("auth", "auth")]
+    KINDS = [("power", "power"), ("data", "data"), ("token", "token"), ("auth", "auth"), ("model", "model")]
 
     created_at = models.DateTimeField(auto_now_add=True, db_index=True)
     kind = models.CharField(max_length=8, choices=KINDS, default="power", db_index=True)
@@ -109,4 +109,5 @@ class AuditEvent(models.Model):
 # --- Webhooks and people's labels: their models live with the features -----------------------
 
 from dashboard.labels.models import HumanLabel  # noqa: E402, F401
+from dashboard.registry.models import ModelVersion  # noqa: E402, F401
 from dashboard.webhooks.models import Webhook, WebhookAttempt, WebhookDelivery, WebhookEvent  # noqa: E402, F401

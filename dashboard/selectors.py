@@ -65,23 +65,46 @@ def _model_dir() -> Path | None:
     return path if path.is_dir() else None
 
 
-def model_metrics(*, model: str | None = None) -> dict[str, Any] | None:
-    """Held-out metrics of the configured model (`metrics.json` beside its weights), or None.
+def _metrics_read(path: Path) -> dict[str, Any] | None:
+    try:
+        raw = json.loads(path.read_text()) if path.is_file() else None
+    except (OSError, ValueError):
+        return None
+    return raw if isinstance(raw, dict) else None
 
-    `model` is the name a result carries; metrics are only shown when it is the configured model,
-    so a result is never shown with another model's accuracy.
-    """
+
+def _metrics_found(model: str | None) -> tuple[dict[str, Any], str] | None:
+    """The raw metrics of `model` and where they come from: a registered version's (its directory's
+    metrics.json, else what was stored when it was registered), or the configured model's."""
     from django.conf import settings
 
+    from dashboard.registry.models import ModelVersion
+
+    version = ModelVersion.objects.filter(pk=model).first() if model else None
+    if version is not None:
+        raw = _metrics_read(Path(version.source) / "metrics.json")
+        if raw is not None:
+            return raw, str(Path(version.source) / "metrics.json")
+        return (version.metrics, f"the registry's entry for {version.id}") if version.metrics else None
     directory = _model_dir()
-    if directory is None or not (directory / "metrics.json").is_file():
+    if directory is None:
         return None
     if model and model not in {settings.CLASSIFIER_MODEL, str(directory), directory.name}:
         return None
-    try:
-        raw = json.loads((directory / "metrics.json").read_text())
-    except (OSError, ValueError):
+    raw = _metrics_read(directory / "metrics.json")
+    return (raw, str(directory / "metrics.json")) if raw is not None else None
+
+
+def model_metrics(*, model: str | None = None) -> dict[str, Any] | None:
+    """Held-out metrics of `model` (the name a result carries), or of the configured model; or None.
+
+    A registered version's come from the registry (`_metrics_found`); otherwise metrics are only
+    shown for the configured model, so a result is never shown with another model's accuracy.
+    """
+    found = _metrics_found(model)
+    if found is None:
         return None
+    raw, path = found
     validation = raw.get("validation") or {}
     macro = validation.get("macro") or {}
     test = raw.get("test") or {}
@@ -89,7 +112,7 @@ def model_metrics(*, model: str | None = None) -> dict[str, Any] | None:
     pretraining = raw.get("pretraining") if isinstance(raw.get("pretraining"), dict) else {}
     corpus = raw.get("corpus") if isinstance(raw.get("corpus"), dict) else {}
     return {
-        "path": str(directory / "metrics.json"),
+        "path": path,
         "accuracy": validation.get("accuracy"),
         "precision": macro.get("precision"),
         "recall": macro.get("recall"),

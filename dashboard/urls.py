@@ -5,6 +5,7 @@ from __future__ import annotations
 from django.urls import path
 
 from dashboard.labels import views as label_views
+from dashboard.registry import views as registry_views
 from dashboard.views import batches, charts, pages, results
 from dashboard.views import endpoints as endpoint_views
 from dashboard.views import generate as generate_views
@@ -33,6 +34,9 @@ urlpatterns = [
     path("review/undo/", label_views.review_undo, name="review_undo"),
     path("models/", label_views.models_page, name="models"),
     path("models/labels.csv", label_views.labels_export, name="labels_export"),
+    path("models/register/", registry_views.model_register, name="model_register"),
+    path("models/rollback/", registry_views.model_rollback, name="model_rollback"),
+    path("models/versions/<str:version_id>/promote/", registry_views.model_promote, name="model_promote"),
     path("batches/", batches.batch_new, name="batch_new"),
     path("batches/<str:batch_id>/", batches.batch_detail, name="batch_detail"),
     path("batches/<str:batch_id>/cancel/", batches.batch_cancel, name="batch_cancel"),

@@ -178,6 +178,14 @@ class LabelsRequest(ApiRequest):
     label: int | str = Field(description="Their true label: its id or its name.")
 
 
+class ModelRegisterRequest(ApiRequest):
+    example: ClassVar[str] = '{"name": "xlnet-reviews", "source": "/srv/models/xlnet-reviews-3"}'
+    name: str = Field(min_length=1, max_length=100, description="The model's name; versions number themselves.")
+    source: str = Field(min_length=1, max_length=1000, description="A directory on the worker hosts, or a hub id.")
+    training_data: str = Field(default="", max_length=10_000, description="What it was fine-tuned on.")
+    parameters: dict[str, Any] = Field(default_factory=dict, description="How it was trained (epochs, lr, ...).")
+
+
 class RequeueFilter(BaseModel):
     """The results explorer's filters (its status is always `failed` here)."""
 
@@ -369,3 +377,24 @@ class Evaluation(Schema):
     over_time: list[dict[str, Any]]
     training_distribution: dict[str, float] | None
     first_labelled_at: str | None
+
+
+class ModelVersionOut(Schema):
+    id: str = Field(description="<name>@<version>: what its results carry as `model`.")
+    name: str
+    version: int
+    source: str
+    status: Literal["candidate", "serving", "retired"]
+    training_data: str
+    parameters: dict[str, Any]
+    metrics: dict[str, Any] = Field(description="Held-out metrics from its training (its metrics.json).")
+    created_at: datetime
+    created_by: str | None
+    promoted_at: datetime | None
+    promoted_by: str | None
+    evaluation: str = Field(description="Where its live evaluation is.")
+
+
+class ModelsList(Schema):
+    serving: str | None = Field(description="The version workers are told to serve; null: CLASSIFIER_MODEL.")
+    models: list[ModelVersionOut]

@@ -39,9 +39,14 @@ def configured_model_name() -> str:
 
 
 def _model_names(labelled: list[dict[str, Any]] | None = None) -> list[str]:
-    """The configured model, then every model with labelled items."""
+    """The serving version (or the configured model), the registered versions, then any model with labels."""
+    from dashboard.registry import selectors as registry
+
     rows = evaluation.models_labelled() if labelled is None else labelled
-    return list(dict.fromkeys([configured_model_name(), *(row["model"] for row in rows)]))
+    serving = registry.version_serving()
+    first = serving.id if serving else configured_model_name()
+    versions = [version.id for version in registry.versions_all()]
+    return list(dict.fromkeys([first, *versions, *(row["model"] for row in rows)]))
 
 
 @login_required
@@ -184,7 +189,9 @@ def review_undo(request: AuthenticatedHttpRequest) -> HttpResponse:
 @login_required
 @require_GET
 def models_page(request: HttpRequest) -> HttpResponse:
-    """Every model with labelled items, and one model's live evaluation."""
+    """The registry's versions, every model with labelled items, and one model's live evaluation."""
+    from dashboard.registry import selectors as registry
+
     labelled = evaluation.models_labelled()
     names = _model_names(labelled)
     model = (request.GET.get("model") or "").strip()[:500] or names[0]
@@ -218,6 +225,9 @@ def models_page(request: HttpRequest) -> HttpResponse:
                 for week in report["over_time"]
             ],
             "metrics": selectors.model_metrics(model=model),
+            "versions": registry.versions_all(),
+            "serving": registry.version_serving(),
+            "can_roll_back": registry.version_previous() is not None,
         },
     )
 

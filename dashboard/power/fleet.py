@@ -16,7 +16,13 @@ from django.conf import settings
 from rq import Worker
 from rq.registry import StartedJobRegistry
 
-from classifier.contracts import CUDA_MEMORY_FIELDS, ENGINE_STAT_FIELDS, WORKER_META_PREFIX, timestamp_of
+from classifier.contracts import (
+    CUDA_MEMORY_FIELDS,
+    ENGINE_STAT_FIELDS,
+    MODEL_LOAD_ERROR_FIELD,
+    WORKER_META_PREFIX,
+    timestamp_of,
+)
 from dashboard.aws import dynamodb, sagemaker
 from dashboard.compute.base import PENDING, RUNNING, Instance
 from dashboard.compute.policy import InstanceView
@@ -62,6 +68,7 @@ def workers_status() -> list[dict[str, Any]]:
                 "implementation": meta.get("implementation", ""),
                 "load_seconds": float(meta["load_seconds"]) if meta.get("load_seconds") else None,
                 "instance_id": meta.get("instance_id", ""),
+                "model_load_error": meta.get(MODEL_LOAD_ERROR_FIELD, ""),
                 **_memory_of(meta),
             }
         )

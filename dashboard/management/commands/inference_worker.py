@@ -41,11 +41,10 @@ class Command(BaseCommand):
             engine = sagemaker_engine()
             self.stdout.write(f"Classifying through SageMaker endpoint {engine.endpoint}; waiting for jobs.")
         else:
-            model = options["model"] or settings.CLASSIFIER_MODEL
-            self.stdout.write(f"Loading model {model} …")
-            engine = load_engine(model)
+            engine = self._engine_load(options["model"], load_engine)
             self.stdout.write(
-                f"Model loaded in {engine.load_seconds:.1f} s on {engine.device} ({engine.dtype}); waiting for jobs."
+                f"Model {engine.model_name} loaded in {engine.load_seconds:.1f} s on {engine.device} ({engine.dtype});"
+                " waiting for jobs."
             )
             metrics.model_loaded(model=engine.model_name, device=str(engine.device), seconds=engine.load_seconds)
         worker_run(
@@ -54,4 +53,31 @@ class Command(BaseCommand):
             engine=engine,
             burst=options["burst"],
             name=options["name"],
+            # --model pins this worker to one model; otherwise it follows the registry's promotes.
+            engine_loader=None if options["model"] or settings.CLASSIFIER_BACKEND == "sagemaker" else load_engine,
         )
+
+    def _engine_load(self, model: str | None, load_engine) -> Engine:
+        """--model, else the registry's serving version, else CLASSIFIER_MODEL (also when that version fails)."""
+        if model:
+            self.stdout.write(f"Loading model {model} …")
+            return load_engine(model)
+        from dashboard.exceptions import QueueUnavailable
+        from dashboard.registry.pointer import serving_pointer_get
+
+        try:
+            serving = serving_pointer_get()
+        except QueueUnavailable as error:
+            self.stderr.write(f"The registry's serving version cannot be read ({error}); loading CLASSIFIER_MODEL.")
+            serving = None
+        if serving is not None:
+            self.stdout.write(f"Loading {serving['id']} from {serving['source']} (the registry's serving version) …")
+            try:
+                engine = load_engine(serving["source"])
+            except Exception as error:
+                self.stderr.write(f"{serving['id']} did not load ({error}); loading CLASSIFIER_MODEL instead.")
+            else:
+                engine.model_name = serving["id"]
+                return engine
+        self.stdout.write(f"Loading model {settings.CLASSIFIER_MODEL} …")
+        return load_engine(settings.CLASSIFIER_MODEL)
