@@ -109,8 +109,8 @@ def model_metrics(*, model: str | None = None) -> dict[str, Any] | None:
     macro = validation.get("macro") or {}
     test = raw.get("test") or {}
     calibration = raw.get("calibration") or {}
-    pretraining = raw.get("pretraining") if isinstance(raw.get("pretraining"), dict) else {}
-    corpus = raw.get("corpus") if isinstance(raw.get("corpus"), dict) else {}
+    pretraining: dict[str, Any] = raw["pretraining"] if isinstance(raw.get("pretraining"), dict) else {}
+    corpus: dict[str, Any] = raw["corpus"] if isinstance(raw.get("corpus"), dict) else {}
     return {
         "path": path,
         "accuracy": validation.get("accuracy"),
