@@ -37,6 +37,25 @@ WORKER_META_PREFIX = "inference:worker:"
 SERVING_MODEL_KEY = "models:serving"
 # Also in a worker's hash: why the last version it was told to serve did not load (it kept its own).
 MODEL_LOAD_ERROR_FIELD = "model_load_error"
+# Fine-tuning runs as RQ jobs on their own queue (settings.FINETUNE_QUEUE), served by the worker hosts.
+# Its progress is a Redis hash per run, `finetune:<run id>` (FINETUNE_FIELDS, as strings), and a run
+# stops at its next step once `finetune:<run id>:cancel` exists.
+FINETUNE_JOB = "classifier.finetune.finetune_run"
+FINETUNE_PROGRESS_PREFIX = "finetune:"
+FINETUNE_CANCEL_SUFFIX = ":cancel"
+FINETUNE_FIELDS = (
+    "status",
+    "phase",
+    "step",
+    "total",
+    "epoch",
+    "epochs",
+    "loss",
+    "elapsed_s",
+    "error",
+    "output",
+    "metrics",
+)
 # The engine's counters since load, published in that hash: a batch that ran out of device memory
 # and was halved, and a text that did not fit even alone.
 ENGINE_STAT_FIELDS = ("out_of_memory_splits", "out_of_memory_failures")

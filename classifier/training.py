@@ -17,7 +17,7 @@ import math
 import random
 import shutil
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -57,8 +57,13 @@ def train_classifier(
     max_seconds: float | None = None,
     device: str | None = None,
     progress: bool = True,
+    report: Callable[..., None] | None = None,
 ) -> dict[str, Any]:
     """Fine-tune `base` (a directory or hub id) on `data` and save the result to `out`.
+
+    `report(phase, **figures)`, when given, is called as training goes: phase `loading`, then
+    `training` after every step (step, total, epoch, epochs, loss, elapsed_s), then `evaluating`
+    and `saving`. It may raise to stop the run (a cancel), which leaves `out` as it was.
 
     Raises `TrainingDataError` for a bad CSV, before any model is loaded, and `ModelLoadError` for
     a base that cannot be loaded. `max_seconds` is a time budget: the learning-rate schedule
@@ -72,6 +77,8 @@ def train_classifier(
     set_seed(seed)
     # Training keeps fp32 weights; the precision override is for inference only.
     runtime = detect_runtime(device, "float32")
+    report = report or _no_report
+    report("loading")
     tokenizer, model = _load_base(base, dataset.id2label)
     model.to(runtime.device)
     engine = _engine_for(model, tokenizer, str(out), runtime.device, dataset.id2label, max_length)
@@ -91,15 +98,18 @@ def train_classifier(
         label_smoothing=label_smoothing,
         max_seconds=max_seconds,
         progress=progress,
+        report=report,
     )
     train_seconds = time.perf_counter() - started
+    report("evaluating")
 
     val_labels = [dataset.labels[i] for i in val_idx]
     val_logits = engine.logits([dataset.texts[i] for i in val_idx])
     temperature = temperature_fit(val_logits, val_labels)
     model.config.calibration_temperature = temperature
     predicted = [max(range(len(row)), key=row.__getitem__) for row in val_logits]
-    report = classification_report(val_labels, predicted, dataset.id2label)
+    scores = classification_report(val_labels, predicted, dataset.id2label)
+    report("saving")
     model_dir_save(model, tokenizer, base, Path(out))
     metrics = {
         "model": str(out),
@@ -122,7 +132,7 @@ def train_classifier(
         "labels": {str(i): name for i, name in dataset.id2label.items()},
         "parameter_count": sum(p.numel() for p in model.parameters()),
         **loop,
-        "validation": report,
+        "validation": scores,
         "calibration": {
             "temperature": round(temperature, 4),
             "ece_before_scaling": round(expected_calibration_error(val_logits, val_labels), 4),
@@ -130,7 +140,7 @@ def train_classifier(
         },
     }
     (Path(out) / METRICS_FILE).write_text(json.dumps(metrics, indent=2) + "\n")
-    logger.info("trained %s in %.1fs: held-out accuracy %.4f", out, train_seconds, report["accuracy"])
+    logger.info("trained %s in %.1fs: held-out accuracy %.4f", out, train_seconds, scores["accuracy"])
     return metrics
 
 
@@ -193,6 +203,7 @@ def _train_loop(
     label_smoothing: float,
     max_seconds: float | None,
     progress: bool,
+    report: Callable[..., None],
 ) -> dict[str, Any]:
     model = engine.model
     rng = random.Random(seed)
@@ -220,6 +231,15 @@ def _train_loop(
             recent = epoch_losses[-20:]
             bar.set_postfix_str(f"epoch {epoch}/{epochs} loss {sum(recent) / len(recent):.4f}", refresh=False)
             bar.update()
+            report(
+                "training",
+                step=step,
+                total=total,
+                epoch=epoch,
+                epochs=epochs,
+                loss=sum(recent) / len(recent),
+                elapsed_s=time.perf_counter() - started,
+            )
     mean_loss = sum(epoch_losses) / len(epoch_losses) if epoch_losses else None
     suffix = " (time budget reached)" if stopped_early else ""
     loss_text = "n/a" if mean_loss is None else f"{mean_loss:.4f}"
@@ -227,6 +247,10 @@ def _train_loop(
     bar.close()
     model.eval()
     return {"steps": step, "stopped_early": stopped_early, "final_train_loss": mean_loss}
+
+
+def _no_report(phase: str, **figures: Any) -> None:
+    return None
 
 
 def optimizer_step(model: Any, optimizer: torch.optim.Optimizer, loss: torch.Tensor) -> None:

@@ -245,3 +245,7 @@ class InvalidLabel(DashboardError):
 
 class RegistryError(DashboardError):
     """A model version that cannot be registered or promoted, with the reason."""
+
+
+class FineTuneRefused(DashboardError):
+    """A fine-tune that cannot start (bad data, an unknown base) or be cancelled, with the reason."""

@@ -108,6 +108,7 @@ class AuditEvent(models.Model):
 
 # --- Webhooks and people's labels: their models live with the features -----------------------
 
+from dashboard.finetune.models import FineTuneRun  # noqa: E402, F401
 from dashboard.labels.models import HumanLabel  # noqa: E402, F401
 from dashboard.registry.models import ModelVersion  # noqa: E402, F401
 from dashboard.webhooks.models import Webhook, WebhookAttempt, WebhookDelivery, WebhookEvent  # noqa: E402, F401

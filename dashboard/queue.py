@@ -47,6 +47,11 @@ def inference_queue() -> Queue:
     return django_rq.get_queue(settings.INFERENCE_QUEUE, connection=redis_connection())
 
 
+def finetune_queue() -> Queue:
+    """The `training` queue: fine-tuning runs (dashboard.finetune), served by the worker hosts."""
+    return django_rq.get_queue(settings.FINETUNE_QUEUE, connection=redis_connection())
+
+
 def log_context_current() -> dict[str, Any]:
     """The request id, user and batch id bound to this thread's log lines (dashboard.middleware)."""
     bound = structlog.contextvars.get_contextvars()

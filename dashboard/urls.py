@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from django.urls import path
 
+from dashboard.finetune import views as finetune_views
 from dashboard.labels import views as label_views
 from dashboard.registry import views as registry_views
 from dashboard.views import batches, charts, pages, results
@@ -37,6 +38,9 @@ urlpatterns = [
     path("models/register/", registry_views.model_register, name="model_register"),
     path("models/rollback/", registry_views.model_rollback, name="model_rollback"),
     path("models/versions/<str:version_id>/promote/", registry_views.model_promote, name="model_promote"),
+    path("models/finetunes/", finetune_views.finetune_start, name="finetune_start"),
+    path("models/finetunes/<str:run_id>/", finetune_views.finetune_detail, name="finetune_detail"),
+    path("models/finetunes/<str:run_id>/cancel/", finetune_views.finetune_cancel, name="finetune_cancel"),
     path("batches/", batches.batch_new, name="batch_new"),
     path("batches/<str:batch_id>/", batches.batch_detail, name="batch_detail"),
     path("batches/<str:batch_id>/cancel/", batches.batch_cancel, name="batch_cancel"),

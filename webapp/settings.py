@@ -139,6 +139,18 @@ INFERENCE_JOB_TIMEOUT = env_int("INFERENCE_JOB_TIMEOUT", 600, minimum=1)
 # Enqueue at once: our items live in DynamoDB, not in a Django transaction to wait for, and an
 # enqueue failure must surface in the request that caused it.
 RQ = {"COMMIT_MODE": "auto"}
+# Fine-tuning runs from the console (dashboard/finetune) go on their own queue, served by the worker
+# hosts: by the inference workers between classification jobs (classification waits while a run
+# trains) unless FINETUNE_ON_INFERENCE_WORKERS is false, when `manage.py rqworker training
+# --worker-class rq.SimpleWorker` on another instance serves it.
+FINETUNE_QUEUE = "training"
+FINETUNE_ON_INFERENCE_WORKERS = env_bool("FINETUNE_ON_INFERENCE_WORKERS", True)
+FINETUNE_JOB_TIMEOUT = env_int("FINETUNE_JOB_TIMEOUT", 6 * 3600, minimum=60)
+# Where a run writes its model on the worker host: <dir>/<name>-<run id>, registered as its source.
+FINETUNE_OUTPUT_DIR = env_str("FINETUNE_OUTPUT_DIR", str(VAR_DIR / "models" / "finetuned"))
+FINETUNE_MAX_UPLOAD_BYTES = env_int("FINETUNE_MAX_UPLOAD_BYTES", 20 * 2**20, minimum=1)
+FINETUNE_MAX_ROWS = env_int("FINETUNE_MAX_ROWS", 200_000, minimum=1)
+FINETUNE_MIN_ROWS_PER_LABEL = env_int("FINETUNE_MIN_ROWS_PER_LABEL", 5, minimum=2)
 # Webhook deliveries run on their own queue and worker (`manage.py webhooks_worker`), so
 # a slow receiver never holds up classification (docs/webhooks.md).
 WEBHOOKS_QUEUE = "webhooks"
@@ -151,6 +163,11 @@ RQ_QUEUES = {
     WEBHOOKS_QUEUE: {
         "URL": REDIS_CONNECTION_URL,
         "DEFAULT_TIMEOUT": 120,
+        "SERIALIZER": "rq.serializers.JSONSerializer",
+    },
+    FINETUNE_QUEUE: {
+        "URL": REDIS_CONNECTION_URL,
+        "DEFAULT_TIMEOUT": FINETUNE_JOB_TIMEOUT,
         "SERIALIZER": "rq.serializers.JSONSerializer",
     },
 }

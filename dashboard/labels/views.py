@@ -228,8 +228,17 @@ def models_page(request: HttpRequest) -> HttpResponse:
             "versions": registry.versions_all(),
             "serving": registry.version_serving(),
             "can_roll_back": registry.version_previous() is not None,
+            "runs": _runs_recent() if request.user.is_staff else [],
+            "labelled_total": sum(row["labelled"] for row in labelled),
         },
     )
+
+
+def _runs_recent() -> list[Any]:
+    from dashboard.finetune.models import FineTuneRun
+    from dashboard.finetune.services import finetune_sync
+
+    return [finetune_sync(run) for run in FineTuneRun.objects.select_related("model_version")[:10]]
 
 
 def _listing(names: list[str], labelled: list[dict[str, Any]]) -> list[dict[str, Any]]:

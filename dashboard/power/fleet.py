@@ -28,7 +28,7 @@ from dashboard.compute.base import PENDING, RUNNING, Instance
 from dashboard.compute.policy import InstanceView
 from dashboard.exceptions import EndpointStatusUnavailable
 from dashboard.power.state import ENDPOINTS_CACHE_KEY, json_get, redis
-from dashboard.queue import inference_queue
+from dashboard.queue import finetune_queue, inference_queue
 
 ENDPOINTS_CACHE_SECONDS = 15
 
@@ -83,11 +83,15 @@ def _memory_of(meta: dict[str, str]) -> dict[str, int | None]:
 
 
 def queue_counts() -> dict[str, int]:
-    queue = inference_queue()
+    """Jobs waiting, running and failed on the queues the worker hosts serve: classification and fine-tuning.
+
+    A fine-tune counts as work like classification does, so it powers a host on and keeps it on.
+    """
+    queues = [inference_queue(), finetune_queue()]
     return {
-        "queued": queue.count,
-        "running": StartedJobRegistry(queue=queue).count,
-        "failed": queue.failed_job_registry.count,
+        "queued": sum(queue.count for queue in queues),
+        "running": sum(StartedJobRegistry(queue=queue).count for queue in queues),
+        "failed": sum(queue.failed_job_registry.count for queue in queues),
     }
 
 

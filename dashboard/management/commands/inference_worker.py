@@ -47,8 +47,12 @@ class Command(BaseCommand):
                 " waiting for jobs."
             )
             metrics.model_loaded(model=engine.model_name, device=str(engine.device), seconds=engine.load_seconds)
+        # Classification first: a worker takes a fine-tune only when no classification job waits.
+        queues = [settings.INFERENCE_QUEUE]
+        if settings.FINETUNE_ON_INFERENCE_WORKERS and settings.CLASSIFIER_BACKEND != "sagemaker":
+            queues.append(settings.FINETUNE_QUEUE)
         worker_run(
-            queue_names=[settings.INFERENCE_QUEUE],
+            queue_names=queues,
             connection=django_rq.get_connection(settings.INFERENCE_QUEUE),
             engine=engine,
             burst=options["burst"],
