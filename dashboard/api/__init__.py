@@ -18,7 +18,7 @@ from django.urls import URLPattern, URLResolver, path
 from ninja import NinjaAPI
 from ninja.errors import AuthenticationError, ValidationError
 
-from dashboard.api import batches, cancel, generate, labels, models, submissions, webhooks
+from dashboard.api import batches, cancel, finetunes, generate, labels, models, submissions, webhooks
 from dashboard.api.responses import REQUEST_MODELS, UNAUTHORIZED, not_allowed
 from dashboard.api.schemas import error_fields
 from dashboard.auth import AUTHENTICATION_REQUIRED, ApiError, SessionAuth, TokenAuth, api_error, unauthorized
@@ -49,6 +49,7 @@ api.add_router("", batches.router)
 api.add_router("", generate.router)
 api.add_router("", webhooks.router)
 api.add_router("", models.router)
+api.add_router("", finetunes.router)
 
 
 @api.exception_handler(ApiError)

@@ -186,6 +186,25 @@ class ModelRegisterRequest(ApiRequest):
     parameters: dict[str, Any] = Field(default_factory=dict, description="How it was trained (epochs, lr, ...).")
 
 
+class TrainingRow(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    text: str = Field(min_length=1)
+    label: int = Field(ge=0)
+    label_name: str | None = None
+
+
+class FineTuneRequest(ApiRequest):
+    example: ClassVar[str] = '{"name": "demo", "base": "demo@1", "use_labels": true, "parameters": {"epochs": 2}}'
+    name: str = Field(min_length=1, max_length=100, description="The model name its candidate is registered under.")
+    base: str = Field(min_length=1, max_length=1000, description="A registered version, a hub id or a directory.")
+    rows: list[TrainingRow] = Field(default_factory=list, description="Training rows, as a training CSV has them.")
+    use_labels: bool = Field(default=False, description="Also train on every item people labelled.")
+    parameters: dict[str, Any] = Field(
+        default_factory=dict,
+        description="epochs, lr, batch_size, max_length, seed, val_fraction (held out), max_seconds (a budget).",
+    )
+
+
 class RequeueFilter(BaseModel):
     """The results explorer's filters (its status is always `failed` here)."""
 
@@ -398,3 +417,25 @@ class ModelVersionOut(Schema):
 class ModelsList(Schema):
     serving: str | None = Field(description="The version workers are told to serve; null: CLASSIFIER_MODEL.")
     models: list[ModelVersionOut]
+
+
+class FineTune(Schema):
+    id: str
+    name: str
+    base: str
+    status: Literal["queued", "running", "succeeded", "failed", "cancelled"]
+    rows: int
+    data: str
+    parameters: dict[str, Any]
+    phase: str | None = Field(description="What the worker is doing: loading, training, evaluating, saving.")
+    step: int | None
+    total: int | None
+    epoch: int | None
+    epochs: int | None
+    loss: float | None
+    percent: float
+    seconds_left: float | None
+    error: str = Field(description="Why it failed.")
+    candidate: str | None = Field(description="The version it registered, once it succeeded.")
+    created_at: datetime
+    finished_at: datetime | None

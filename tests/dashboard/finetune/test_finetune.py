@@ -4,6 +4,7 @@ succeeds registers one candidate; a cancelled, failed or dead one registers none
 from __future__ import annotations
 
 import io
+import json
 from pathlib import Path
 
 import pytest
@@ -191,3 +192,37 @@ def test_the_cancel_flag_is_the_one_the_worker_reads(staff, demo_model_dir, redi
     services.finetune_cancel(run=FineTuneRun.objects.get(pk=run.pk), user=staff)
     assert redis_conn.exists(FINETUNE_PROGRESS_PREFIX + run.id + FINETUNE_CANCEL_SUFFIX)
     assert FineTuneRun.objects.get(pk=run.pk).status == "running"  # it stops itself at its next step
+
+
+def _api(client, method: str, path: str, headers, body=None):
+    if body is None:
+        return getattr(client, method)(path, headers=headers)
+    return getattr(client, method)(path, data=json.dumps(body), content_type="application/json", headers=headers)
+
+
+def test_the_api_starts_follows_and_cancels_a_run_for_staff(client, staff, user, demo_model_dir, redis_conn):
+    from dashboard.services import api_token_create
+
+    auth = {"Authorization": f"Bearer {api_token_create(user=staff, name='t')[1]}"}
+    rows = [{"text": text, "label": label, "label_name": name} for text, label, name in _rows()]
+    body = {"name": "demo", "base": str(demo_model_dir), "rows": rows, "parameters": {"epochs": 1, "batch_size": 8}}
+
+    started = _api(client, "post", "/api/v1/finetunes", auth, body)
+
+    assert started.status_code == 202
+    run_id = started.json()["id"]
+    assert (started.json()["status"], started.json()["percent"]) == ("queued", 0.0)
+    _work()
+    done = _api(client, "get", f"/api/v1/finetunes/{run_id}", auth).json()
+    assert (done["status"], done["candidate"], done["percent"]) == ("succeeded", "demo@1", 100.0)
+    assert done["step"] == done["total"] and done["loss"] is not None
+    assert _api(client, "post", f"/api/v1/finetunes/{run_id}/cancel", auth).status_code == 409
+    second = _api(client, "post", "/api/v1/finetunes", auth, body).json()["id"]
+    cancelled = _api(client, "post", f"/api/v1/finetunes/{second}/cancel", auth).json()
+    assert cancelled["status"] == "cancelled"
+    assert _api(client, "post", "/api/v1/finetunes", auth, body | {"rows": []}).status_code == 400
+    assert _api(client, "post", "/api/v1/finetunes", auth, body | {"parameters": {"epochs": 99}}).status_code == 400
+    assert _api(client, "get", "/api/v1/finetunes/nope", auth).status_code == 404
+    user_auth = {"Authorization": f"Bearer {api_token_create(user=user, name='t')[1]}"}
+    assert _api(client, "post", "/api/v1/finetunes", user_auth, body).status_code == 403
+    assert _api(client, "get", f"/api/v1/finetunes/{run_id}", user_auth).status_code == 403
