@@ -56,6 +56,10 @@ FINETUNE_FIELDS = (
     "output",
     "metrics",
 )
+# A shadow comparison runs a candidate on chosen items (`classifier.shadow`), on the same queue as
+# fine-tuning; its progress and, at the end, its summary are a Redis hash `shadow:<run id>`.
+SHADOW_JOB = "classifier.shadow.shadow_run"
+SHADOW_PROGRESS_PREFIX = "shadow:"
 # The engine's counters since load, published in that hash: a batch that ran out of device memory
 # and was halved, and a text that did not fit even alone.
 ENGINE_STAT_FIELDS = ("out_of_memory_splits", "out_of_memory_failures")

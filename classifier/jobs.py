@@ -41,6 +41,11 @@ def engine_set(engine: Any) -> None:
     _engine = engine
 
 
+def engine_loaded() -> Any:
+    """The engine this worker serves with, or None when it has loaded none (nothing is loaded here)."""
+    return _engine
+
+
 def engine_get() -> Any:
     global _engine
     from django.conf import settings

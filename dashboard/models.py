@@ -110,5 +110,5 @@ class AuditEvent(models.Model):
 
 from dashboard.finetune.models import FineTuneRun  # noqa: E402, F401
 from dashboard.labels.models import HumanLabel  # noqa: E402, F401
-from dashboard.registry.models import ModelVersion  # noqa: E402, F401
+from dashboard.registry.models import ModelVersion, ShadowRun  # noqa: E402, F401
 from dashboard.webhooks.models import Webhook, WebhookAttempt, WebhookDelivery, WebhookEvent  # noqa: E402, F401

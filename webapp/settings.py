@@ -151,6 +151,8 @@ FINETUNE_OUTPUT_DIR = env_str("FINETUNE_OUTPUT_DIR", str(VAR_DIR / "models" / "f
 FINETUNE_MAX_UPLOAD_BYTES = env_int("FINETUNE_MAX_UPLOAD_BYTES", 20 * 2**20, minimum=1)
 FINETUNE_MAX_ROWS = env_int("FINETUNE_MAX_ROWS", 200_000, minimum=1)
 FINETUNE_MIN_ROWS_PER_LABEL = env_int("FINETUNE_MIN_ROWS_PER_LABEL", 5, minimum=2)
+# Items one shadow comparison runs a candidate on at most (it runs on the training queue too).
+SHADOW_MAX_ITEMS = env_int("SHADOW_MAX_ITEMS", 10_000, minimum=1)
 # Webhook deliveries run on their own queue and worker (`manage.py webhooks_worker`), so
 # a slow receiver never holds up classification (docs/webhooks.md).
 WEBHOOKS_QUEUE = "webhooks"

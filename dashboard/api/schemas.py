@@ -216,6 +216,22 @@ class RequeueFilter(BaseModel):
     text: str | None = Field(default=None, description="Reads every item in range: staff only.")
 
 
+class ShadowRequest(ApiRequest):
+    example: ClassVar[str] = '{"labelled": true} or {"ids": ["..."]} or {"filter": {"label": "positive"}}'
+    ids: list[str] = Field(default_factory=list, description="Items to run the candidate on.")
+    labelled: bool = Field(default=False, description="Every item people labelled.")
+    filter: RequeueFilter | None = Field(default=None, description="The done items the explorer's filters match.")
+
+    @classmethod
+    def clean(cls, body: dict[str, Any]) -> dict[str, Any]:
+        chosen = [name for name in ("ids", "labelled", "filter") if body.get(name)]
+        if len(chosen) != 1:
+            raise _refuse(
+                "Choose the items one way: ids, labelled or filter.", {"body": "one of ids, labelled, filter"}
+            )
+        return body
+
+
 class RequeueRequest(ApiRequest):
     """Either `batch_id` or `filter` (an empty filter: every failed item)."""
 
@@ -439,3 +455,21 @@ class FineTune(Schema):
     candidate: str | None = Field(description="The version it registered, once it succeeded.")
     created_at: datetime
     finished_at: datetime | None
+
+
+class Shadow(Schema):
+    id: str
+    candidate: str
+    scope: str
+    status: Literal["queued", "running", "succeeded", "failed"]
+    items: int
+    compared: int
+    differ: int
+    agreement: float | None
+    labelled: int = Field(description="Compared items with a person's label: what the accuracies rest on.")
+    current_accuracy: float | None
+    candidate_accuracy: float | None
+    candidate_ms_per_text: float | None
+    serving_ms_per_text: float | None
+    differing: list[str] = Field(description="Ids of the items the two models label differently.")
+    error: str

@@ -229,6 +229,7 @@ def models_page(request: HttpRequest) -> HttpResponse:
             "serving": registry.version_serving(),
             "can_roll_back": registry.version_previous() is not None,
             "runs": _runs_recent() if request.user.is_staff else [],
+            "shadows": _shadows_recent() if request.user.is_staff else [],
             "labelled_total": sum(row["labelled"] for row in labelled),
         },
     )
@@ -239,6 +240,13 @@ def _runs_recent() -> list[Any]:
     from dashboard.finetune.services import finetune_sync
 
     return [finetune_sync(run) for run in FineTuneRun.objects.select_related("model_version")[:10]]
+
+
+def _shadows_recent() -> list[Any]:
+    from dashboard.registry.models import ShadowRun
+    from dashboard.registry.shadow import shadow_sync
+
+    return [shadow_sync(run) for run in ShadowRun.objects.all()[:10]]
 
 
 def _listing(names: list[str], labelled: list[dict[str, Any]]) -> list[dict[str, Any]]:

@@ -43,3 +43,40 @@ class ModelVersion(models.Model):
 
     def __str__(self) -> str:
         return f"{self.id} ({self.status})"
+
+
+def _run_id() -> str:
+    import uuid
+
+    return uuid.uuid4().hex
+
+
+class ShadowRun(models.Model):
+    """A candidate run on chosen items beside the results they have: its answers are `shadow_*` on the items."""
+
+    STATUSES = [("queued", "queued"), ("running", "running"), ("succeeded", "succeeded"), ("failed", "failed")]
+    FINAL = frozenset({"succeeded", "failed"})
+
+    id = models.CharField(max_length=32, primary_key=True, default=_run_id)
+    candidate = models.ForeignKey(ModelVersion, on_delete=models.CASCADE, related_name="shadow_runs")
+    scope = models.CharField(max_length=500, help_text="Which items, in words.")
+    item_ids = models.JSONField(default=list)
+    status = models.CharField(max_length=10, choices=STATUSES, default="queued")
+    error = models.TextField(blank=True)
+    summary = models.JSONField(default=dict, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        app_label = "dashboard"
+        ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        return f"shadow {self.id} of {self.candidate_id} on {self.scope}"
+
+    @property
+    def job_id(self) -> str:
+        return f"shadow-{self.id}"

@@ -26,6 +26,7 @@ from dashboard.exceptions import (
     ItemNotFound,
     QueueUnavailable,
     RateLimited,
+    RegistryError,
     StoreUnavailable,
 )
 from dashboard.explorer import COLUMNS, COLUMNS_PREFERENCE, ExplorerForm, columns_clean
@@ -113,6 +114,7 @@ def _explorer_context(request: HttpRequest) -> dict:
             if form.data.get(name)
         ],
         "requeue_limit": settings.REQUEUE_MAX_ITEMS,
+        "candidates": _candidates() if request.user.is_staff else [],
     }
     lookup = form.cleaned_data.get("id") if "id" not in form.errors else None
     item_filter = form.item_filter()
@@ -141,6 +143,12 @@ def _explorer_context(request: HttpRequest) -> dict:
     active = [item["id"] for item in context["items"] if item["status"] in selectors.ACTIVE_STATUSES]
     context["active_ids"] = active
     return context
+
+
+def _candidates() -> list:
+    from dashboard.registry.models import ModelVersion
+
+    return list(ModelVersion.objects.exclude(status="serving"))
 
 
 @login_required
@@ -226,6 +234,8 @@ def results_actions(request: AuthenticatedHttpRequest) -> HttpResponseBase:
             return redirect(back)
         if action == "label":
             return _label_selection(request, ids, back=back)
+        if action == "shadow":
+            return _shadow_selection(request, ids, back=back)
         if action == "cancel":
             outcome = cancel.items_cancel(item_ids=ids, user=request.user, reason=request.POST.get("reason", ""))
             message = f"Cancelled {len(outcome['cancelled'])} item(s)."
@@ -277,6 +287,25 @@ def _label_selection(request: AuthenticatedHttpRequest, ids: list[str], *, back:
         message += f" {len(outcome['left'])} not done, missing or changed meanwhile were left alone."
     messages.success(request, message)
     return redirect(back)
+
+
+def _shadow_selection(request: AuthenticatedHttpRequest, ids: list[str], *, back: str) -> HttpResponse:
+    from dashboard.registry import shadow
+
+    if not request.user.is_staff:
+        messages.error(request, "Only staff can run a shadow comparison.")
+        return redirect(back)
+    try:
+        run = shadow.shadow_start(
+            user=request.user,
+            version_id=request.POST.get("version", ""),
+            item_ids=ids,
+            scope=f"{len(ids):,} selected items",
+        )
+    except (RegistryError, QueueUnavailable) as error:
+        messages.error(request, f"Not started: {error}")
+        return redirect(back)
+    return redirect("dashboard:shadow_detail", run_id=run.id)
 
 
 def rate_limited_page(request: HttpRequest, error: RateLimited, *, back: str) -> HttpResponse:

@@ -7,6 +7,7 @@ One module per concept:
 - `items`: one item's lifecycle (new, put, get, claim, release, finish, requeue, cancel);
 - `claims`: a micro-batch's claims and outcomes;
 - `labels`: people's labels on done items, and the review queue;
+- `shadow`: a candidate model's answers kept beside items;
 - `bulk`: bulk writes, conditional batch writes, deletes and rollbacks;
 - `pages`: the one pagination engine and its signed cursors;
 - `reads`: batch and chart reads;
@@ -71,6 +72,7 @@ from dashboard.aws.dynamodb.schema import (
     table_delete,
     table_ensure,
 )
+from dashboard.aws.dynamodb.shadow import SHADOW_FIELDS, items_shadow_set
 from dashboard.aws.dynamodb.wire import (
     ITEM_FIELDS,
     ITEM_TIMING_FIELDS,
@@ -90,6 +92,7 @@ __all__ = [
     "ITEM_FIELDS",
     "ITEM_TIMING_FIELDS",
     "RETRY_CAP_SECONDS",
+    "SHADOW_FIELDS",
     "STATUSES",
     "TRANSACT_LIMIT",
     "Finished",
@@ -129,6 +132,7 @@ __all__ = [
     "items_page_newest",
     "items_put_many",
     "items_put_new_many",
+    "items_shadow_set",
     "items_with_status",
     "label_count_since",
     "new_item",
