@@ -216,6 +216,7 @@ def models_page(request: HttpRequest) -> HttpResponse:
         "dashboard/models.html",
         {
             "models": _listing(names, labelled),
+            "configured": configured_model_name(),
             "model": model,
             "report": report,
             "rows": cells,
