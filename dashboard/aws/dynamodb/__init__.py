@@ -72,7 +72,7 @@ from dashboard.aws.dynamodb.schema import (
     table_delete,
     table_ensure,
 )
-from dashboard.aws.dynamodb.shadow import SHADOW_FIELDS, items_shadow_set
+from dashboard.aws.dynamodb.shadow import items_shadow_set
 from dashboard.aws.dynamodb.wire import (
     ITEM_FIELDS,
     ITEM_TIMING_FIELDS,
@@ -92,7 +92,6 @@ __all__ = [
     "ITEM_FIELDS",
     "ITEM_TIMING_FIELDS",
     "RETRY_CAP_SECONDS",
-    "SHADOW_FIELDS",
     "STATUSES",
     "TRANSACT_LIMIT",
     "Finished",
