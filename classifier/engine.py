@@ -30,6 +30,7 @@ from classifier.batching import (
 from classifier.contracts import CUDA_MEMORY_FIELDS, ENGINE_STAT_FIELDS
 from classifier.exceptions import ConfigurationError, DeviceMemoryError, ModelLoadError
 from classifier.hub import check_model_reference, offline_by_default
+from classifier.model_source import model_source_local
 from classifier.postprocess import Prediction, prediction_from_logits
 from classifier.runtime import detect_runtime
 
@@ -293,7 +294,7 @@ def load_engine(
     fast: bool | None = None,
     streams: int | None = None,
 ) -> Engine:
-    """Load a sequence classifier from a local directory or a hub id, ready to predict.
+    """Load a sequence classifier from a local directory, a hub id or an S3 prefix, ready to predict.
 
     `device` (auto|cpu|cuda) and `dtype` (auto|float32|bfloat16|float16) override the environment
     (`CLASSIFIER_DEVICE`, `CLASSIFIER_DTYPE`), which overrides detection; see `classifier.runtime`.
@@ -306,6 +307,7 @@ def load_engine(
     offline_by_default()
     from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
+    model = model_source_local(model)  # an s3:// version, copied once into the local cache
     check_model_reference(model)
     runtime = detect_runtime(device, dtype)
     started = time.perf_counter()

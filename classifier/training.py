@@ -31,6 +31,7 @@ from classifier.engine import Encoded, Engine
 from classifier.exceptions import ModelLoadError, TrainingDataError
 from classifier.hub import check_model_reference, offline_by_default
 from classifier.metrics import classification_report
+from classifier.model_source import model_source_local
 from classifier.progress import progress_bar
 from classifier.runtime import detect_runtime
 
@@ -79,7 +80,8 @@ def train_classifier(
     runtime = detect_runtime(device, "float32")
     report = report or _no_report
     report("loading")
-    tokenizer, model = _load_base(base, dataset.id2label)
+    local_base = model_source_local(base)  # an s3:// base is copied once into the local cache
+    tokenizer, model = _load_base(local_base, dataset.id2label)
     model.to(runtime.device)
     engine = _engine_for(model, tokenizer, str(out), runtime.device, dataset.id2label, max_length)
     encoded = engine.preprocess(dataset.texts)
@@ -110,7 +112,7 @@ def train_classifier(
     predicted = [max(range(len(row)), key=row.__getitem__) for row in val_logits]
     scores = classification_report(val_labels, predicted, dataset.id2label)
     report("saving")
-    model_dir_save(model, tokenizer, base, Path(out))
+    model_dir_save(model, tokenizer, local_base, Path(out))
     metrics = {
         "model": str(out),
         "base": base,

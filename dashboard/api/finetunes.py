@@ -8,7 +8,7 @@ from django.http import HttpResponse, JsonResponse
 from ninja import Router
 
 from dashboard import audit
-from dashboard.api.responses import CSRF_REFUSED, UNAUTHORIZED, json_request, not_allowed, unavailable
+from dashboard.api.responses import CSRF_REFUSED, UNAUTHORIZED, body_read, json_request, not_allowed, unavailable
 from dashboard.api.schemas import Error, FineTune, FineTuneRequest, TooLarge, request_parse
 from dashboard.api.submissions import json_body
 from dashboard.auth import AuthenticatedHttpRequest, api_error
@@ -132,9 +132,10 @@ not_allowed(router, "/finetunes/{run_id}", allowed=["GET"], view=api_finetune)
     summary="Cancel a fine-tune (staff)",
     description="A queued run never starts; a running one stops at its next step. Nothing is registered.",
     operation_id="cancelFineTune",
-    response={200: FineTune, 401: UNAUTHORIZED, 403: Error, 404: Error, 409: Error, 503: Error},
+    response={200: FineTune, 401: UNAUTHORIZED, 403: Error, 404: Error, 409: Error, 413: TooLarge, 503: Error},
 )
 def api_finetune_cancel(request: AuthenticatedHttpRequest, run_id: str) -> HttpResponse:
+    body_read(request)
     refused = _refused(request, action="finetune cancel", target=run_id[:100])
     if refused:
         return refused

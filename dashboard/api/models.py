@@ -9,7 +9,7 @@ from django.http import HttpResponse, JsonResponse
 from ninja import Router
 
 from dashboard import audit
-from dashboard.api.responses import CSRF_REFUSED, UNAUTHORIZED, json_request, not_allowed, unavailable
+from dashboard.api.responses import CSRF_REFUSED, UNAUTHORIZED, body_read, json_request, not_allowed, unavailable
 from dashboard.api.schemas import (
     Error,
     ModelRegisterRequest,
@@ -108,6 +108,7 @@ not_allowed(router, "/models", allowed=["GET", "POST"], view=api_models)
     response={200: ModelVersionOut, **WRITE_ERRORS, 403: CSRF_REFUSED},
 )
 def api_model_rollback(request: AuthenticatedHttpRequest) -> HttpResponse:
+    body_read(request)
     refused = _staff_only(request, action="model rollback", target="serving")
     if refused:
         return refused
@@ -135,6 +136,7 @@ not_allowed(router, "/models/rollback", allowed=["POST"], view=api_model_rollbac
     response={200: ModelVersionOut, **WRITE_ERRORS, 403: CSRF_REFUSED},
 )
 def api_model_promote(request: AuthenticatedHttpRequest, version_id: str) -> HttpResponse:
+    body_read(request)
     refused = _staff_only(request, action="model promote", target=version_id[:100])
     if refused:
         return refused
