@@ -47,6 +47,19 @@ def inference_queue() -> Queue:
     return django_rq.get_queue(settings.INFERENCE_QUEUE, connection=redis_connection())
 
 
+def redis_hash_read(key: str) -> dict[str, str]:
+    """A Redis hash as text ({} when it is absent or Redis does not answer): a worker's progress report."""
+    try:
+        raw = redis_connection().hgetall(key)
+    except RedisError:
+        return {}
+    return {_text(name): _text(value) for name, value in raw.items()}
+
+
+def _text(value: bytes | str) -> str:
+    return value.decode() if isinstance(value, bytes) else value
+
+
 def finetune_queue() -> Queue:
     """The `training` queue: fine-tuning runs (dashboard.finetune), served by the worker hosts."""
     return django_rq.get_queue(settings.FINETUNE_QUEUE, connection=redis_connection())

@@ -29,7 +29,7 @@ from classifier.contracts import (
 from dashboard import audit
 from dashboard.exceptions import FineTuneRefused, QueueUnavailable
 from dashboard.finetune.models import FineTuneRun
-from dashboard.queue import finetune_queue, redis_connection
+from dashboard.queue import finetune_queue, redis_connection, redis_hash_read
 from dashboard.registry.models import ModelVersion
 from dashboard.registry.services import NAME, model_register
 
@@ -124,16 +124,8 @@ def finetune_start(
 
 def finetune_progress(run: FineTuneRun) -> dict[str, str]:
     """What the worker last said about the run (FINETUNE_FIELDS), {} when it has said nothing."""
-    try:
-        raw = redis_connection().hgetall(FINETUNE_PROGRESS_PREFIX + run.id)
-    except RedisError:
-        return {}
-    found = {_text(key): _text(value) for key, value in raw.items()}
+    found = redis_hash_read(FINETUNE_PROGRESS_PREFIX + run.id)
     return {name: found[name] for name in FINETUNE_FIELDS if name in found}
-
-
-def _text(value: bytes | str) -> str:
-    return value.decode() if isinstance(value, bytes) else value
 
 
 def finetune_sync(run: FineTuneRun) -> FineTuneRun:

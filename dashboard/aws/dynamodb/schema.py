@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import math
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -218,40 +219,38 @@ def _index_wait(*, name: str, index_name: str, wait_seconds: float) -> None:
 
 def _index_keys_backfill(*, name: str) -> int:
     """Give items finished before the label/model indexes existed their index keys. Returns how many."""
-    updated = 0
-    scan = wire.paginate(
-        "scan", TableName=name, FilterExpression="attribute_not_exists(idx_label) AND attribute_not_exists(idx_model)"
+
+    def keys_of(item: dict[str, Any]) -> dict[str, dict[str, Any]]:
+        keys = index_attributes(status=item["status"], label_name=item["label_name"], model=item["model"])
+        return {key: {"S": value} for key, value in keys.items()}
+
+    return _keys_backfill(
+        name=name,
+        keys_of=keys_of,
+        FilterExpression="attribute_not_exists(idx_label) AND attribute_not_exists(idx_model)",
     )
-    for response in scan:
-        for raw in response.get("Items", []):
-            item = wire.from_wire(raw)
-            keys = index_attributes(status=item["status"], label_name=item["label_name"], model=item["model"])
-            if keys:
-                wire.call(
-                    "update_item",
-                    TableName=name,
-                    Key={"id": {"S": item["id"]}},
-                    UpdateExpression="SET " + ", ".join(f"{key} = :{key}" for key in keys),
-                    ExpressionAttributeValues={f":{key}": {"S": value} for key, value in keys.items()},
-                )
-                updated += 1
-    return updated
 
 
 def _review_keys_backfill(*, name: str) -> int:
     """Put the done items nobody has labelled, finished before the review index existed, in it."""
-    updated = 0
-    scan = wire.paginate(
-        "scan",
-        TableName=name,
+    return _keys_backfill(
+        name=name,
+        keys_of=lambda item: review_attributes(
+            status=item["status"], model=item["model"], confidence=item["confidence"]
+        ),
         FilterExpression="#s = :done AND attribute_not_exists(idx_review) AND attribute_not_exists(human_label_name)",
         ExpressionAttributeNames={"#s": "status"},
         ExpressionAttributeValues={":done": {"S": "done"}},
     )
-    for response in scan:
+
+
+def _keys_backfill(*, name: str, keys_of: Callable[[dict[str, Any]], dict[str, dict[str, Any]]], **scan: Any) -> int:
+    """Scan for the items `scan` selects and SET the index keys `keys_of(item)` gives each. Returns how many."""
+    updated = 0
+    for response in wire.paginate("scan", TableName=name, **scan):
         for raw in response.get("Items", []):
             item = wire.from_wire(raw)
-            keys = review_attributes(status=item["status"], model=item["model"], confidence=item["confidence"])
+            keys = keys_of(item)
             if keys:
                 wire.call(
                     "update_item",
