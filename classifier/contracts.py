@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 # The classify job RQ runs, by dotted path: the web enqueues it, the micro-batcher and the
@@ -130,3 +131,14 @@ def log_context_fields(context: Mapping[str, Any]) -> dict[str, Any]:
     if "request_id" not in fields and context.get("item_request_ids"):
         fields["request_ids"] = sorted(set(context["item_request_ids"].values()))
     return fields
+
+
+def model_display_name(model: str) -> str:
+    """What results record as their `model`: a hub id as given, a local directory by its name.
+
+    An absolute path says where a file lies on one host, not which model answered; the directory
+    name (e.g. `demo`, `xlnet-sentiment-v3`) is what people filter by in the explorer. Here, not in
+    the engine, so the web tier names the configured model the same way without importing torch.
+    """
+    path = Path(model)
+    return path.resolve().name if path.is_dir() else model

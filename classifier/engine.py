@@ -27,7 +27,7 @@ from classifier.batching import (
     pad_batch,
     padding_overhead,
 )
-from classifier.contracts import CUDA_MEMORY_FIELDS, ENGINE_STAT_FIELDS
+from classifier.contracts import CUDA_MEMORY_FIELDS, ENGINE_STAT_FIELDS, model_display_name
 from classifier.exceptions import ConfigurationError, DeviceMemoryError, ModelLoadError
 from classifier.hub import check_model_reference, offline_by_default
 from classifier.model_source import model_source_local
@@ -395,16 +395,6 @@ def _inference_runner(network: Any, fast: bool | None) -> tuple[Any, str]:
         logger.info("fast XLNet forward not used: %s", reason)
         return None, "transformers"
     return FastXLNet(network), "fast-xlnet"
-
-
-def model_display_name(model: str) -> str:
-    """What results record as their `model`: a hub id as given, a local directory by its name.
-
-    An absolute path says where a file lies on one host, not which model answered; the directory
-    name (e.g. `demo`, `xlnet-sentiment-v3`) is what people filter by in the explorer.
-    """
-    path = Path(model)
-    return path.resolve().name if path.is_dir() else model
 
 
 def _lengths(encoded: Sequence[Encoded]) -> list[int]:

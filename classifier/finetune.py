@@ -36,12 +36,9 @@ class FineTuneCancelled(Exception):
 
 def finetune_run(run_id: str, base: str, rows: list[list[Any]], parameters: dict[str, Any], out: str) -> str:
     """Fine-tune `base` on `rows` ([text, label id, label name]) into `out`; returns the final status."""
-    from rq import get_current_job
-
     from classifier.training import train_classifier
 
-    job = get_current_job()
-    connection = job.connection if job is not None else _connection()
+    connection = job_connection()
     key = FINETUNE_PROGRESS_PREFIX + run_id
     cancel_key = key + FINETUNE_CANCEL_SUFFIX
     connection.hset(key, mapping={"status": "running", "phase": "starting", "error": ""})
@@ -107,7 +104,13 @@ def _rows_write(path: Path, rows: list[list[Any]]) -> None:
         writer.writerows(rows)
 
 
-def _connection() -> Any:
+def job_connection() -> Any:
+    """The running RQ job's Redis connection (the queue's), or the process's when called outside a job."""
+    from rq import get_current_job
+
+    job = get_current_job()
+    if job is not None:
+        return job.connection
     from dashboard.queue import redis_connection
 
     return redis_connection()

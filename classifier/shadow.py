@@ -22,18 +22,12 @@ CHUNK = 256  # items read, classified and written at a time
 
 def shadow_run(run_id: str, version_id: str, source: str, item_ids: list[str]) -> str:
     """Classify `item_ids` with the version at `source`; returns the final status."""
-    from rq import get_current_job
-
     from classifier.engine import load_engine
+    from classifier.finetune import job_connection
     from classifier.jobs import engine_loaded
     from dashboard.aws import dynamodb
 
-    job = get_current_job()
-    connection = job.connection if job is not None else None
-    if connection is None:
-        from dashboard.queue import redis_connection
-
-        connection = redis_connection()
+    connection = job_connection()
     key = SHADOW_PROGRESS_PREFIX + run_id
     connection.hset(key, mapping={"status": "running", "phase": "loading", "done": "0", "total": str(len(item_ids))})
     tally = _Tally()

@@ -52,9 +52,14 @@ class _Line:
         return value
 
 
+def line_writer(*, lineterminator: str = "\r\n") -> Any:
+    """A csv.writer whose `writerow` returns the line it wrote: for CSV streamed row by row."""
+    return csv.writer(_Line(), lineterminator=lineterminator)
+
+
 def csv_lines(items: Iterable[dict[str, Any]], *, bom: bool = True) -> Iterator[str]:
     """The header, then one CSV line per item; holds one item at a time."""
-    writer = csv.writer(_Line(), lineterminator="\r\n")
+    writer = line_writer()
     yield (BOM if bom else "") + writer.writerow(EXPORT_FIELDS)
     for item in items:
         yield writer.writerow([csv_safe(item.get(field)) for field in EXPORT_FIELDS])

@@ -46,6 +46,14 @@ def explorer_items(*, item_ids: list[str]) -> list[dict[str, Any]]:
     return [found[item_id] for item_id in dict.fromkeys(item_ids) if item_id in found]
 
 
+def items_in_order(*, item_ids: list[str], chunk: int = 100) -> Iterator[dict[str, Any]]:
+    """Items by id in the order asked, one BatchGetItem (`chunk` ids) in memory at a time; missing ones left out."""
+    for start in range(0, len(item_ids), chunk):
+        ids = item_ids[start : start + chunk]
+        found = dynamodb.items_get_many(item_ids=ids)
+        yield from (found[item_id] for item_id in ids if item_id in found)
+
+
 def explorer_iter(*, item_filter: dynamodb.ItemFilter) -> Iterator[dict[str, Any]]:
     """Every item the filter matches, newest first, one DynamoDB page in memory at a time."""
     return dynamodb.items_iter(item_filter=item_filter)
@@ -65,7 +73,8 @@ def _model_dir() -> Path | None:
     return path if path.is_dir() else None
 
 
-def _metrics_read(path: Path) -> dict[str, Any] | None:
+def metrics_read(path: Path) -> dict[str, Any] | None:
+    """A model's metrics.json as a dict; None when it is missing, unreadable or not an object."""
     try:
         raw = json.loads(path.read_text()) if path.is_file() else None
     except (OSError, ValueError):
@@ -82,7 +91,7 @@ def _metrics_found(model: str | None) -> tuple[dict[str, Any], str] | None:
 
     version = ModelVersion.objects.filter(pk=model).first() if model else None
     if version is not None:
-        raw = _metrics_read(Path(version.source) / "metrics.json")
+        raw = metrics_read(Path(version.source) / "metrics.json")
         if raw is not None:
             return raw, str(Path(version.source) / "metrics.json")
         return (version.metrics, f"the registry's entry for {version.id}") if version.metrics else None
@@ -91,7 +100,7 @@ def _metrics_found(model: str | None) -> tuple[dict[str, Any], str] | None:
         return None
     if model and model not in {settings.CLASSIFIER_MODEL, str(directory), directory.name}:
         return None
-    raw = _metrics_read(directory / "metrics.json")
+    raw = metrics_read(directory / "metrics.json")
     return (raw, str(directory / "metrics.json")) if raw is not None else None
 
 

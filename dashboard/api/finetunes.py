@@ -7,15 +7,22 @@ from typing import Any
 from django.http import HttpResponse, JsonResponse
 from ninja import Router
 
-from dashboard import audit
-from dashboard.api.responses import CSRF_REFUSED, UNAUTHORIZED, body_read, json_request, not_allowed, unavailable
+from dashboard.api.responses import (
+    CSRF_REFUSED,
+    UNAUTHORIZED,
+    body_read,
+    json_request,
+    not_allowed,
+    staff_refusal,
+    unavailable,
+)
 from dashboard.api.schemas import Error, FineTune, FineTuneRequest, TooLarge, request_parse
 from dashboard.api.submissions import json_body
 from dashboard.auth import AuthenticatedHttpRequest, api_error
 from dashboard.exceptions import FineTuneRefused, QueueUnavailable, StoreUnavailable
 from dashboard.finetune import data, services
 from dashboard.finetune.models import FineTuneRun
-from dashboard.finetune.views import run_view
+from dashboard.finetune.selectors import run_view
 
 router = Router(tags=["models"])
 
@@ -53,12 +60,7 @@ def _public(view: dict[str, Any]) -> dict[str, Any]:
 
 
 def _refused(request: AuthenticatedHttpRequest, *, action: str, target: str) -> HttpResponse | None:
-    if request.user.is_staff:
-        return None
-    audit.audit_record(
-        kind="model", actor=request.user, action=action, target=target, outcome="refused", detail="staff only"
-    )
-    return api_error(403, "Only staff can fine-tune models.")
+    return staff_refusal(request, action=action, target=target, message="Only staff can fine-tune models.")
 
 
 @router.post(

@@ -8,8 +8,15 @@ from typing import Any
 from django.http import HttpResponse, JsonResponse
 from ninja import Router
 
-from dashboard import audit
-from dashboard.api.responses import CSRF_REFUSED, UNAUTHORIZED, body_read, json_request, not_allowed, unavailable
+from dashboard.api.responses import (
+    CSRF_REFUSED,
+    UNAUTHORIZED,
+    body_read,
+    json_request,
+    not_allowed,
+    staff_refusal,
+    unavailable,
+)
 from dashboard.api.schemas import (
     Error,
     ModelRegisterRequest,
@@ -43,12 +50,7 @@ WRITE_ERRORS = {
 
 
 def _staff_only(request: AuthenticatedHttpRequest, *, action: str, target: str) -> HttpResponse | None:
-    if request.user.is_staff:
-        return None
-    audit.audit_record(
-        kind="model", actor=request.user, action=action, target=target, outcome="refused", detail="staff only"
-    )
-    return api_error(403, "Only staff can change which model serves.")
+    return staff_refusal(request, action=action, target=target, message="Only staff can change which model serves.")
 
 
 @router.get(

@@ -12,8 +12,9 @@ from django.http.response import HttpResponseBase
 from ninja import Router
 from pydantic import BaseModel
 
+from dashboard import audit
 from dashboard.api.schemas import Error
-from dashboard.auth import ApiError
+from dashboard.auth import ApiError, api_error
 
 UNAUTHORIZED = Error  # no session and no valid bearer token
 CSRF_REFUSED = Error  # a session request without its X-CSRFToken header
@@ -37,6 +38,15 @@ def body_read(request: HttpRequest) -> None:
         request.body  # noqa: B018  # the read is the check
     except RawPostDataException:
         pass  # read as a form already (the CSRF check), which enforces the same limit
+
+
+def staff_refusal(request: HttpRequest, *, action: str, target: str, message: str) -> HttpResponse | None:
+    """None for staff; for anyone else a 403 with `message`, the refusal audited (kind `model`)."""
+    user: Any = getattr(request, "user", None)
+    if getattr(user, "is_staff", False):
+        return None
+    audit.audit_record(kind="model", actor=user, action=action, target=target, outcome="refused", detail="staff only")
+    return api_error(403, message)
 
 
 def unavailable(message: str) -> ApiError:

@@ -13,37 +13,11 @@ from dashboard.auth import AuthenticatedHttpRequest
 from dashboard.exceptions import FineTuneRefused, QueueUnavailable, StoreUnavailable
 from dashboard.finetune import data, services
 from dashboard.finetune.models import FineTuneRun
+from dashboard.finetune.selectors import run_view
 from dashboard.views.fragments import render_page_or_fragment
 from dashboard.views.power import staff_required
 
 FORM_PARAMETERS = ("epochs", "lr", "batch_size", "max_length", "seed", "val_fraction", "max_seconds")
-
-
-def run_view(run: FineTuneRun) -> dict[str, Any]:
-    """A run brought up to date, with its live figures: percent done and the time left, where known."""
-    run = services.finetune_sync(run)
-    progress = services.finetune_progress(run)
-    step, total = _number(progress.get("step")), _number(progress.get("total"))
-    elapsed = _number(progress.get("elapsed_s"))
-    percent = 100.0 if run.status == "succeeded" else (100 * step / total if step is not None and total else 0.0)
-    left = elapsed / step * (total - step) if step and total and elapsed is not None else None
-    return {
-        "run": run,
-        "progress": progress,
-        "percent": round(min(percent, 100.0), 1),
-        "seconds_left": left,
-        "loss": _number(progress.get("loss")),
-        "live": run.status not in FineTuneRun.FINAL,
-    }
-
-
-def _number(raw: str | None) -> float | None:
-    if not raw:
-        return None
-    try:
-        return float(raw)
-    except ValueError:
-        return None
 
 
 @staff_required

@@ -8,15 +8,15 @@ are read from the results table, 100 per BatchGetItem, so the file says what the
 
 from __future__ import annotations
 
-import csv
 from collections.abc import Iterable, Iterator
 from typing import Any
 
 from dashboard.aws import dynamodb
+from dashboard.export import line_writer
 from dashboard.labels.models import HumanLabel
+from dashboard.selectors import items_in_order
 
 TRAINING_FIELDS = ("text", "label", "label_name")
-READ_CHUNK = 100
 
 
 def training_rows(*, model: str | None = None) -> Iterator[dict[str, Any]]:
@@ -26,27 +26,12 @@ def training_rows(*, model: str | None = None) -> Iterator[dict[str, Any]]:
         rows = rows.filter(model=model)
     ids = list(rows.values_list("item_id", flat=True))
     dynamodb.store_ping()  # fail before a download starts, while a status code can still say so
-    return _items(ids)
-
-
-def _items(ids: list[str]) -> Iterator[dict[str, Any]]:
-    for start in range(0, len(ids), READ_CHUNK):
-        chunk = ids[start : start + READ_CHUNK]
-        found = dynamodb.items_get_many(item_ids=chunk)
-        for item_id in chunk:
-            item = found.get(item_id)
-            if item is not None and item.get("human_label") is not None:
-                yield item
-
-
-class _Line:
-    def write(self, value: str) -> str:
-        return value
+    return (item for item in items_in_order(item_ids=ids) if item.get("human_label") is not None)
 
 
 def training_csv(items: Iterable[dict[str, Any]]) -> Iterator[str]:
     """The header, then one line per labelled item: its text, its person's label id and name."""
-    writer = csv.writer(_Line(), lineterminator="\n")
+    writer = line_writer(lineterminator="\n")
     yield writer.writerow(TRAINING_FIELDS)
     for item in items:
         yield writer.writerow([item["text"], item["human_label"], item["human_label_name"]])

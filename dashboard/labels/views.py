@@ -8,7 +8,6 @@ and a redirect, so it works without JavaScript; static/js/review.js only maps th
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode
 
@@ -21,27 +20,30 @@ from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_GET, require_POST
 
+from classifier.contracts import model_display_name
 from dashboard import selectors
 from dashboard.auth import AuthenticatedHttpRequest
 from dashboard.aws import dynamodb
 from dashboard.exceptions import InvalidLabel, ItemConflict, ItemNotFound, RateLimited, StoreUnavailable
+from dashboard.finetune.models import FineTuneRun
+from dashboard.finetune.services import finetune_sync
 from dashboard.labels import evaluation, export, services
 from dashboard.labels.vocabulary import item_label_names
+from dashboard.registry import selectors as registry
+from dashboard.registry.models import ShadowRun
+from dashboard.registry.shadow import shadow_sync
 from dashboard.validators import item_id_valid
 
 REVIEW_KEYS = "123456789"
 
 
 def configured_model_name() -> str:
-    """The name results of the configured model carry (`classifier.engine.model_display_name`'s rule)."""
-    path = Path(settings.CLASSIFIER_MODEL)
-    return path.resolve().name if path.is_dir() else settings.CLASSIFIER_MODEL
+    """The name results of the configured model carry."""
+    return model_display_name(settings.CLASSIFIER_MODEL)
 
 
 def _model_names(labelled: list[dict[str, Any]] | None = None) -> list[str]:
     """The serving version (or the configured model), the registered versions, then any model with labels."""
-    from dashboard.registry import selectors as registry
-
     rows = evaluation.models_labelled() if labelled is None else labelled
     serving = registry.version_serving()
     first = serving.id if serving else configured_model_name()
@@ -190,8 +192,6 @@ def review_undo(request: AuthenticatedHttpRequest) -> HttpResponse:
 @require_GET
 def models_page(request: HttpRequest) -> HttpResponse:
     """The registry's versions, every model with labelled items, and one model's live evaluation."""
-    from dashboard.registry import selectors as registry
-
     labelled = evaluation.models_labelled()
     names = _model_names(labelled)
     model = (request.GET.get("model") or "").strip()[:500] or names[0]
@@ -237,16 +237,10 @@ def models_page(request: HttpRequest) -> HttpResponse:
 
 
 def _runs_recent() -> list[Any]:
-    from dashboard.finetune.models import FineTuneRun
-    from dashboard.finetune.services import finetune_sync
-
     return [finetune_sync(run) for run in FineTuneRun.objects.select_related("model_version")[:10]]
 
 
 def _shadows_recent() -> list[Any]:
-    from dashboard.registry.models import ShadowRun
-    from dashboard.registry.shadow import shadow_sync
-
     return [shadow_sync(run) for run in ShadowRun.objects.all()[:10]]
 
 

@@ -9,7 +9,6 @@ one that cannot load it keeps serving what it had and says why on the Fleet page
 
 from __future__ import annotations
 
-import json
 import re
 from pathlib import Path
 from typing import Any
@@ -23,6 +22,7 @@ from dashboard.exceptions import RegistryError
 from dashboard.registry.models import ModelVersion
 from dashboard.registry.pointer import serving_pointer_set
 from dashboard.registry.selectors import version_previous, version_serving
+from dashboard.selectors import metrics_read
 
 NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,99}")
 
@@ -54,7 +54,7 @@ def model_register(
                     source=source,
                     training_data=training_data[:10_000],
                     parameters=parameters or {},
-                    metrics=metrics if metrics is not None else _metrics_beside(source),
+                    metrics=metrics if metrics is not None else metrics_read(Path(source) / "metrics.json") or {},
                     created_by=user if getattr(user, "pk", None) else None,
                 )
         except IntegrityError:
@@ -62,15 +62,6 @@ def model_register(
         _audit(user, action="model register", target=version.id, detail=f"source {source}")
         return version
     raise RegistryError(f"Could not number a new version of {name!r}; try again.")
-
-
-def _metrics_beside(source: str) -> dict[str, Any]:
-    path = Path(source) / "metrics.json"
-    try:
-        value = json.loads(path.read_text()) if path.is_file() else {}
-    except (OSError, ValueError):
-        return {}
-    return value if isinstance(value, dict) else {}
 
 
 def model_promote(*, version_id: str, user: Any) -> ModelVersion:
